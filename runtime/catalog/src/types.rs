@@ -172,7 +172,10 @@ pub enum FieldType {
     /// Any JSON value (raw provider objects).
     Json,
     /// A typed provider id.
-    Id { provider: String, kind: String },
+    Id {
+        provider: String,
+        kind: String,
+    },
 }
 
 impl TryFrom<String> for FieldType {

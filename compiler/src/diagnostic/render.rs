@@ -1,0 +1,1 @@
+//! Renders diagnostics: human (miette), JSON Lines, GitHub annotations.

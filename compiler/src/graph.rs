@@ -1,0 +1,1 @@
+//! `flowc graph`: the flow as a Mermaid or Graphviz diagram.

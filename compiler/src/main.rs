@@ -1,0 +1,3 @@
+//! The `flowc` command line.
+
+fn main() {}

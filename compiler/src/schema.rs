@@ -1,0 +1,1 @@
+//! `flowc schema`: a JSON Schema of the YAML format, for editors.

@@ -1,0 +1,575 @@
+//! The expression parser (pest grammar `expr.pest`) and the template
+//! scanner for YAML strings with `${…}` parts. Also prints expressions back
+//! to source text, for `flowc fmt`.
+
+use crate::ast::{BinaryOp, Duration, DurationUnit, Expr, ExprKind, Ident, TemplatePart, UnaryOp};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::span::Span;
+use pest::Parser as _;
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use std::sync::LazyLock;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "syntax/expr.pest"]
+struct ExprParser;
+
+static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
+    PrattParser::new()
+        .op(Op::infix(Rule::op_or, Assoc::Left))
+        .op(Op::infix(Rule::op_and, Assoc::Left))
+        .op(Op::infix(Rule::op_eq, Assoc::Left) | Op::infix(Rule::op_ne, Assoc::Left))
+        .op(Op::infix(Rule::op_lt, Assoc::Left)
+            | Op::infix(Rule::op_le, Assoc::Left)
+            | Op::infix(Rule::op_gt, Assoc::Left)
+            | Op::infix(Rule::op_ge, Assoc::Left))
+        .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
+        .op(Op::infix(Rule::op_mul, Assoc::Left)
+            | Op::infix(Rule::op_div, Assoc::Left)
+            | Op::infix(Rule::op_rem, Assoc::Left))
+        .op(Op::prefix(Rule::op_neg) | Op::prefix(Rule::op_not))
+});
+
+/// Parses one expression; spans are shifted by `base` (the byte offset of
+/// `text` in its source file).
+pub fn parse_expr(text: &str, base: usize) -> Result<Expr, Diagnostic> {
+    let mut pairs = ExprParser::parse(Rule::expr_only, text)
+        .map_err(|e| syntax_error(&e, text, base, Code::ExprSyntax))?;
+    let expr_only = pairs.next().expect("expr_only matched");
+    let expr = expr_only.into_inner().next().expect("expr_only holds expr");
+    Ok(build_expr(expr, base))
+}
+
+/// Turns a pest error into a diagnostic pointing at the failing position.
+pub(crate) fn syntax_error<R: pest::RuleType>(
+    e: &pest::error::Error<R>,
+    text: &str,
+    base: usize,
+    code: Code,
+) -> Diagnostic {
+    let (start, end) = match e.location {
+        pest::error::InputLocation::Pos(p) => (p, p),
+        pest::error::InputLocation::Span((s, e)) => (s, e),
+    };
+    let start = start.min(text.len());
+    // Point at the character (or token) found there, so the label is visible.
+    let end = if end > start {
+        end
+    } else {
+        text[start..]
+            .char_indices()
+            .nth(1)
+            .map(|(i, _)| start + i)
+            .unwrap_or(text.len())
+    };
+    let found = match text[start..end].trim() {
+        "" if start >= text.len() => "end of input".to_owned(),
+        "" => "whitespace".to_owned(),
+        t => format!("`{t}`"),
+    };
+    let expected = match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            let mut names: Vec<String> = positives
+                .iter()
+                .map(|r| describe_rule(&format!("{r:?}")))
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        }
+        pest::error::ErrorVariant::CustomError { message } => vec![message.clone()],
+    };
+    let message = if expected.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {}, found {found}", expected.join(", "))
+    };
+    let span = Span::new(base + start, base + end);
+    Diagnostic::new(code, message, span, "here")
+}
+
+/// Human name of a grammar rule, for "expected …" messages.
+fn describe_rule(rule: &str) -> String {
+    match rule {
+        "expr" | "primary" => "an expression".into(),
+        "ident" | "path" => "a name".into(),
+        "string" => "a string".into(),
+        "integer" | "decimal" => "a number".into(),
+        "EOI" => "end of input".into(),
+        r if r.starts_with("op_") => "an operator".into(),
+        r if r.starts_with("kw_") => format!("`{}`", &r[3..]),
+        r => format!("{}", r.replace('_', " ")),
+    }
+}
+
+fn span_of(pair: &Pair<'_, Rule>, base: usize) -> Span {
+    let s = pair.as_span();
+    Span::new(base + s.start(), base + s.end())
+}
+
+fn build_expr(pair: Pair<'_, Rule>, base: usize) -> Expr {
+    let pairs = pair.into_inner();
+    pratt(pairs, base)
+}
+
+fn pratt(pairs: Pairs<'_, Rule>, base: usize) -> Expr {
+    PRATT
+        .map_primary(|p| build_primary(p, base))
+        .map_prefix(|op, operand| {
+            let span = span_of(&op, base).join(operand.span);
+            match (op.as_rule(), &operand.kind) {
+                // `-5` is a negative literal, the same as YAML's `-5`.
+                (Rule::op_neg, ExprKind::Int(n)) => Expr {
+                    kind: ExprKind::Int(n.wrapping_neg()),
+                    span,
+                },
+                (Rule::op_neg, ExprKind::Decimal(d)) if !d.starts_with('-') => Expr {
+                    kind: ExprKind::Decimal(format!("-{d}")),
+                    span,
+                },
+                _ => Expr {
+                    kind: ExprKind::Unary {
+                        op: if op.as_rule() == Rule::op_neg {
+                            UnaryOp::Neg
+                        } else {
+                            UnaryOp::Not
+                        },
+                        operand: Box::new(operand),
+                    },
+                    span,
+                },
+            }
+        })
+        .map_infix(|lhs, op, rhs| {
+            let op = match op.as_rule() {
+                Rule::op_or => BinaryOp::Or,
+                Rule::op_and => BinaryOp::And,
+                Rule::op_eq => BinaryOp::Eq,
+                Rule::op_ne => BinaryOp::Ne,
+                Rule::op_lt => BinaryOp::Lt,
+                Rule::op_le => BinaryOp::Le,
+                Rule::op_gt => BinaryOp::Gt,
+                Rule::op_ge => BinaryOp::Ge,
+                Rule::op_add => BinaryOp::Add,
+                Rule::op_sub => BinaryOp::Sub,
+                Rule::op_mul => BinaryOp::Mul,
+                Rule::op_div => BinaryOp::Div,
+                _ => BinaryOp::Rem,
+            };
+            let span = lhs.span.join(rhs.span);
+            Expr {
+                kind: ExprKind::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                span,
+            }
+        })
+        .parse(pairs)
+}
+
+fn build_primary(pair: Pair<'_, Rule>, base: usize) -> Expr {
+    let span = span_of(&pair, base);
+    let text = pair.as_str();
+    let kind = match pair.as_rule() {
+        Rule::expr => return build_expr(pair, base),
+        Rule::duration => {
+            let (digits, unit) = text.split_at(text.len() - 1);
+            ExprKind::Duration(Duration {
+                value: digits.parse().unwrap_or(u64::MAX),
+                unit: duration_unit(unit),
+            })
+        }
+        Rule::decimal => ExprKind::Decimal(text.to_owned()),
+        Rule::integer => match text.parse() {
+            Ok(n) => ExprKind::Int(n),
+            // Too large for an integer: keep it exact as a decimal; the
+            // checker reports it where an integer is needed.
+            Err(_) => ExprKind::Decimal(text.to_owned()),
+        },
+        Rule::boolean => ExprKind::Bool(text == "true"),
+        Rule::null => ExprKind::Null,
+        Rule::string => build_string(pair, base),
+        Rule::call => {
+            let mut inner = pair.into_inner();
+            let name = inner.next().expect("call has a name");
+            let function = Ident {
+                name: name.as_str().to_owned(),
+                span: span_of(&name, base),
+            };
+            let args = inner.map(|a| build_expr(a, base)).collect();
+            ExprKind::Call { function, args }
+        }
+        Rule::path => ExprKind::Path(
+            pair.into_inner()
+                .map(|p| Ident {
+                    name: p.as_str().to_owned(),
+                    span: span_of(&p, base),
+                })
+                .collect(),
+        ),
+        // The grammar allows no other primary.
+        other => unreachable!("unexpected primary {other:?}"),
+    };
+    Expr { kind, span }
+}
+
+pub(crate) fn duration_unit(unit: &str) -> DurationUnit {
+    match unit {
+        "s" => DurationUnit::Seconds,
+        "m" => DurationUnit::Minutes,
+        "h" => DurationUnit::Hours,
+        "d" => DurationUnit::Days,
+        _ => DurationUnit::Weeks,
+    }
+}
+
+/// A DSL string literal: plain text, or a template when it has `${…}` parts.
+fn build_string(pair: Pair<'_, Rule>, base: usize) -> ExprKind {
+    let mut parts: Vec<TemplatePart> = Vec::new();
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::str_text => push_text(&mut parts, part.as_str()),
+            Rule::str_escape => push_text(&mut parts, &unescape(part.as_str())),
+            Rule::str_interp => {
+                let inner = part.into_inner().next().expect("interp holds expr");
+                parts.push(TemplatePart::Expr(build_expr(inner, base)));
+            }
+            _ => {}
+        }
+    }
+    template_kind(parts)
+}
+
+fn push_text(parts: &mut Vec<TemplatePart>, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    if let Some(TemplatePart::Text(last)) = parts.last_mut() {
+        last.push_str(text);
+    } else {
+        parts.push(TemplatePart::Text(text.to_owned()));
+    }
+}
+
+/// Plain text when there is no `${…}` part.
+fn template_kind(parts: Vec<TemplatePart>) -> ExprKind {
+    if parts.iter().all(|p| matches!(p, TemplatePart::Text(_))) {
+        let text = parts
+            .into_iter()
+            .map(|p| match p {
+                TemplatePart::Text(t) => t,
+                TemplatePart::Expr(_) => String::new(),
+            })
+            .collect();
+        ExprKind::Str(text)
+    } else {
+        ExprKind::Template(parts)
+    }
+}
+
+fn unescape(escape: &str) -> String {
+    match escape {
+        "\\n" => "\n".into(),
+        "\\t" => "\t".into(),
+        "\\r" => "\r".into(),
+        "\\\"" => "\"".into(),
+        "\\\\" => "\\".into(),
+        "\\$" => "$".into(),
+        u => u
+            .strip_prefix("\\u{")
+            .and_then(|h| h.strip_suffix('}'))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32)
+            .map(String::from)
+            .unwrap_or_else(|| "\u{FFFD}".into()),
+    }
+}
+
+/// Parses a YAML string value that may hold `${…}` parts.
+///
+/// `${expr}` alone is that expression (of its own type); text with parts is a
+/// template (a string); text without parts is a plain string. `$${` writes a
+/// literal `${`. `base` is the byte offset of `text` in its source, so spans
+/// point into the file (exact when the scalar is written without escapes).
+pub fn parse_template(text: &str, base: usize) -> Result<Expr, Diagnostic> {
+    let whole = Span::new(base, base + text.len());
+    let mut parts: Vec<TemplatePart> = Vec::new();
+    let mut rest = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'$') && bytes.get(i + 2) == Some(&b'{') {
+            push_text(&mut parts, &text[rest..i]);
+            push_text(&mut parts, "${");
+            i += 3;
+            rest = i;
+            continue;
+        }
+        if bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'{') {
+            push_text(&mut parts, &text[rest..i]);
+            let inner_start = i + 2;
+            let Some(close) = find_close(text, inner_start) else {
+                return Err(Diagnostic::new(
+                    Code::ExprSyntax,
+                    "`${` is never closed",
+                    Span::new(base + i, base + i + 2),
+                    "opened here",
+                )
+                .with_help("close the expression with `}`, or write `$${` for a literal `${`"));
+            };
+            let inner = &text[inner_start..close];
+            if inner.trim().is_empty() {
+                return Err(Diagnostic::new(
+                    Code::ExprSyntax,
+                    "empty expression",
+                    Span::new(base + i, base + close + 1),
+                    "nothing between `${` and `}`",
+                ));
+            }
+            parts.push(TemplatePart::Expr(parse_expr(inner, base + inner_start)?));
+            i = close + 1;
+            rest = i;
+            continue;
+        }
+        i += 1;
+    }
+    push_text(&mut parts, &text[rest..]);
+    // `${x}` alone is the expression itself.
+    if let [TemplatePart::Expr(_)] = parts.as_slice() {
+        if let Some(TemplatePart::Expr(e)) = parts.pop() {
+            return Ok(e);
+        }
+    }
+    Ok(Expr {
+        kind: template_kind(parts),
+        span: whole,
+    })
+}
+
+/// The index of the `}` closing a `${` whose body starts at `from`, skipping
+/// strings and nested braces.
+fn find_close(text: &str, from: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in text[from..].char_indices() {
+        let i = from + i;
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------- printing
+
+/// Prints an expression as DSL source (also what goes inside YAML `${…}`).
+pub fn print_expr(e: &Expr) -> String {
+    let mut out = String::new();
+    write_expr(&mut out, e, 0);
+    out
+}
+
+fn write_expr(out: &mut String, e: &Expr, parent_prec: u8) {
+    match &e.kind {
+        ExprKind::Int(n) => out.push_str(&n.to_string()),
+        ExprKind::Decimal(d) => out.push_str(d),
+        ExprKind::Str(s) => write_string(out, &[TemplatePart::Text(s.clone())]),
+        ExprKind::Template(parts) => write_string(out, parts),
+        ExprKind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        ExprKind::Null => out.push_str("null"),
+        ExprKind::Duration(d) => {
+            out.push_str(&d.value.to_string());
+            out.push_str(d.unit.suffix());
+        }
+        ExprKind::Path(parts) => {
+            let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+            out.push_str(&names.join("."));
+        }
+        ExprKind::Call { function, args } => {
+            out.push_str(&function.name);
+            out.push('(');
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_expr(out, a, 0);
+            }
+            out.push(')');
+        }
+        ExprKind::Unary { op, operand } => {
+            out.push_str(match op {
+                UnaryOp::Neg => "-",
+                UnaryOp::Not => "!",
+            });
+            let needs_parens = matches!(operand.kind, ExprKind::Binary { .. })
+                || (*op == UnaryOp::Neg
+                    && matches!(
+                        operand.kind,
+                        ExprKind::Int(_) | ExprKind::Decimal(_) | ExprKind::Unary { .. }
+                    ));
+            if needs_parens {
+                out.push('(');
+                write_expr(out, operand, 0);
+                out.push(')');
+            } else {
+                write_expr(out, operand, 7);
+            }
+        }
+        ExprKind::Binary { op, lhs, rhs } => {
+            let prec = op.precedence();
+            let parens = prec < parent_prec;
+            if parens {
+                out.push('(');
+            }
+            write_expr(out, lhs, prec);
+            out.push(' ');
+            out.push_str(op.symbol());
+            out.push(' ');
+            // Left-associative: a right operand of equal precedence needs parentheses.
+            write_expr(out, rhs, prec + 1);
+            if parens {
+                out.push(')');
+            }
+        }
+    }
+}
+
+/// A DSL string literal.
+fn write_string(out: &mut String, parts: &[TemplatePart]) {
+    out.push('"');
+    for part in parts {
+        match part {
+            TemplatePart::Text(t) => {
+                for c in t.chars() {
+                    match c {
+                        '"' => out.push_str("\\\""),
+                        '\\' => out.push_str("\\\\"),
+                        '\n' => out.push_str("\\n"),
+                        '\t' => out.push_str("\\t"),
+                        '\r' => out.push_str("\\r"),
+                        '$' => out.push_str("\\$"),
+                        c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                        c => out.push(c),
+                    }
+                }
+            }
+            TemplatePart::Expr(e) => {
+                out.push_str("${");
+                write_expr(out, e, 0);
+                out.push('}');
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Prints a template's parts as YAML string content: text as is (with `${`
+/// doubled to `$${`), expressions as `${…}`.
+pub fn print_template_text(parts: &[TemplatePart]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            TemplatePart::Text(t) => out.push_str(&t.replace("${", "$${")),
+            TemplatePart::Expr(e) => {
+                out.push_str("${");
+                write_expr(&mut out, e, 0);
+                out.push('}');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(src: &str) -> String {
+        print_expr(&parse_expr(src, 0).unwrap_or_else(|d| panic!("{src}: {}", d.message)))
+    }
+
+    #[test]
+    fn precedence_and_printing() {
+        assert_eq!(roundtrip("a + b * c"), "a + b * c");
+        assert_eq!(roundtrip("(a + b) * c"), "(a + b) * c");
+        assert_eq!(roundtrip("a - (b - c)"), "a - (b - c)");
+        assert_eq!(roundtrip("a and not b or c"), "a && !b || c");
+        assert_eq!(roundtrip("-5"), "-5");
+        assert_eq!(roundtrip("-(5)"), "-5");
+        assert_eq!(roundtrip("- x"), "-x");
+        assert_eq!(
+            roundtrip(r#"format_date(due, "era_ja")"#),
+            r#"format_date(due, "era_ja")"#
+        );
+        assert_eq!(roundtrip("delivered_on + 30d"), "delivered_on + 30d");
+        assert_eq!(
+            roundtrip(r#""Invoice ${n} for ${name}""#),
+            r#""Invoice ${n} for ${name}""#
+        );
+    }
+
+    #[test]
+    fn spans_are_shifted_by_base() {
+        let e = parse_expr("customer.email", 10).unwrap();
+        assert_eq!(e.span, Span::new(10, 24));
+        let ExprKind::Path(parts) = e.kind else {
+            panic!()
+        };
+        assert_eq!(parts[1].span, Span::new(19, 24));
+    }
+
+    #[test]
+    fn templates() {
+        let e = parse_template("${total}", 5).unwrap();
+        assert!(matches!(e.kind, ExprKind::Path(_)));
+        assert_eq!(e.span, Span::new(7, 12));
+        let e = parse_template("Dear ${name}, pay $${x}", 0).unwrap();
+        let ExprKind::Template(parts) = &e.kind else {
+            panic!("{e:?}")
+        };
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[2], TemplatePart::Text(", pay ${x}".into()));
+        assert_eq!(print_template_text(parts), "Dear ${name}, pay $${x}");
+        assert!(matches!(
+            parse_template("plain", 0).unwrap().kind,
+            ExprKind::Str(_)
+        ));
+        let err = parse_template("a ${b", 0).unwrap_err();
+        assert_eq!(err.code, Code::ExprSyntax);
+        let err = parse_template("${a +}", 3).unwrap_err();
+        assert_eq!(err.primary_span().start, 8);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        for src in [
+            "",
+            "(",
+            "a..b",
+            "f(,)",
+            "\"\\u{110000}\"",
+            "99999999999999999999",
+            "1 +",
+            "${",
+        ] {
+            let _ = parse_expr(src, 0);
+            let _ = parse_template(src, 0);
+        }
+    }
+}
