@@ -302,9 +302,9 @@ mod tests {
         });
         assert_eq!(copy, e);
         assert!(seen.len() >= 6, "{seen:?}");
-        let stripped = expr_without_spans(&e);
+        let mut stripped = expr_without_spans(&e);
         let mut all_default = true;
-        stripped.clone().map_spans(&mut |s| {
+        stripped.map_spans(&mut |s| {
             all_default &= s == Span::default();
             s
         });

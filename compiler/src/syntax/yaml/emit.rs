@@ -15,8 +15,11 @@ pub enum Out {
     /// durations and keywords such as `input` or `none`.
     Lit(String),
     /// Text: written plain when that reads back as the same text, else
-    /// double-quoted.
+    /// quoted (or as a `|` block when it has several lines).
     Text(String),
+    /// Text that is always quoted (or a `|` block): templates, so their
+    /// `${…}` parts stand out.
+    Quoted(String),
 }
 
 /// How a map or list may be written.
@@ -42,6 +45,9 @@ impl Y {
     }
     pub fn text(s: impl Into<String>) -> Y {
         Y::Scalar(Out::Text(s.into()))
+    }
+    pub fn quoted(s: impl Into<String>) -> Y {
+        Y::Scalar(Out::Quoted(s.into()))
     }
 }
 
@@ -112,12 +118,45 @@ fn write_after_key(out: &mut String, value: &Y, indent: usize, column: usize) {
             out.push('\n');
             write_block_seq(out, items, indent + 2);
         }
-        Y::Scalar(s) => {
-            out.push(' ');
-            out.push_str(&scalar(s, false, false));
+        Y::Scalar(s) => write_block_scalar(out, s, indent),
+    }
+}
+
+/// A scalar in block context, after `key:` or `-`: one line, or a literal
+/// block (`|`) whose lines are indented under `indent`.
+fn write_block_scalar(out: &mut String, s: &Out, indent: usize) {
+    out.push(' ');
+    if let Out::Text(text) | Out::Quoted(text) = s
+        && let Some(header) = literal_header(text)
+    {
+        out.push_str(header);
+        out.push('\n');
+        for line in text.strip_suffix('\n').unwrap_or(text).split('\n') {
+            if !line.is_empty() {
+                pad(out, indent + 2);
+                out.push_str(line);
+            }
             out.push('\n');
         }
+        return;
     }
+    out.push_str(&scalar(s, false, false));
+    out.push('\n');
+}
+
+/// The header of a literal block that reads back as exactly `text`
+/// (`|` keeps one final line break, `|-` none), if `text` has several
+/// lines and can be written that way.
+fn literal_header(text: &str) -> Option<&'static str> {
+    let body = text.strip_suffix('\n');
+    let header = if body.is_some() { "|" } else { "|-" };
+    let body = body.unwrap_or(text);
+    let ok = body.contains('\n')
+        && !body.ends_with('\n')
+        && !body.starts_with([' ', '\n'])
+        && body.split('\n').all(|line| line.trim_end() == line)
+        && body.chars().all(|c| c == '\n' || !needs_escape(c));
+    ok.then_some(header)
 }
 
 fn write_block_seq(out: &mut String, items: &[Y], indent: usize) {
@@ -125,11 +164,7 @@ fn write_block_seq(out: &mut String, items: &[Y], indent: usize) {
         pad(out, indent);
         out.push('-');
         match item {
-            Y::Scalar(s) => {
-                out.push(' ');
-                out.push_str(&scalar(s, false, false));
-                out.push('\n');
-            }
+            Y::Scalar(s) => write_block_scalar(out, s, indent),
             _ if fits(item, indent + 2) => {
                 out.push(' ');
                 out.push_str(&flow(item));
@@ -161,7 +196,8 @@ fn flowable(value: &Y) -> bool {
     match value {
         Y::Scalar(_) => true,
         Y::Map(entries, layout) => {
-            entries.is_empty() || (*layout == Layout::Auto && entries.iter().all(|(_, v)| flowable(v)))
+            entries.is_empty()
+                || (*layout == Layout::Auto && entries.iter().all(|(_, v)| flowable(v)))
         }
         Y::Seq(items, layout) => {
             items.is_empty() || (*layout == Layout::Auto && items.iter().all(flowable))
@@ -193,12 +229,14 @@ fn scalar(s: &Out, in_flow: bool, is_key: bool) -> String {
     match s {
         Out::Lit(text) => text.clone(),
         Out::Text(text) if plain_ok(text, in_flow, is_key) => text.clone(),
-        Out::Text(text) => double_quoted(text),
+        Out::Text(text) | Out::Quoted(text) => double_quoted(text),
     }
 }
 
 /// Words YAML 1.1 or 1.2 tools read as booleans or null.
-const RESERVED: &[&str] = &["true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"];
+const RESERVED: &[&str] = &[
+    "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~",
+];
 
 /// Whether `text` written plain reads back as the same text, here and in
 /// other YAML tools (so no number-, date- or boolean-like words).
@@ -272,6 +310,18 @@ mod tests {
     }
 
     #[test]
+    fn literal_blocks() {
+        assert_eq!(literal_header("a\nb\n"), Some("|"));
+        assert_eq!(literal_header("a\nb"), Some("|-"));
+        assert_eq!(literal_header("a\nb\n\n"), None);
+        assert_eq!(literal_header("one line\n"), None);
+        assert_eq!(literal_header(" a\nb"), None);
+        assert_eq!(literal_header("a \nb"), None);
+        let doc = vec![("fail".to_owned(), Y::quoted("a ${x}\n\nb\n"))];
+        assert_eq!(document(&doc), "fail: |\n  a ${x}\n\n  b\n");
+    }
+
+    #[test]
     fn layout() {
         let item = MapBuilder::new()
             .put("type", Y::text("string"))
@@ -282,7 +332,10 @@ mod tests {
             .put("set", Y::Map(vec![("x".into(), Y::lit("1"))], Layout::Auto))
             .build(Layout::Block);
         let doc = vec![
-            ("data".to_owned(), Y::Map(vec![("name".into(), item)], Layout::Block)),
+            (
+                "data".to_owned(),
+                Y::Map(vec![("name".into(), item)], Layout::Block),
+            ),
             ("steps".to_owned(), Y::Seq(vec![step], Layout::Block)),
         ];
         assert_eq!(

@@ -3,7 +3,14 @@
 //! keys, and a test keeps the two in step.
 
 /// Top-level keys of a flow file.
-pub const FLOW: &[&str] = &["flow", "description", "data", "connections", "start", "steps"];
+pub const FLOW: &[&str] = &[
+    "flow",
+    "description",
+    "data",
+    "connections",
+    "start",
+    "steps",
+];
 
 /// Keys of a data item (and of a table column, a response field, a signal field).
 pub const DATA_ITEM: &[&str] = &[

@@ -95,6 +95,9 @@ pub enum NodeKind {
     Seq(Vec<Node>),
     /// Entries in source order; keys are unique.
     Map(Vec<Entry>),
+    /// Stands in for something already reported (an alias), so the
+    /// structure around it stays whole and nothing more is said about it.
+    Invalid,
 }
 
 /// A YAML node with its byte span.
@@ -131,6 +134,7 @@ impl Node {
             NodeKind::Scalar(_) => "a single value",
             NodeKind::Seq(_) => "a list",
             NodeKind::Map(_) => "a map",
+            NodeKind::Invalid => "an alias",
         }
     }
 
@@ -171,11 +175,15 @@ pub fn parse_nodes(text: &str, diagnostics: &mut Vec<Diagnostic>) -> Parsed {
                 return Parsed::Failed;
             }
         };
+        let tag_span = span
+            .tag_span()
+            .and_then(|t| t.byte_range())
+            .map(|r| Span::new(r.start, r.end));
         let span = span
             .byte_range()
             .map(|r| Span::new(r.start, r.end))
             .unwrap_or_default();
-        let tagged = event.tag().is_some();
+        let tag = event.tag().is_some().then(|| tag_span.unwrap_or(span));
         match event {
             Event::DocumentStart(..) => {
                 documents += 1;
@@ -193,8 +201,8 @@ pub fn parse_nodes(text: &str, diagnostics: &mut Vec<Diagnostic>) -> Parsed {
                 }
             }
             Event::Scalar(value, style, _, _) => {
-                if tagged {
-                    diagnostics.push(tag_error(span));
+                if let Some(at) = tag {
+                    diagnostics.push(tag_error(at));
                 }
                 let raw = text.get(span.range()).unwrap_or_default().to_owned();
                 let scalar = Scalar {
@@ -212,8 +220,8 @@ pub fn parse_nodes(text: &str, diagnostics: &mut Vec<Diagnostic>) -> Parsed {
                 );
             }
             Event::SequenceStart(style, _, _) | Event::MappingStart(style, _, _) => {
-                if tagged {
-                    diagnostics.push(tag_error(span));
+                if let Some(at) = tag {
+                    diagnostics.push(tag_error(at));
                 }
                 let is_map = matches!(event, Event::MappingStart(..));
                 builder.open(is_map, style == granit_parser::StructureStyle::Flow, span);
@@ -229,16 +237,9 @@ pub fn parse_nodes(text: &str, diagnostics: &mut Vec<Diagnostic>) -> Parsed {
                     )
                     .with_help("write the value out where it is needed"),
                 );
-                // Stand in for the alias so the structure around it stays whole.
-                let null = Scalar {
-                    value: String::new(),
-                    raw: String::new(),
-                    style: Style::Plain,
-                    span,
-                };
                 builder.attach(
                     Node {
-                        kind: NodeKind::Scalar(null),
+                        kind: NodeKind::Invalid,
                         span,
                     },
                     diagnostics,
@@ -425,6 +426,7 @@ impl Builder {
             } => match std::mem::replace(key, PendingKey::None) {
                 PendingKey::None => match node.kind {
                     NodeKind::Scalar(scalar) => *key = PendingKey::Key(scalar),
+                    NodeKind::Invalid => *key = PendingKey::Invalid,
                     _ => {
                         diagnostics.push(
                             Diagnostic::new(
@@ -484,7 +486,8 @@ pub fn to_json(node: &Node) -> serde_json::Value {
                     if let Ok(n) = v.parse::<i64>() {
                         J::from(n)
                     } else if super::scalar::is_decimal(v)
-                        && let Some(n) = v.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
+                        && let Some(n) =
+                            v.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
                     {
                         J::Number(n)
                     } else {
@@ -494,6 +497,7 @@ pub fn to_json(node: &Node) -> serde_json::Value {
             }
         }
         NodeKind::Seq(items) => J::Array(items.iter().map(to_json).collect()),
+        NodeKind::Invalid => J::Null,
         NodeKind::Map(entries) => J::Object(
             entries
                 .iter()

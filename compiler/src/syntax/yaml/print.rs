@@ -31,7 +31,10 @@ pub fn print(flow: &Flow) -> String {
             top.put("start", start(one));
         }
         many => {
-            top.put("start", Y::Seq(many.iter().map(start).collect(), Layout::Auto));
+            top.put(
+                "start",
+                Y::Seq(many.iter().map(start).collect(), Layout::Auto),
+            );
         }
     }
     if !flow.steps.is_empty() {
@@ -65,7 +68,19 @@ pub fn expr(e: &Expr) -> Y {
         | ExprKind::Null
         | ExprKind::Duration(_) => Y::lit(print_expr(e)),
         ExprKind::Str(s) => Y::text(print_template_text(&[TemplatePart::Text(s.clone())])),
-        ExprKind::Template(parts) => Y::text(print_template_text(parts)),
+        // `"${a}"` alone would read back as the expression `a` (of its own
+        // type), not as text: keep the DSL string inside `${…}`.
+        // Likewise text ending in `$` before a `${…}` part: `$${` would
+        // read as an escaped `${`.
+        ExprKind::Template(parts)
+            if matches!(parts.as_slice(), [TemplatePart::Expr(_)])
+                || parts.windows(2).any(|w| {
+                    matches!(w, [TemplatePart::Text(t), TemplatePart::Expr(_)] if t.ends_with('$'))
+                }) =>
+        {
+            Y::text(format!("${{{}}}", print_expr(e)))
+        }
+        ExprKind::Template(parts) => Y::quoted(print_template_text(parts)),
         _ => Y::text(format!("${{{}}}", print_expr(e))),
     }
 }
@@ -95,15 +110,6 @@ fn data_item(item: &DataItem) -> Y {
     }
     let mut m = MapBuilder::new();
     m.put("type", type_name(&item.ty));
-    if c.required.is_some() {
-        m.put("required", Y::lit("true"));
-    }
-    m.opt("default", c.default.as_ref().map(expr));
-    m.opt("min", c.min.as_ref().map(expr));
-    m.opt("max", c.max.as_ref().map(expr));
-    m.opt("max_length", c.max_length.as_ref().map(expr));
-    m.opt("pattern", c.pattern.as_ref().map(text));
-    m.opt("label", item.label.as_ref().map(text));
     if !options.is_empty() {
         let options = options
             .iter()
@@ -114,6 +120,15 @@ fn data_item(item: &DataItem) -> Y {
     if !columns.is_empty() {
         m.put("columns", data_items(columns));
     }
+    if c.required.is_some() {
+        m.put("required", Y::lit("true"));
+    }
+    m.opt("default", c.default.as_ref().map(expr));
+    m.opt("min", c.min.as_ref().map(expr));
+    m.opt("max", c.max.as_ref().map(expr));
+    m.opt("max_length", c.max_length.as_ref().map(expr));
+    m.opt("pattern", c.pattern.as_ref().map(text));
+    m.opt("label", item.label.as_ref().map(text));
     m.build(Layout::Auto)
 }
 
@@ -217,13 +232,13 @@ fn value(v: &Value) -> Y {
     }
 }
 
-fn assigns(assigns: &[Assign]) -> Y {
+fn assigns(assigns: &[Assign], layout: Layout) -> Y {
     Y::Map(
         assigns
             .iter()
             .map(|a| (a.target.name.clone(), expr(&a.value)))
             .collect(),
-        Layout::Auto,
+        layout,
     )
 }
 
@@ -246,7 +261,7 @@ fn step(s: &Step) -> Y {
     m.put("id", ident(&s.id));
     let save = |m: &mut MapBuilder, save: &[Assign]| {
         if !save.is_empty() {
-            m.put("save", assigns(save));
+            m.put("save", assigns(save, Layout::Block));
         }
     };
     let inputs = |m: &mut MapBuilder, inputs: &[Field]| {
@@ -294,7 +309,10 @@ fn step(s: &Step) -> Y {
                 .iter()
                 .map(|c| {
                     MapBuilder::new()
-                        .put("when", Y::Seq(c.values.iter().map(expr).collect(), Layout::Auto))
+                        .put(
+                            "when",
+                            Y::Seq(c.values.iter().map(expr).collect(), Layout::Auto),
+                        )
                         .put("steps", steps(&c.steps))
                         .build(Layout::Block)
                 })
@@ -308,7 +326,7 @@ fn step(s: &Step) -> Y {
             m.put("do", steps(&f.steps));
         }
         StepKind::Set(set) => {
-            m.put("set", assigns(set));
+            m.put("set", assigns(set, Layout::Auto));
         }
         StepKind::Fail(message) => {
             m.put("fail", expr(message));

@@ -14,13 +14,14 @@ use crate::syntax::strip::MapSpans;
 ///   (or nothing, or `~`) or a duration: that literal;
 /// - anything else, and every quoted scalar: a string.
 pub fn expr(scalar: &Scalar) -> Result<Expr, Diagnostic> {
-    if scalar.style == Style::Plain && !scalar.value.contains("${") {
-        if let Some(kind) = plain_literal(&scalar.value) {
-            return Ok(Expr {
-                kind,
-                span: scalar.text_span(),
-            });
-        }
+    if scalar.style == Style::Plain
+        && !scalar.value.contains("${")
+        && let Some(kind) = plain_literal(&scalar.value)
+    {
+        return Ok(Expr {
+            kind,
+            span: scalar.text_span(),
+        });
     }
     let map = OffsetMap::new(scalar);
     match parse_template(&scalar.value, 0) {
@@ -265,8 +266,14 @@ mod tests {
 
     #[test]
     fn plain_literals() {
-        assert_eq!(expr(&plain("12.50")).unwrap().kind, ExprKind::Decimal("12.50".into()));
-        assert_eq!(expr(&plain("-12.50")).unwrap().kind, ExprKind::Decimal("-12.50".into()));
+        assert_eq!(
+            expr(&plain("12.50")).unwrap().kind,
+            ExprKind::Decimal("12.50".into())
+        );
+        assert_eq!(
+            expr(&plain("-12.50")).unwrap().kind,
+            ExprKind::Decimal("-12.50".into())
+        );
         assert_eq!(expr(&plain("-5")).unwrap().kind, ExprKind::Int(-5));
         assert_eq!(
             expr(&plain("7d")).unwrap().kind,
@@ -278,8 +285,14 @@ mod tests {
         assert_eq!(expr(&plain("true")).unwrap().kind, ExprKind::Bool(true));
         assert_eq!(expr(&plain("null")).unwrap().kind, ExprKind::Null);
         assert_eq!(expr(&plain("")).unwrap().kind, ExprKind::Null);
-        for text in ["-5d", "1.", ".5", "12a", "0x10", "True", "1e3", "nl-NL", "5 d"] {
-            assert_eq!(expr(&plain(text)).unwrap().kind, ExprKind::Str(text.into()), "{text}");
+        for text in [
+            "-5d", "1.", ".5", "12a", "0x10", "True", "1e3", "nl-NL", "5 d",
+        ] {
+            assert_eq!(
+                expr(&plain(text)).unwrap().kind,
+                ExprKind::Str(text.into()),
+                "{text}"
+            );
         }
         let quoted = scalar("\"12\"", "12", Style::DoubleQuoted, 0);
         assert_eq!(expr(&quoted).unwrap().kind, ExprKind::Str("12".into()));
@@ -314,7 +327,12 @@ mod tests {
 
     #[test]
     fn names() {
-        let s = scalar("stripe.create_charge", "stripe.create_charge", Style::Plain, 4);
+        let s = scalar(
+            "stripe.create_charge",
+            "stripe.create_charge",
+            Style::Plain,
+            4,
+        );
         let n = dotted_name(&s, "action", "stripe.create_charge").unwrap();
         assert_eq!(n.parts[1].span, Span::new(11, 24));
         assert!(dotted_name(&plain("stripe"), "action", "x.y").is_err());

@@ -53,8 +53,8 @@ impl Lowerer<'_> {
             },
             None => Vec::new(),
         };
-        let settings = get(entries, "settings")
-            .map_or_else(Vec::new, |e| self.fields(&e.value, "`settings`"));
+        let settings =
+            get(entries, "settings").map_or_else(Vec::new, |e| self.fields(&e.value, "`settings`"));
         Some(Connection {
             name: name?,
             provider: provider?,
@@ -99,13 +99,15 @@ impl Lowerer<'_> {
                                 node.span,
                                 "no source",
                             )
-                            .with_help("write `{ env: NAME }` or `{ secret_file: /run/secrets/name }`"),
+                            .with_help(
+                                "write `{ env: NAME }` or `{ secret_file: /run/secrets/name }`",
+                            ),
                         );
                         return None;
                     }
                 }
             }
-            NodeKind::Seq(_) => {
+            NodeKind::Seq(_) | NodeKind::Invalid => {
                 self.wrong_shape(node, &format!("credential `{}`", entry.key.value), "a map");
                 return None;
             }

@@ -43,7 +43,7 @@ impl Lowerer<'_> {
                 }
             }
             NodeKind::Map(entries) => self.data_item_map(entry, entries, name, span)?,
-            NodeKind::Seq(_) => {
+            NodeKind::Seq(_) | NodeKind::Invalid => {
                 self.wrong_shape(
                     &entry.value,
                     &format!("data item `{}`", entry.key.value),
@@ -88,7 +88,8 @@ impl Lowerer<'_> {
         constraints.min = expr_of("min");
         constraints.max = expr_of("max");
         constraints.max_length = expr_of("max_length");
-        constraints.pattern = get(entries, "pattern").and_then(|e| self.text(&e.value, "`pattern`"));
+        constraints.pattern =
+            get(entries, "pattern").and_then(|e| self.text(&e.value, "`pattern`"));
         let label = get(entries, "label").and_then(|e| self.text(&e.value, "`label`"));
         Some(DataItem {
             name: name?,
@@ -241,7 +242,8 @@ impl Lowerer<'_> {
         entries
             .iter()
             .filter_map(|e| {
-                let label = self.text(&e.value, &format!("the label of option `{}`", e.key.value))?;
+                let label =
+                    self.text(&e.value, &format!("the label of option `{}`", e.key.value))?;
                 Some(SelectOption {
                     id: Str {
                         value: e.key.value.clone(),

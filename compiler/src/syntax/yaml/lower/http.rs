@@ -31,8 +31,10 @@ impl Lowerer<'_> {
             }
         };
         let auth = get(entries, "auth").and_then(|e| self.auth(e));
-        let headers = get(entries, "headers").map_or_else(Vec::new, |e| self.fields(&e.value, "`headers`"));
-        let query = get(entries, "query").map_or_else(Vec::new, |e| self.fields(&e.value, "`query`"));
+        let headers =
+            get(entries, "headers").map_or_else(Vec::new, |e| self.fields(&e.value, "`headers`"));
+        let query =
+            get(entries, "query").map_or_else(Vec::new, |e| self.fields(&e.value, "`query`"));
         let body = get(entries, "body").and_then(|e| self.body(&e.value));
         let timeout = get(entries, "timeout").and_then(|e| self.expr(&e.value, "`timeout`"));
         let response = get(entries, "response")
@@ -64,6 +66,7 @@ impl Lowerer<'_> {
                 });
             }
             NodeKind::Map(entries) => entries,
+            NodeKind::Invalid => return None,
             _ => {
                 self.report(
                     Diagnostic::new(
@@ -123,7 +126,12 @@ impl Lowerer<'_> {
                 let token_url = match get(inner, "token_url") {
                     Some(e) => self.expr(&e.value, "`token_url`"),
                     None => {
-                        self.missing(form.key.span, "`oauth2`", "token_url", "token_url: \"https://…\"");
+                        self.missing(
+                            form.key.span,
+                            "`oauth2`",
+                            "token_url",
+                            "token_url: \"https://…\"",
+                        );
                         None
                     }
                 };
@@ -143,7 +151,12 @@ impl Lowerer<'_> {
                 let value = match get(entries, "value") {
                     Some(v) => self.credential(named("value", v), v),
                     None => {
-                        self.missing(form.key.span, "a header auth", "value", "value: { env: TOKEN }");
+                        self.missing(
+                            form.key.span,
+                            "a header auth",
+                            "value",
+                            "value: { env: TOKEN }",
+                        );
                         None
                     }
                 };
@@ -157,7 +170,12 @@ impl Lowerer<'_> {
     }
 
     /// A required credential `key` inside an auth form.
-    fn auth_credential(&mut self, entries: &[Entry], key: &str, form: &Entry) -> Option<Credential> {
+    fn auth_credential(
+        &mut self,
+        entries: &[Entry],
+        key: &str,
+        form: &Entry,
+    ) -> Option<Credential> {
         match get(entries, key) {
             Some(e) => self.credential(named(key, e), e),
             None => {

@@ -56,7 +56,10 @@ impl Lowerer<'_> {
             self.report(
                 Diagnostic::new(
                     Code::WrongShape,
-                    format!("a flow file must be a map of keys, found {}", root.describe()),
+                    format!(
+                        "a flow file must be a map of keys, found {}",
+                        root.describe()
+                    ),
                     root.span,
                     "expected `flow:`, `data:`, `steps:`, …",
                 )
@@ -76,8 +79,10 @@ impl Lowerer<'_> {
             name: String::new(),
             span: Span::point(root.span.start as usize),
         });
-        let description = get(entries, "description").and_then(|e| self.text(&e.value, "description"));
-        let data = get(entries, "data").map_or_else(Vec::new, |e| self.data_items(&e.value, "data"));
+        let description =
+            get(entries, "description").and_then(|e| self.text(&e.value, "description"));
+        let data =
+            get(entries, "data").map_or_else(Vec::new, |e| self.data_items(&e.value, "data"));
         let connections =
             get(entries, "connections").map_or_else(Vec::new, |e| self.connections(&e.value));
         let start = get(entries, "start").map_or_else(Vec::new, |e| self.starts(&e.value));
@@ -136,6 +141,9 @@ impl Lowerer<'_> {
 
     /// E0012: `node` is not the shape `expected`.
     fn wrong_shape(&mut self, node: &Node, what: &str, expected: &str) {
+        if node.kind == NodeKind::Invalid {
+            return;
+        }
         self.report(Diagnostic::new(
             Code::WrongShape,
             format!("{what} must be {expected}, found {}", node.describe()),
@@ -256,6 +264,7 @@ impl Lowerer<'_> {
                 None
             }
             NodeKind::Scalar(_) => self.expr(node, what).map(Value::Expr),
+            NodeKind::Invalid => None,
         }
     }
 

@@ -41,7 +41,11 @@ impl Lowerer<'_> {
                         StartKind::Schedule(self.schedule(&schedule.value)?)
                     }
                     (None, Some(event)) => StartKind::Event {
-                        event: self.dotted(&event.value, "event name", "stripe.charge.succeeded")?,
+                        event: self.dotted(
+                            &event.value,
+                            "event name",
+                            "stripe.charge.succeeded",
+                        )?,
                         connection: get(entries, "connection")
                             .and_then(|e| self.ident(&e.value, "connection name")),
                         every: get(entries, "every").and_then(|e| self.expr(&e.value, "`every`")),
@@ -72,11 +76,24 @@ impl Lowerer<'_> {
                     }
                 }
             }
-            _ => {
+            NodeKind::Invalid => return None,
+            NodeKind::Scalar(s) => {
                 self.report(
                     Diagnostic::new(
                         Code::WrongShape,
-                        format!("not a start: found {}", node.describe()),
+                        format!("`{}` is not a start", s.value),
+                        node.span,
+                        "not a start",
+                    )
+                    .with_help(START_HELP),
+                );
+                return None;
+            }
+            NodeKind::Seq(_) => {
+                self.report(
+                    Diagnostic::new(
+                        Code::WrongShape,
+                        "a start cannot be a list inside a list",
                         node.span,
                         "not a start",
                     )

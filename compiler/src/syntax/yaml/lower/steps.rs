@@ -53,8 +53,7 @@ impl Lowerer<'_> {
         let allowed = keys::step_keys(kind_name);
         for e in entries {
             let key = e.key.value.as_str();
-            if key != keys::STEP_ID && !keys::STEP_KINDS.contains(&key) && !allowed.contains(&key)
-            {
+            if key != keys::STEP_ID && !keys::STEP_KINDS.contains(&key) && !allowed.contains(&key) {
                 self.step_unknown_key(e, kind_name, allowed, &context);
             }
         }
@@ -63,7 +62,7 @@ impl Lowerer<'_> {
             None => {
                 self.missing(
                     step_head,
-                    &format!("a `{kind_name}` step"),
+                    &format!("this `{kind_name}` step"),
                     "id",
                     "id: <step name>",
                 );
@@ -110,10 +109,7 @@ impl Lowerer<'_> {
                     step_head,
                     "what does this step do?",
                 )
-                .with_help(format!(
-                    "add one of {}",
-                    super::list(keys::STEP_KINDS)
-                )),
+                .with_help(format!("add one of {}", super::list(keys::STEP_KINDS))),
             );
         }
     }
@@ -128,7 +124,9 @@ impl Lowerer<'_> {
             .find(|k| keys::step_keys(k).contains(&key));
         let help = match (did_you_mean(key, candidates.iter().copied()), owner) {
             (Some(best), _) => format!("did you mean `{best}`?"),
-            (None, Some(owner)) => format!("`{key}` belongs to `{owner}` steps, not `{kind}` steps"),
+            (None, Some(owner)) => {
+                format!("`{key}` belongs to `{owner}` steps, not `{kind}` steps")
+            }
             (None, None) if allowed.is_empty() => {
                 format!("a `{kind}` step has only `id` and `{kind}`")
             }
@@ -284,8 +282,8 @@ impl Lowerer<'_> {
             (Some(event), None) => {
                 self.check_keys(entries, keys::WAIT_EVENT, "a wait for an event");
                 let event = self.dotted(&event.value, "event name", "stripe.invoice.paid");
-                let connection =
-                    get(entries, "connection").and_then(|e| self.ident(&e.value, "connection name"));
+                let connection = get(entries, "connection")
+                    .and_then(|e| self.ident(&e.value, "connection name"));
                 let matching = get(entries, "for").and_then(|e| self.expr(&e.value, "`for`"));
                 let poll = get(entries, "poll").and_then(|e| self.expr(&e.value, "`poll`"));
                 Some(WaitOn::Event {
@@ -298,8 +296,8 @@ impl Lowerer<'_> {
             (None, Some(signal)) => {
                 self.check_keys(entries, keys::WAIT_SIGNAL, "a wait for a signal");
                 let name = self.ident(&signal.value, "signal name");
-                let fields =
-                    get(entries, "data").map_or_else(Vec::new, |e| self.data_items(&e.value, "data"));
+                let fields = get(entries, "data")
+                    .map_or_else(Vec::new, |e| self.data_items(&e.value, "data"));
                 Some(WaitOn::Signal {
                     name: name?,
                     fields,
