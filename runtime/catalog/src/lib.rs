@@ -6,6 +6,29 @@
 //! files to build requests. Names, enums and constraints come from the
 //! official specs in `shared/specs/` (Buckaroo from its public docs); each
 //! action names the spec operation it maps to in [`Action::api`].
+//!
+//! # `api` paths of fields
+//!
+//! [`Field::api`] says where a value goes in a request, or comes from in a
+//! response, in one small syntax shared by every provider:
+//!
+//! - `{name}`: the path parameter `name` of [`Api::path`];
+//! - `?name`: the query parameter `name`;
+//! - otherwise a path into the body: `detail.invoice_number` (dotted keys),
+//!   `primary_recipients[0].email` (a fixed list element), `items[].name`
+//!   (every element: the columns of a `table` field use this, with the full
+//!   path from the body root), `recurring[interval]` (a nested key, as
+//!   Stripe's form encoding writes it), `Parameters[Name=CustomerIBAN].Value`
+//!   (the element of a name/value list whose `Name` is `CustomerIBAN`, for
+//!   Buckaroo's service parameters); the empty path is the body itself.
+//!
+//! Action outputs are read from the response body. Event outputs are read
+//! from the webhook or callback body (for Stripe, the Event object:
+//! `data.object.amount`); when an event is found by polling its
+//! [`Event::api`], the runtime maps the result onto the same outputs. A field
+//! without `api` has no single place in the API: the runtime derives it
+//! (e.g. `found` of a lookup, Buckaroo's status name from its status code) or
+//! it lives in a file record.
 
 mod types;
 
@@ -26,6 +49,12 @@ pub fn provider_names() -> impl Iterator<Item = &'static str> {
     SOURCES.iter().map(|(name, _)| *name)
 }
 
+/// Every provider in the catalog, parsed (on first use) and in
+/// [`provider_names`] order.
+pub fn all_providers() -> Vec<&'static Provider> {
+    provider_names().filter_map(provider).collect()
+}
+
 /// The catalog entry of one provider, parsed on first use and cached.
 ///
 /// Returns `None` for a provider the catalog does not know.
@@ -43,4 +72,23 @@ pub fn provider(name: &str) -> Option<&'static Provider> {
 /// Parses one provider's catalog file.
 pub fn parse_provider(yaml: &str) -> Result<Provider, String> {
     serde_saphyr::from_str(yaml).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_are_cached() {
+        let a = provider("stripe").unwrap();
+        let b = provider("stripe").unwrap();
+        assert!(std::ptr::eq(a, b));
+        assert!(provider("unknown").is_none());
+    }
+
+    #[test]
+    fn all_providers_follows_provider_names() {
+        let names: Vec<_> = all_providers().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, provider_names().collect::<Vec<_>>());
+    }
 }

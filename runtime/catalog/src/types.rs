@@ -14,6 +14,13 @@ pub struct Provider {
     pub modes: Vec<String>,
     /// Credentials a connection must supply (always from env or a secret file).
     pub credentials: Vec<Credential>,
+    /// How the runtime authenticates with those credentials.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// Default base URL per mode (a connection may override it, e.g. to
+    /// face a simulator).
+    #[serde(default)]
+    pub base_urls: Vec<ModeUrl>,
     /// Non-secret connection settings (e.g. Buckaroo's culture or VAT rate).
     #[serde(default)]
     pub settings: Vec<Field>,
@@ -38,6 +45,29 @@ pub struct Credential {
     /// Used by the runtime to refuse a live key on a test connection.
     #[serde(default)]
     pub prefixes: Vec<ModePrefix>,
+}
+
+/// How a provider authenticates requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// `bearer` (a credential sent as a bearer token),
+    /// `oauth2_client_credentials`, `access_token` (a provider-specific token
+    /// call) or `hmac` (every request signed).
+    pub scheme: String,
+    #[serde(default)]
+    pub description: String,
+    /// The token endpoint, for token-based schemes.
+    #[serde(default)]
+    pub api: Option<Api>,
+}
+
+/// A base URL for one connection mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeUrl {
+    pub mode: String,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +144,9 @@ pub struct Field {
     pub pattern: Option<String>,
     #[serde(default)]
     pub max_length: Option<u32>,
+    /// Minimum length in characters (e.g. Vipps' `paymentDescription`, 3).
+    #[serde(default)]
+    pub min_length: Option<u32>,
     #[serde(default)]
     pub min: Option<i64>,
     #[serde(default)]
@@ -121,6 +154,11 @@ pub struct Field {
     /// For amounts: whether the API takes integer minor units or a decimal string.
     #[serde(default)]
     pub unit: Option<Unit>,
+    /// For `money` fields: the ISO 4217 codes the provider accepts (e.g.
+    /// Vipps ePayment's `NOK`, `DKK`, `EUR`). Empty means any currency.
+    /// (`currency` fields list theirs in `enum`.)
+    #[serde(default)]
+    pub currencies: Vec<String>,
     /// Default used when the flow gives no value.
     #[serde(default)]
     pub default: Option<String>,
@@ -269,5 +307,35 @@ impl Action {
     }
     pub fn output(&self, name: &str) -> Option<&Field> {
         self.outputs.iter().find(|f| f.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_types_parse_from_their_names() {
+        assert_eq!(
+            FieldType::try_from("money".to_owned()),
+            Ok(FieldType::Money)
+        );
+        assert_eq!(
+            FieldType::try_from("id(stripe.customer)".to_owned()),
+            Ok(FieldType::Id {
+                provider: "stripe".to_owned(),
+                kind: "customer".to_owned(),
+            })
+        );
+        assert!(FieldType::try_from("id(stripe)".to_owned()).is_err());
+        assert!(FieldType::try_from("float".to_owned()).is_err());
+    }
+
+    #[test]
+    fn units_are_snake_case() {
+        let unit: Unit = serde_saphyr::from_str("decimal_string").unwrap();
+        assert_eq!(unit, Unit::DecimalString);
+        let unit: Unit = serde_saphyr::from_str("minor_units").unwrap();
+        assert_eq!(unit, Unit::MinorUnits);
     }
 }
