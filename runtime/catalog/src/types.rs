@@ -1,9 +1,9 @@
 //! The typed shape of a provider's catalog file.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One payment provider: its connection settings, actions, events and id kinds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Provider {
     /// Short name used in flows: `stripe`, `paypal`, `vipps`, `buckaroo`.
@@ -33,7 +33,7 @@ pub struct Provider {
 }
 
 /// A credential a connection supplies.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credential {
     pub name: String,
@@ -48,7 +48,7 @@ pub struct Credential {
 }
 
 /// How a provider authenticates requests.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
     /// `bearer` (a credential sent as a bearer token),
@@ -63,14 +63,14 @@ pub struct Auth {
 }
 
 /// A base URL for one connection mode.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModeUrl {
     pub mode: String,
     pub url: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModePrefix {
     pub mode: String,
@@ -78,7 +78,7 @@ pub struct ModePrefix {
 }
 
 /// A kind of provider id, e.g. a Stripe customer (`cus_…`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdKind {
     pub name: String,
@@ -91,7 +91,7 @@ pub struct IdKind {
 }
 
 /// One action a flow step can call, e.g. `stripe.create_charge`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     pub name: String,
@@ -113,7 +113,7 @@ pub struct Action {
 }
 
 /// Where an action or event lives in the provider's API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
     /// HTTP method, upper case; `FILE` for file hand-overs (Buckaroo batches).
@@ -126,7 +126,7 @@ pub struct Api {
 }
 
 /// An input or output field of an action or event, or a provider setting.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
     pub name: String,
@@ -172,7 +172,7 @@ pub struct Field {
 }
 
 /// How a provider wants an amount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// Integer in the currency's smallest unit: 1.00 EUR -> 100, 100 JPY -> 100.
@@ -185,8 +185,8 @@ pub enum Unit {
 /// `string`, `text`, `integer`, `decimal`, `money`, `bool`, `date`,
 /// `datetime`, `email`, `phone`, `url`, `currency`, `country`, `map`,
 /// `table`, `json`, or `id(provider.kind)`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum FieldType {
     String,
     Text,
@@ -214,6 +214,38 @@ pub enum FieldType {
         provider: String,
         kind: String,
     },
+}
+
+impl From<FieldType> for String {
+    fn from(ty: FieldType) -> String {
+        ty.to_string()
+    }
+}
+
+impl std::fmt::Display for FieldType {
+    /// The type as the data files write it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            FieldType::String => "string",
+            FieldType::Text => "text",
+            FieldType::Integer => "integer",
+            FieldType::Decimal => "decimal",
+            FieldType::Money => "money",
+            FieldType::Bool => "bool",
+            FieldType::Date => "date",
+            FieldType::Datetime => "datetime",
+            FieldType::Email => "email",
+            FieldType::Phone => "phone",
+            FieldType::Url => "url",
+            FieldType::Currency => "currency",
+            FieldType::Country => "country",
+            FieldType::Map => "map",
+            FieldType::Table => "table",
+            FieldType::Json => "json",
+            FieldType::Id { provider, kind } => return write!(f, "id({provider}.{kind})"),
+        };
+        f.write_str(name)
+    }
 }
 
 impl TryFrom<String> for FieldType {
@@ -254,7 +286,7 @@ impl TryFrom<String> for FieldType {
 }
 
 /// An event a flow can wait for or start from, e.g. `stripe.invoice.paid`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// Dotted name as the provider spells it, e.g. `invoice.paid`.

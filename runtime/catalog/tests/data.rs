@@ -687,3 +687,19 @@ fn amounts_carry_the_providers_unit() {
     assert_eq!(unit_amount.ty, FieldType::Money);
     assert_eq!(unit_amount.unit, Some(Unit::DecimalString));
 }
+
+/// The embedded JSON (written by build.rs) says exactly what the YAML says.
+#[test]
+fn embedded_catalog_equals_the_yaml_data_files() {
+    for name in provider_names() {
+        let path = format!("{}/data/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+        let yaml = std::fs::read_to_string(&path).expect("data file");
+        let from_yaml = parse_provider(&yaml).expect("data file parses");
+        let embedded = provider(name).expect("provider is embedded");
+        assert_eq!(
+            serde_json::to_value(&from_yaml).expect("serializes"),
+            serde_json::to_value(embedded).expect("serializes"),
+            "{name}"
+        );
+    }
+}
