@@ -107,7 +107,17 @@ fn find_refs<'a>(e: &'a Expr, name: &str, out: &mut Vec<&'a flowc::ast::Ident>) 
 
 #[test]
 fn references_point_at_the_name_in_every_scalar_style() {
-    let text = "flow: f\nsteps:\n  - id: a\n    fail: ${customer.nmae}\n  - id: b\n    fail: 'it''s ${nmae}'\n  - id: c\n    fail: \"tab\\t${nmae + 1}\"\n  - id: d\n    fail: |\n      first line\n      and ${upper(nmae)} here\n  - id: e\n    fail: >\n      folded\n      ${nmae}\n  - id: f\n    fail: plain\n      continued ${nmae}\n  - id: g\n    fail: \"${ nmae }\"\n";
+    check_reference_spans(REFS);
+}
+
+#[test]
+fn references_point_at_the_name_with_crlf_line_ends() {
+    check_reference_spans(&REFS.replace('\n', "\r\n"));
+}
+
+const REFS: &str = "flow: f\nsteps:\n  - id: a\n    fail: ${customer.nmae}\n  - id: b\n    fail: 'it''s ${nmae}'\n  - id: c\n    fail: \"tab\\t${nmae + 1}\"\n  - id: d\n    fail: |\n      first line\n      and ${upper(nmae)} here\n  - id: e\n    fail: >\n      folded\n      ${nmae}\n  - id: f\n    fail: plain\n      continued ${nmae}\n  - id: g\n    fail: \"${ nmae }\"\n";
+
+fn check_reference_spans(text: &str) {
     let source = Source::new("refs.flow.yaml", text, Syntax::Yaml);
     let (flow, diagnostics) = yaml::parse(&source);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
