@@ -34,11 +34,7 @@ fn as_flows(block: &str) -> Vec<String> {
         return block.lines().map(|l| format!("flow: doc\n{l}\n")).collect();
     }
     if block.starts_with("flow:") {
-        return vec![
-            block
-                .replace("start: …", "start: input")
-                .replace("steps: []", "steps: []"),
-        ];
+        return vec![block.replace("start: …", "start: input")];
     }
     vec![format!("flow: doc\n{block}\n")]
 }
