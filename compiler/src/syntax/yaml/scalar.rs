@@ -24,6 +24,13 @@ pub fn expr(scalar: &Scalar) -> Result<Expr, Diagnostic> {
         });
     }
     let map = OffsetMap::new(scalar);
+    if let Some(d) = too_complex(&scalar.value) {
+        let mut d = d;
+        for label in &mut d.labels {
+            label.span = map.map(label.span);
+        }
+        return Err(d);
+    }
     match parse_template(&scalar.value, 0) {
         Ok(mut e) => {
             e.map_spans(&mut |s| map.map(s));
@@ -40,6 +47,86 @@ pub fn expr(scalar: &Scalar) -> Result<Expr, Diagnostic> {
             Err(d)
         }
     }
+}
+
+/// Deepest bracket nesting allowed inside one `${…}`.
+const MAX_DEPTH: usize = 32;
+/// Most operators allowed inside one `${…}`.
+const MAX_OPERATORS: usize = 256;
+
+/// E0005 when a `${…}` part nests brackets deeper than [`MAX_DEPTH`] or
+/// holds more than [`MAX_OPERATORS`] operators. The expression parser and
+/// every walk over an expression recurse once per level, so a hostile file
+/// could otherwise overflow the stack; real expressions stay far below.
+fn too_complex(value: &str) -> Option<Diagnostic> {
+    for start in interpolations(value) {
+        let body = value.get(start + 2..)?;
+        let (mut depth, mut max_depth, mut operators) = (1usize, 1usize, 0usize);
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut end = value.len();
+        for (i, c) in body.char_indices() {
+            if in_string {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => in_string = false,
+                    // A template inside a string opens a nested expression.
+                    '{' if body[..i].ends_with('$') => {
+                        depth += 1;
+                        max_depth = max_depth.max(depth);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '"' => in_string = true,
+                '(' | '[' | '{' => {
+                    depth += 1;
+                    max_depth = max_depth.max(depth);
+                }
+                ')' | ']' | '}' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = start + 2 + i + 1;
+                        break;
+                    }
+                }
+                '+' | '-' | '*' | '/' | '%' | '!' | '<' | '>' | '=' | '&' | '|' => operators += 1,
+                _ => {}
+            }
+        }
+        let words = value.get(start..end).map_or(0, |e| {
+            e.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .filter(|w| matches!(*w, "not" | "and" | "or"))
+                .count()
+        });
+        let span = Span::new(start, start + 2);
+        if max_depth > MAX_DEPTH {
+            return Some(
+                Diagnostic::new(
+                    Code::ExprSyntax,
+                    format!("expression nested too deeply (more than {MAX_DEPTH} levels)"),
+                    span,
+                    "this expression",
+                )
+                .with_help("compute parts of it in earlier `set` steps"),
+            );
+        }
+        if operators + words > MAX_OPERATORS {
+            return Some(
+                Diagnostic::new(
+                    Code::ExprSyntax,
+                    format!("expression too long (more than {MAX_OPERATORS} operators)"),
+                    span,
+                    "this expression",
+                )
+                .with_help("compute parts of it in earlier `set` steps"),
+            );
+        }
+    }
+    None
 }
 
 /// The literal a plain scalar stands for, if it is one: integers and
@@ -323,6 +410,21 @@ mod tests {
         let s = scalar("'it''s ${a +}'", "it's ${a +}", Style::SingleQuoted, 0);
         let d = expr(&s).unwrap_err();
         assert_eq!(d.primary_span().start, 12);
+    }
+
+    #[test]
+    fn hostile_expressions_are_errors_not_stack_overflows() {
+        for text in [
+            format!("${{{}x{}}}", "(".repeat(5000), ")".repeat(5000)),
+            format!("${{{}x}}", "-".repeat(5000)),
+            format!("${{{}x}}", "not ".repeat(5000)),
+            format!("a ${{{}}}", vec!["x"; 5000].join(" + ")),
+            format!("${{{}}}", "f(".repeat(5000)),
+        ] {
+            let d = expr(&plain(&text)).unwrap_err();
+            assert_eq!(d.code, Code::ExprSyntax);
+        }
+        assert!(expr(&plain("${((a + b) * (c - d)) / f(g(h(1)), !x)}")).is_ok());
     }
 
     #[test]
