@@ -40,3 +40,5 @@ impl std::error::Error for ValueError {}
 pub fn round(d: Decimal, digits: u32) -> Decimal {
     d.round_dp_with_strategy(digits, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
+
+pub(crate) use schema::check_type as schema_check;
