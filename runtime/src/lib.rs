@@ -5,11 +5,13 @@
 //! heavy logic (the store, the engine, retries, the idempotency ledger, the http
 //! action, values, the CLI and simulation) lives here and is compiled once.
 
+pub mod cli;
 pub mod clock;
 pub mod engine;
 pub mod flow;
 pub mod http;
 pub mod retry;
+pub mod scenario;
 pub mod store;
 pub mod testing;
 pub mod value;

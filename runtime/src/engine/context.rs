@@ -173,10 +173,7 @@ impl StepContext {
     /// idempotency header on every attempt, and maps the response into typed fields.
     pub async fn http(&mut self, req: HttpRequest) -> Result<HttpResponse, StepError> {
         let key = if req.side_effect {
-            Some(
-                self.begin_effect(&req.describe(self.rt.connections))
-                    .await?,
-            )
+            Some(self.begin_effect(&req.describe(&self.rt.base_urls)).await?)
         } else {
             None
         };

@@ -35,6 +35,9 @@ pub struct Runtime {
     pub flow: &'static str,
     pub connections: &'static [ConnectionDef],
     pub default_retry: RetryPolicy,
+    /// Base URL of each connection: the flow's, `FLOWC_<NAME>_BASE_URL`, or a
+    /// simulation's local server.
+    pub base_urls: std::collections::HashMap<String, String>,
     /// Woken when new work arrives in this process (a start, a signal).
     pub notify: Notify,
 }
@@ -166,7 +169,26 @@ fn hist(at: Timestamp, step: &str, event: &str, detail: impl Into<String>) -> Hi
 
 impl<F: Flow> Engine<F> {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Engine<F> {
+        Engine::with_base_url(store, clock, None)
+    }
+
+    /// With every connection pointed at one base URL (a simulator or test server).
+    pub fn with_base_url(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        base_url: Option<String>,
+    ) -> Engine<F> {
+        let base_urls = F::connections()
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    base_url.clone().unwrap_or_else(|| c.resolved_base_url()),
+                )
+            })
+            .collect();
         let rt = Runtime {
+            base_urls,
             store,
             clock,
             http: HttpClient::new(),

@@ -5,6 +5,7 @@ mod auth;
 
 pub use auth::{Auth, Secret, TokenCache, resolve, strip_query};
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
@@ -12,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::engine::Runtime;
-use crate::flow::{ConnectionDef, StepError};
+use crate::flow::StepError;
 use crate::retry::{RetryPolicy, StatusClass, classify, parse_retry_after};
 use crate::value::ItemDef;
 
@@ -176,15 +177,13 @@ impl HttpRequest {
     }
 
     /// The absolute URL.
-    pub fn url(&self, connections: &[ConnectionDef]) -> Result<String, StepError> {
+    pub fn url(&self, base_urls: &HashMap<String, String>) -> Result<String, StepError> {
         match &self.target {
             Target::Url(u) => Ok(u.clone()),
             Target::Connection { name, path } => {
-                let c = connections
-                    .iter()
-                    .find(|c| c.name == *name)
+                let base = base_urls
+                    .get(*name)
                     .ok_or_else(|| StepError::Fatal(format!("unknown connection `{name}`")))?;
-                let base = c.resolved_base_url();
                 Ok(format!(
                     "{}/{}",
                     base.trim_end_matches('/'),
@@ -195,8 +194,8 @@ impl HttpRequest {
     }
 
     /// `POST http://host/path` without the query, for logs and history.
-    pub fn describe(&self, connections: &[ConnectionDef]) -> String {
-        let url = self.url(connections).unwrap_or_else(|e| e.to_string());
+    pub fn describe(&self, base_urls: &HashMap<String, String>) -> String {
+        let url = self.url(base_urls).unwrap_or_else(|e| e.to_string());
         format!("{} {}", self.method.as_str(), strip_query(&url))
     }
 }
@@ -284,7 +283,7 @@ impl HttpClient {
         key: Option<&str>,
         rt: &Runtime,
     ) -> Result<HttpResponse, StepError> {
-        let url = req.url(rt.connections)?;
+        let url = req.url(&rt.base_urls)?;
         let what = format!("{} {}", req.method.as_str(), strip_query(&url));
         let mut stale: Option<Secret> = None;
         loop {

@@ -27,6 +27,7 @@ fn runtime(clock: VirtualClock) -> Runtime {
         flow: "t",
         connections: &[],
         default_retry: RetryPolicy::default(),
+        base_urls: Default::default(),
         notify: tokio::sync::Notify::new(),
     }
 }
