@@ -1,6 +1,6 @@
 //! The trait that generated code implements: one flow = one `impl Flow`.
 //!
-//! ```ignore
+//! ```text
 //! #[derive(Clone, Default, Serialize, Deserialize)]
 //! struct Data { delivery_id: String, total: Money, invoice_id: Option<String> }
 //!

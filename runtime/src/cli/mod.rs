@@ -263,11 +263,14 @@ async fn start_one<F: Flow>(engine: &Engine<F>, json: &str) -> CliResult {
     Ok(())
 }
 
-/// Reads the records of a file: (1-based record number, record) or its error.
+/// A record of an input file: its 1-based number, and the validated record or why not.
+type NumberedRecord = (usize, Result<Value, Vec<FieldError>>);
+
+/// Reads the records of a file.
 fn read_records<F: Flow>(
     path: &Path,
     format: Option<InputFormat>,
-) -> Result<Vec<(usize, Result<Value, Vec<FieldError>>)>, String> {
+) -> Result<Vec<NumberedRecord>, String> {
     let format = format.unwrap_or_else(|| {
         if path
             .extension()

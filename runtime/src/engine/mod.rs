@@ -176,14 +176,14 @@ impl<F: Flow> Engine<F> {
     pub fn with_base_url(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        base_url: Option<String>,
+        base_url: Option<&str>,
     ) -> Engine<F> {
         let base_urls = F::connections()
             .iter()
             .map(|c| {
                 (
                     c.name.to_string(),
-                    base_url.clone().unwrap_or_else(|| c.resolved_base_url()),
+                    base_url.map_or_else(|| c.resolved_base_url(), str::to_string),
                 )
             })
             .collect();

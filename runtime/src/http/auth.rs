@@ -94,6 +94,7 @@ impl TokenCache {
 
     /// A valid token: the cached one, or a new one when there is none, it expired,
     /// or `stale` (the token that the API just refused with 401) is the cached one.
+    #[allow(clippy::too_many_arguments)] // the OAuth2 parameters, each distinct
     pub async fn token(
         &self,
         client: &reqwest::Client,

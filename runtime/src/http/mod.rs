@@ -239,6 +239,9 @@ pub fn provider_message(body: &str) -> String {
         }
     }
     let t = body.trim();
+    if t.is_empty() || t == "null" || t == "{}" {
+        return "(no message)".to_string();
+    }
     if t.chars().count() > 300 {
         format!("{}…", t.chars().take(300).collect::<String>())
     } else {

@@ -195,7 +195,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     );
     let clock = VirtualClock::new(start);
     let engine =
-        Engine::<F>::with_base_url(store.clone(), Arc::new(clock.clone()), Some(server.url()));
+        Engine::<F>::with_base_url(store.clone(), Arc::new(clock.clone()), Some(&server.url()));
 
     enum Action<'a> {
         Start(&'a ScenarioRecord),

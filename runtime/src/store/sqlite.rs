@@ -17,6 +17,9 @@ use super::{
 };
 use crate::clock::BoxFuture;
 
+// Invariant: `wake_at` is set only for active (running or waiting) issues, so the
+// partial index `issues_wake` alone finds due work.
+
 /// Schema migrations, applied in order; each runs once (table `schema_migrations`).
 const MIGRATIONS: &[(i64, &str)] = &[(
     1,
@@ -151,6 +154,7 @@ fn issue_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IssueRow> {
 
 impl SqliteStore {
     /// Opens (creating and migrating) the store, and starts its writer thread.
+    #[allow(clippy::needless_pass_by_value)] // options are a value, like `File::open`
     pub fn open(opts: SqliteOptions) -> StoreResult<SqliteStore> {
         let conn = Connection::open(&opts.path)
             .map_err(|e| StoreError(format!("cannot open store {}: {e}", opts.path.display())))?;
@@ -254,6 +258,7 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
 
 /// The writer: takes every job that is waiting, runs them in one transaction,
 /// commits once, then answers them all.
+#[allow(clippy::needless_pass_by_value)] // the thread owns them until the channel closes
 fn writer(conn: Connection, rx: mpsc::Receiver<Job>, claims: Claims, max_batch: usize) {
     while let Ok(first) = rx.recv() {
         let mut finishers: Vec<Finisher> = Vec::new();
@@ -430,7 +435,7 @@ impl Store for SqliteStore {
             let mut claims = claims.lock().unwrap_or_else(|e| e.into_inner());
             let fetch = (limit + claims.len()) as i64;
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {ISSUE_COLS} FROM issues WHERE wake_at <= ?1 AND state IN ('running', 'waiting') \
+                "SELECT {ISSUE_COLS} FROM issues INDEXED BY issues_wake WHERE wake_at <= ?1 \
                  ORDER BY wake_at LIMIT ?2"
             ))?;
             let rows = stmt.query_map(params![micros(now), fetch], issue_row)?;
@@ -463,7 +468,7 @@ impl Store for SqliteStore {
     fn next_wake(&self) -> BoxFuture<'static, StoreResult<Option<Timestamp>>> {
         self.call(|conn, _| {
             let v: Option<i64> = conn.query_row(
-                "SELECT MIN(wake_at) FROM issues WHERE wake_at IS NOT NULL AND state IN ('running', 'waiting')",
+                "SELECT MIN(wake_at) FROM issues INDEXED BY issues_wake WHERE wake_at IS NOT NULL",
                 [],
                 |r| r.get(0),
             )?;
