@@ -209,6 +209,8 @@ pub struct Http {
     pub retry: Option<Retry>,
 }
 
+// The IR is built once per flow; clarity beats the size of a variant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpAuth {
     None,
@@ -248,6 +250,7 @@ pub struct Wait {
     pub save: Vec<Assign>,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum WaitOn {
     Event {

@@ -399,9 +399,11 @@ impl Checker<'_> {
                     limits: Limits {
                         pattern: spec.pattern.as_deref(),
                         max_length: spec.max_length.map(u64::from),
+                        min_length: spec.min_length.map(u64::from),
                         min: spec.min.map(Decimal::from),
                         max: spec.max.map(Decimal::from),
                         enum_values: &spec.enum_values,
+                        currencies: &spec.currencies,
                     },
                 };
                 ir::Value::Expr(self.expect(e, &want))

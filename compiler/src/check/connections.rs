@@ -35,7 +35,7 @@ impl<'a> Checker<'a> {
         let provider = self.provider(&c.provider);
         let mode = match (&c.mode, provider) {
             (Some(mode), Some(p)) => {
-                if !p.modes.iter().any(|m| *m == mode.name) {
+                if !p.modes.contains(&mode.name) {
                     let mut d = Diagnostic::new(
                         Code::UnknownMode,
                         format!("{} has no mode `{}`", p.title, mode.name),

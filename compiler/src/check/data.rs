@@ -243,9 +243,11 @@ impl<'a> Checker<'a> {
         let limits = Limits {
             pattern: pattern.as_deref(),
             max_length,
+            min_length: None,
             min: c.min.as_ref().and_then(literal_number),
             max: c.max.as_ref().and_then(literal_number),
             enum_values: &[],
+            currencies: &[],
         };
         let default = c.default.as_ref().map(|e| {
             let mut want = Expected::new(ty.clone(), format!("`{name}`")).declared_at(item.ty.span);

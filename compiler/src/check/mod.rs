@@ -158,3 +158,6 @@ pub(crate) fn list_alternatives<S: AsRef<str>>(names: &[S]) -> String {
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
+
+#[cfg(test)]
+mod tests;

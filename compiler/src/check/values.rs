@@ -51,10 +51,13 @@ impl<'x> Expected<'x> {
 pub(crate) struct Limits<'x> {
     pub pattern: Option<&'x str>,
     pub max_length: Option<u64>,
+    pub min_length: Option<u64>,
     pub min: Option<Decimal>,
     pub max: Option<Decimal>,
     /// Values a provider allows (E0303).
     pub enum_values: &'x [String],
+    /// Currencies a provider's money field accepts (empty: any).
+    pub currencies: &'x [String],
 }
 
 impl Checker<'_> {
@@ -78,7 +81,7 @@ impl Checker<'_> {
                         self.check_option(text, options, e.span);
                     }
                 }
-                self.check_limits(e, want);
+                self.check_limits(e, &typed.ty, want);
             }
             Err(Mismatch::Currency { expected, found }) => {
                 let mut d = Diagnostic::new(
@@ -251,9 +254,33 @@ impl Checker<'_> {
     }
 
     /// Checks a literal against pattern, length, range and enum limits.
-    pub(crate) fn check_limits(&mut self, e: &ast::Expr, want: &Expected<'_>) {
+    pub(crate) fn check_limits(&mut self, e: &ast::Expr, found: &Type, want: &Expected<'_>) {
         let limits = &want.limits;
         let owner = want.provider.unwrap_or("the flow");
+        if let Type::Money(Some(currency)) = found
+            && !limits.currencies.is_empty()
+            && !limits
+                .currencies
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(currency))
+        {
+            self.report(
+                Diagnostic::new(
+                    Code::CurrencyMismatch,
+                    format!(
+                        "{owner} takes {} in {}, but this is `{found}`",
+                        want.what,
+                        super::list_alternatives(limits.currencies)
+                    ),
+                    e.span,
+                    format!("this is `{found}`"),
+                )
+                .with_help(format!(
+                    "give an amount in {}",
+                    super::list_alternatives(limits.currencies)
+                )),
+            );
+        }
         if let ExprKind::Str(text) = &e.kind {
             if !limits.enum_values.is_empty() && !limits.enum_values.iter().any(|v| v == text) {
                 let mut help = format!(
@@ -275,6 +302,17 @@ impl Checker<'_> {
                     .with_help(help),
                 );
                 return;
+            }
+            if let Some(min) = limits.min_length {
+                let len = text.chars().count() as u64;
+                if len < min {
+                    self.limit_broken(
+                        e.span,
+                        want,
+                        format!("{len} characters long, at least {min} needed"),
+                        format!("make it at least {min} characters long"),
+                    );
+                }
             }
             if let Some(max) = limits.max_length {
                 let len = text.chars().count() as u64;
