@@ -90,7 +90,10 @@ fn input_of(dir: &Path) -> (PathBuf, Syntax) {
 
 /// The code a case is about: the first part of its name, `e0101` -> `E0101`.
 fn intended_code(case: &str) -> String {
-    case.split('_').next().unwrap_or_default().to_ascii_uppercase()
+    case.split('_')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
 }
 
 fn run_case(case: &str) {
@@ -98,8 +101,12 @@ fn run_case(case: &str) {
     let (path, syntax) = input_of(&dir);
     let text = fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{case}: cannot read {}: {e}", path.display()));
-    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-    let source = Source::new(file_name.into_owned(), text, syntax);
+    let file_name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let source = Source::new(file_name.clone(), text, syntax);
     let checked = flowc::check(&source);
     let rendered = render::human(&source, &checked.diagnostics, false);
     let code = intended_code(case);

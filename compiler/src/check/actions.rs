@@ -203,6 +203,8 @@ impl Checker<'_> {
                 self.report(d);
                 return None;
             };
+            // A connection of an unknown provider is reported there.
+            flowc_catalog::provider(&c.provider.name)?;
             if c.provider.name != provider.name {
                 self.report(
                     Diagnostic::new(
@@ -404,6 +406,7 @@ impl Checker<'_> {
                         max: spec.max.map(Decimal::from),
                         enum_values: &spec.enum_values,
                         currencies: &spec.currencies,
+                        at: Default::default(),
                     },
                 };
                 ir::Value::Expr(self.expect(e, &want))

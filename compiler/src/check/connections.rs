@@ -42,7 +42,7 @@ impl<'a> Checker<'a> {
                         mode.span,
                         "unknown mode",
                     );
-                    let modes = super::list_alternatives(&p.modes);
+                    let modes = super::list_names(&p.modes);
                     d = match did_you_mean(&mode.name, p.modes.iter().map(String::as_str)) {
                         Some(best) => d.with_help(format!(
                             "did you mean `{best}`? {}'s modes are {modes}",

@@ -35,6 +35,8 @@ impl Checker<'_> {
             }
             _ => {}
         });
+        let suggested = std::mem::take(&mut self.suggested_targets);
+        targets.extend(suggested.iter().map(String::as_str));
         self.check_reachable(&flow.steps, true, &targets);
     }
 

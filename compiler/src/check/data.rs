@@ -3,7 +3,7 @@
 
 use super::Checker;
 use super::types::{Column, SelectOption, TYPE_NAMES, Type};
-use super::values::{Expected, Limits, is_valid_currency_code, literal_number};
+use super::values::{Expected, LimitSpans, Limits, is_valid_currency_code, literal_number};
 use crate::ast::{self, TypeKind};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
@@ -248,6 +248,12 @@ impl<'a> Checker<'a> {
             max: c.max.as_ref().and_then(literal_number),
             enum_values: &[],
             currencies: &[],
+            at: LimitSpans {
+                pattern: c.pattern.as_ref().map(|p| p.span),
+                max_length: c.max_length.as_ref().map(|e| e.span),
+                min: c.min.as_ref().map(|e| e.span),
+                max: c.max.as_ref().map(|e| e.span),
+            },
         };
         let default = c.default.as_ref().map(|e| {
             let mut want = Expected::new(ty.clone(), format!("`{name}`")).declared_at(item.ty.span);
@@ -283,9 +289,9 @@ impl<'a> Checker<'a> {
             self.report(
                 Diagnostic::new(
                     Code::InvalidConstraint,
-                    format!("`pattern` does not fit `{name}`, a `{ty}`"),
+                                        format!("`pattern` does not fit `{name}`, {} item", super::a(ty)),
                     pattern.span,
-                    format!("a pattern on a `{ty}`"),
+                    format!("a pattern on {}", super::a(ty)),
                 )
                 .with_help("`pattern` applies to string, text, email, phone and url items; use `min`/`max` for numbers and dates"),
             );
@@ -313,9 +319,9 @@ impl<'a> Checker<'a> {
             self.report(
                 Diagnostic::new(
                     Code::InvalidConstraint,
-                    format!("`max_length` does not fit `{name}`, a `{ty}`"),
+                    format!("`max_length` does not fit `{name}`, {} item", super::a(ty)),
                     e.span,
-                    format!("a length limit on a `{ty}`"),
+                    format!("a length limit on {}", super::a(ty)),
                 )
                 .with_help("`max_length` applies to text items and tables; use `max` for numbers"),
             );
@@ -376,9 +382,9 @@ impl<'a> Checker<'a> {
                 self.report(
                     Diagnostic::new(
                         Code::InvalidConstraint,
-                        format!("`{which}` does not fit `{name}`, a `{ty}`"),
+                                                format!("`{which}` does not fit `{name}`, {} item", super::a(ty)),
                         e.span,
-                        format!("a `{which}` on a `{ty}`"),
+                        format!("a `{which}` on {}", super::a(ty)),
                     )
                     .with_help("`min` and `max` apply to integer, decimal, money, date and datetime items; for text use `max_length`"),
                 );

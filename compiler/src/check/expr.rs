@@ -168,21 +168,22 @@ impl Checker<'_> {
             "not a data item, step or loop variable",
         );
         let suggestion = did_you_mean(&name.name, self.scope.visible_names()).map(str::to_owned);
-        if let Some(best) = suggestion {
+        if let Some(&var_span) = self.loop_var_decls.get(name.name.as_str()) {
+            d = d
+                .with_label(var_span, "a `for_each` variable, visible only inside its loop")
+                .with_help(format!(
+                    "`{}` is only visible inside the `for_each` that declares it; keep what you need in a data item",
+                    name.name
+                ));
+        } else if let Some(best) = suggestion {
             if let Some(at) = self.scope.declaration_span(&best) {
                 d = d.with_label(at, format!("`{best}` is declared here"));
             }
+            // The author meant `best`: it is used, so no W0002 follows.
+            if let Some((i, _)) = self.scope.data_entry(&best) {
+                self.scope.data[i].used = true;
+            }
             d = d.with_help(format!("did you mean `{best}`?"));
-        } else if let Some(&var_span) = self.loop_var_decls.get(name.name.as_str()) {
-            d = d
-                .with_label(
-                    var_span,
-                    "a `for_each` variable, visible only inside its loop",
-                )
-                .with_help(format!(
-                    "`{}` is only visible inside the `for_each` that declares it",
-                    name.name
-                ));
         } else {
             d = d.with_help(format!(
                 "declare `{}` under `data:`, or check the spelling",

@@ -72,6 +72,9 @@ pub(crate) struct Checker<'a> {
     pub item_types: HashMap<usize, types::Type>,
     /// Every `for_each` variable, for a hint when one is used outside its loop.
     pub loop_var_decls: HashMap<&'a str, Span>,
+    /// Steps suggested for unknown jump targets: they count as targets, so
+    /// one typo in a `goto` does not also make its step unreachable.
+    pub suggested_targets: std::collections::HashSet<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -84,6 +87,7 @@ impl<'a> Checker<'a> {
             regexes: HashMap::new(),
             item_types: HashMap::new(),
             loop_var_decls: HashMap::new(),
+            suggested_targets: Default::default(),
         }
     }
 
@@ -147,6 +151,16 @@ pub(crate) fn list_names<S: AsRef<str>>(names: &[S]) -> String {
         [one] => one.clone(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
+}
+
+/// "a `string`", "an `integer`": a type name with its article.
+pub(crate) fn a(name: impl std::fmt::Display) -> String {
+    let name = name.to_string();
+    let article = match name.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    };
+    format!("{article} `{name}`")
 }
 
 /// "`a`, `b` or `c`" for help texts.

@@ -418,7 +418,7 @@ impl<'a> Checker<'a> {
             self.report(
                 Diagnostic::new(
                     Code::ShortPollInterval,
-                    format!("`{what}` every {}{} is under 15 seconds", d.value, d.unit.suffix()),
+                    format!("`{what}: {}{}` polls more often than every 15 seconds", d.value, d.unit.suffix()),
                     e.span,
                     "polls too often",
                 )
@@ -774,7 +774,11 @@ impl<'a> Checker<'a> {
                                 format!("`{best}` is declared here"),
                             );
                         }
-                        d.with_help(format!("did you mean `{best}`?"))
+                        d = d.with_help(format!("did you mean `{best}`?"));
+                        // The author meant `best`: it is a jump target, so
+                        // it is not reported as unreachable.
+                        self.suggested_targets.insert(best);
+                        d
                     }
                     None if names.is_empty() => d.with_help("add a step with this id"),
                     None => d.with_help(format!(

@@ -58,6 +58,17 @@ pub(crate) struct Limits<'x> {
     pub enum_values: &'x [String],
     /// Currencies a provider's money field accepts (empty: any).
     pub currencies: &'x [String],
+    /// Where each constraint is written (data items), for a second label.
+    pub at: LimitSpans,
+}
+
+/// The spans of a data item's constraints.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LimitSpans {
+    pub pattern: Option<Span>,
+    pub max_length: Option<Span>,
+    pub min: Option<Span>,
+    pub max: Option<Span>,
 }
 
 impl Checker<'_> {
@@ -112,8 +123,10 @@ impl Checker<'_> {
                     d = d.with_label(at, format!("declared `{}` here", want.ty));
                 }
                 self.report(d.with_help(format!(
-                    "a `{}` is a different object; pass a `{}`",
-                    typed.ty, want.ty
+                    "`{}` and `{}` are different kinds of object; pass {}",
+                    typed.ty,
+                    want.ty,
+                    super::a(&want.ty)
                 )));
             }
             Err(Mismatch::Type) => self.report_mismatch(e, &typed.ty, want),
@@ -203,7 +216,10 @@ impl Checker<'_> {
                 child.id, parent.id
             ));
         }
-        if let Some(best) = did_you_mean(value, options.iter().map(|o| o.id.as_str())) {
+        let suggestion = (value.chars().count() >= 3)
+            .then(|| did_you_mean(value, options.iter().map(|o| o.id.as_str())))
+            .flatten();
+        if let Some(best) = suggestion {
             help = format!("did you mean `{best}`? {help}");
         }
         self.report(
@@ -246,9 +262,9 @@ impl Checker<'_> {
                     Code::MalformedLiteral,
                     format!("`{text}` is not a valid {ty}"),
                     span,
-                    format!("not a {ty}"),
+                    format!("not {}", super::a(ty)),
                 )
-                .with_help(format!("write a {ty} like `{example}`")),
+                .with_help(format!("write {} like `{example}`", super::a(ty))),
             );
         }
     }
@@ -311,6 +327,7 @@ impl Checker<'_> {
                         want,
                         format!("{len} characters long, at least {min} needed"),
                         format!("make it at least {min} characters long"),
+                        None,
                     );
                 }
             }
@@ -322,18 +339,22 @@ impl Checker<'_> {
                         want,
                         format!("{len} characters long, at most {max} allowed"),
                         format!("shorten it to {max} characters"),
+                        limits.at.max_length,
                     );
                 }
             }
             if let Some(pattern) = limits.pattern
-                && let Some(re) = self.regex(pattern)
-                && !re.is_match(text)
+                && let Some(help) = self
+                    .regex(pattern)
+                    .filter(|re| !re.is_match(text))
+                    .map(|re| pattern_help(text, pattern, re))
             {
                 self.limit_broken(
                     e.span,
                     want,
                     format!("does not match the pattern `{pattern}`"),
-                    format!("write a value that matches `{pattern}`"),
+                    help,
+                    limits.at.pattern,
                 );
             }
         }
@@ -346,6 +367,7 @@ impl Checker<'_> {
                     want,
                     format!("{n} is less than the minimum {min}"),
                     format!("give at least {min}"),
+                    limits.at.min,
                 );
             }
             if let Some(max) = limits.max
@@ -356,20 +378,28 @@ impl Checker<'_> {
                     want,
                     format!("{n} is more than the maximum {max}"),
                     format!("give at most {max}"),
+                    limits.at.max,
                 );
             }
         }
     }
 
-    fn limit_broken(&mut self, span: Span, want: &Expected<'_>, why: String, help: String) {
+    fn limit_broken(
+        &mut self,
+        span: Span,
+        want: &Expected<'_>,
+        why: String,
+        help: String,
+        constraint: Option<Span>,
+    ) {
         let mut d = Diagnostic::new(
             Code::ConstraintViolation,
             format!("this value for {} breaks a constraint: {why}", want.what),
             span,
             why,
         );
-        if let Some(at) = want.declared_at {
-            d = d.with_label(at, "constrained here");
+        if let Some(at) = constraint {
+            d = d.with_label(at, "the constraint");
         }
         self.report(d.with_help(help));
     }
@@ -385,6 +415,17 @@ impl Checker<'_> {
         }
         self.regexes.get(pattern).and_then(Option::as_ref)
     }
+}
+
+/// Help for a value that does not match a pattern: the same value in the
+/// other case when that would match (Stripe wants `jpy`, not `JPY`).
+fn pattern_help(text: &str, pattern: &str, re: &regex::Regex) -> String {
+    for variant in [text.to_lowercase(), text.to_uppercase()] {
+        if variant != text && re.is_match(&variant) {
+            return format!("write `{variant}`: the value must match `{pattern}`");
+        }
+    }
+    format!("write a value that matches `{pattern}`")
 }
 
 /// Help for an E0201: how to turn `found` into `wanted`, when there is a way.
