@@ -149,6 +149,9 @@ impl Checker<'_> {
                     matches!(t, Type::Date | Type::Datetime)
                 });
                 self.want_literal_arg(builtin, args, 1, "the format");
+                if let Some(format) = args.get(1) {
+                    self.check_date_format(format);
+                }
                 Type::String
             }
             B::MinorUnits => {
@@ -309,6 +312,31 @@ impl Checker<'_> {
                 }
                 first
             }
+        }
+    }
+
+    /// A `format_date` format close to a named one (`era_jp`) is a typo,
+    /// not a pattern.
+    fn check_date_format(&mut self, format: &ast::Expr) {
+        const NAMED: &[&str] = &["iso", "era_ja", "era_en"];
+        let ast::ExprKind::Str(text) = &format.kind else {
+            return;
+        };
+        if NAMED.contains(&text.as_str()) || text.contains('%') {
+            return;
+        }
+        if let Some(best) = did_you_mean(text, NAMED.iter().copied()) {
+            self.report(
+                Diagnostic::new(
+                    Code::MalformedLiteral,
+                    format!("`{text}` is not a date format"),
+                    format.span,
+                    "unknown format",
+                )
+                .with_help(format!(
+                    "did you mean `\"{best}\"`? The formats are `\"iso\"`, `\"era_ja\"`, `\"era_en\"` or a pattern such as `\"%Y-%m-%d\"`"
+                )),
+            );
         }
     }
 

@@ -75,6 +75,8 @@ pub(crate) struct Checker<'a> {
     /// Steps suggested for unknown jump targets: they count as targets, so
     /// one typo in a `goto` does not also make its step unreachable.
     pub suggested_targets: std::collections::HashSet<String>,
+    /// Typed outputs of catalog actions and events, by outputs address.
+    pub results_cache: HashMap<usize, std::sync::Arc<[(String, types::Type)]>>,
 }
 
 impl<'a> Checker<'a> {
@@ -88,6 +90,7 @@ impl<'a> Checker<'a> {
             item_types: HashMap::new(),
             loop_var_decls: HashMap::new(),
             suggested_targets: Default::default(),
+            results_cache: HashMap::new(),
         }
     }
 

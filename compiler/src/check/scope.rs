@@ -6,6 +6,7 @@ use super::types::Type;
 use crate::ast;
 use crate::span::Span;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A declared data item (the first one, when a name is declared twice).
 #[derive(Debug)]
@@ -22,8 +23,9 @@ pub(crate) enum Results {
     /// The step has no results (`set`, `if`, …).
     #[default]
     None,
-    /// Named, typed fields, in catalog or declaration order.
-    Fields(Vec<(String, Type)>),
+    /// Named, typed fields, in catalog or declaration order (shared: one
+    /// list per catalog action or event).
+    Fields(Arc<[(String, Type)]>),
     /// The step's action or event did not resolve (already reported): any
     /// field reads as [`Type::Error`].
     Unknown,

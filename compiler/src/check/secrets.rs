@@ -15,6 +15,10 @@ const MIN_KEY_BODY: usize = 8;
 
 /// The byte range of the first thing in `text` that looks like a secret key.
 pub(crate) fn find_secret(text: &str) -> Option<std::ops::Range<usize>> {
+    // Every prefix has an underscore and a key is long: skip the rest fast.
+    if text.len() < "whsec_".len() + MIN_KEY_BODY || !text.contains('_') {
+        return None;
+    }
     for prefix in KEY_PREFIXES {
         let mut from = 0;
         while let Some(pos) = text[from..].find(prefix) {
@@ -76,9 +80,11 @@ fn kind_of(text: &str) -> &'static str {
 /// The span of the key inside a literal, when the literal's span covers its
 /// text exactly (a plain or quoted scalar without escapes); else the literal.
 fn narrow(span: Span, text: &str, range: std::ops::Range<usize>) -> Span {
-    let offset = if span.len() == text.len() {
+    // Spans from a fuzzer may be inverted: never subtract past zero.
+    let len = span.end.saturating_sub(span.start) as usize;
+    let offset = if len == text.len() {
         0
-    } else if span.len() == text.len() + 2 {
+    } else if len == text.len() + 2 {
         1
     } else {
         return span;

@@ -13,6 +13,7 @@ use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
 use crate::span::Span;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a step resolved to in the declare phase.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +35,7 @@ impl<'a> Checker<'a> {
     fn declare_block(&mut self, steps: &'a [ast::Step], top_level: bool) {
         for step in steps {
             let decl = self.declare_step(step);
-            let results = step_results(step, &decl);
+            let results = self.step_results(step, &decl);
             if let Some((_, data)) = self.scope.data_entry(&step.id.name) {
                 let at = data.item.name.span;
                 self.report(
@@ -95,11 +96,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check_step(&mut self, step: &'a ast::Step) -> ir::Step {
-        let decl = self
-            .decls
-            .get(&Self::step_key(step))
-            .cloned()
-            .unwrap_or_default();
+        let decl = self.decls.remove(&Self::step_key(step)).unwrap_or_default();
         let kind = match &step.kind {
             StepKind::Action(a) => self.check_action(a, &decl),
             StepKind::Batch(b) => self.check_batch(b, &decl),
@@ -639,9 +636,12 @@ impl<'a> Checker<'a> {
     fn assign_target(&mut self, target: &ast::Ident) -> Option<(ir::Target, Expected<'static>)> {
         let parts: Vec<&str> = target.name.split('.').collect();
         let base = parts[0];
+        let start = target.span.start as usize;
         let base_span = Span::new(
-            target.span.start as usize,
-            (target.span.start as usize + base.len()).min(target.span.end as usize),
+            start,
+            (start + base.len())
+                .min(target.span.end as usize)
+                .max(start),
         );
         match (self.scope.lookup(base), parts.as_slice()) {
             (Some(Binding::Data(i)), [_]) => {
@@ -793,26 +793,40 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The results a step offers to `${step.field}`.
-fn step_results(step: &ast::Step, decl: &StepDecl) -> Results {
-    match &step.kind {
-        StepKind::Action(_) | StepKind::Batch(_) => match &decl.action {
-            Some(r) => Results::Fields(catalog_results(&r.action.outputs)),
-            None => Results::Unknown,
-        },
-        StepKind::Wait(w) => match (&w.on, &decl.event) {
-            (ast::WaitOn::Event { .. }, Some(r)) => {
-                Results::Fields(catalog_results(&r.event.outputs))
+impl Checker<'_> {
+    /// The results a step offers to `${step.field}`.
+    fn step_results(&mut self, step: &ast::Step, decl: &StepDecl) -> Results {
+        match &step.kind {
+            StepKind::Action(_) | StepKind::Batch(_) => match &decl.action {
+                Some(r) => Results::Fields(self.catalog_results(&r.action.outputs)),
+                None => Results::Unknown,
+            },
+            StepKind::Wait(w) => match (&w.on, &decl.event) {
+                (ast::WaitOn::Event { .. }, Some(r)) => {
+                    Results::Fields(self.catalog_results(&r.event.outputs))
+                }
+                (ast::WaitOn::Event { .. }, None) => Results::Unknown,
+                (ast::WaitOn::Signal { .. }, _) => Results::Fields(decl.fields.clone().into()),
+            },
+            StepKind::Http(_) => {
+                let mut fields = vec![("status".to_owned(), Type::Integer)];
+                fields.extend(decl.fields.iter().cloned());
+                Results::Fields(fields.into())
             }
-            (ast::WaitOn::Event { .. }, None) => Results::Unknown,
-            (ast::WaitOn::Signal { .. }, _) => Results::Fields(decl.fields.clone()),
-        },
-        StepKind::Http(_) => {
-            let mut fields = vec![("status".to_owned(), Type::Integer)];
-            fields.extend(decl.fields.iter().cloned());
-            Results::Fields(fields)
+            _ => Results::None,
         }
-        _ => Results::None,
+    }
+
+    /// The typed outputs of a catalog action or event, built once each.
+    fn catalog_results(
+        &mut self,
+        outputs: &'static [flowc_catalog::Field],
+    ) -> Arc<[(String, Type)]> {
+        let key = outputs.as_ptr() as usize;
+        self.results_cache
+            .entry(key)
+            .or_insert_with(|| catalog_results(outputs).into())
+            .clone()
     }
 }
 

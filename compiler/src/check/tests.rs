@@ -752,3 +752,137 @@ fn the_checker_is_fast_on_large_flows() {
     // Generous for debug builds; release is far below 100 ms.
     assert!(start.elapsed().as_millis() < 2000, "{:?}", start.elapsed());
 }
+
+#[test]
+fn tables_given_to_provider_tables_name_the_missing_columns() {
+    let columns = vec![
+        item("description", TypeKind::String),
+        item("quantity", TypeKind::Integer),
+    ];
+    let f = flow(
+        vec![item("lines", TypeKind::Table { columns })],
+        vec![Connection {
+            name: id("paypal"),
+            provider: id("paypal"),
+            mode: Some(id("sandbox")),
+            credentials: vec![
+                Credential {
+                    name: id("client_id"),
+                    source: CredentialSource::Env(s("PAYPAL_CLIENT_ID")),
+                    span: span(1),
+                },
+                Credential {
+                    name: id("client_secret"),
+                    source: CredentialSource::Env(s("PAYPAL_CLIENT_SECRET")),
+                    span: span(1),
+                },
+            ],
+            settings: vec![],
+            span: span(1),
+        }],
+        vec![
+            action(
+                "invoice",
+                "paypal.create_invoice",
+                &[("currency", "\"JPY\""), ("items", "lines")],
+            ),
+            end("e"),
+        ],
+    );
+    let ds = diags(&f);
+    let mismatch = ds
+        .iter()
+        .find(|d| d.code == Code::TypeMismatch)
+        .expect("E0201");
+    assert!(
+        mismatch.message.contains("no column `name`"),
+        "{}",
+        mismatch.message
+    );
+}
+
+#[test]
+fn date_format_typos() {
+    let f = flow(
+        vec![item("due", TypeKind::Date), item("note", TypeKind::String)],
+        vec![],
+        vec![
+            set(
+                "s",
+                &[
+                    ("note", "format_date(due, \"era_jp\")"),
+                    ("note", "format_date(due, \"%Y年\")"),
+                ],
+            ),
+            end("e"),
+        ],
+    );
+    assert_eq!(errors(&f), vec![Code::MalformedLiteral]);
+}
+
+/// 5,000 action steps, each reading the previous step's result.
+fn large_action_flow() -> Flow {
+    let mut steps = Vec::new();
+    for i in 0..5000 {
+        let customer = if i == 0 {
+            "customer_id".to_owned()
+        } else {
+            format!("c{}.customer", i - 1)
+        };
+        let mut step = action(
+            &format!("c{i}"),
+            "stripe.create_charge",
+            &[
+                ("amount", "minor_units(total) + 1"),
+                ("currency", "\"jpy\""),
+                ("customer", &customer),
+                (
+                    "description",
+                    "\"Delivery ${delivery_id} on ${format_date(today(), \"era_ja\")}\"",
+                ),
+            ],
+        );
+        if let StepKind::Action(a) = &mut step.kind {
+            a.save = vec![assign("charge_id", &format!("c{i}.id"))];
+        }
+        steps.push(step);
+    }
+    steps.push(end("e"));
+    flow(
+        vec![
+            item("total", money("JPY")),
+            item("customer_id", id_type("stripe", "customer")),
+            item("delivery_id", TypeKind::String),
+            item("charge_id", id_type("stripe", "charge")),
+        ],
+        vec![stripe_connection("stripe", Some("test"))],
+        steps,
+    )
+}
+
+#[test]
+fn large_action_flows_check_quickly() {
+    let f = large_action_flow();
+    // The catalog is parsed on first use; time a warm check.
+    let _ = check(&flow(
+        vec![],
+        vec![stripe_connection("stripe", None)],
+        vec![end("e")],
+    ));
+    let mut elapsed = std::time::Duration::MAX;
+    let runs = std::env::var("FLOWC_CHECK_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    for _ in 0..runs {
+        let start = std::time::Instant::now();
+        let _ = check(&f);
+        elapsed = elapsed.min(start.elapsed());
+    }
+    let (ir, diags) = check(&f);
+    assert!(diags.is_empty(), "{:?}", diags.iter().next());
+    assert_eq!(ir.map(|ir| ir.steps.len()), Some(5001));
+    // Debug builds are slow; release checks this flow in a few milliseconds.
+    assert!(elapsed.as_millis() < 3000, "{elapsed:?}");
+    eprintln!("checked 5,000 action steps in {elapsed:?}");
+}

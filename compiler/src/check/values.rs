@@ -4,7 +4,7 @@
 //! their type's format (E0211).
 
 use super::Checker;
-use super::types::{Mismatch, SelectOption, Type, assignable};
+use super::types::{Column, Mismatch, SelectOption, Type, assignable};
 use crate::ast::{self, ExprKind};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
@@ -176,6 +176,22 @@ impl Checker<'_> {
                     want.what
                 ),
                 format!("{provider} wants the amount alone: use `amount({shown})`"),
+            ),
+            (Type::Table(f) | Type::Row(f), Type::Table(e) | Type::Row(e)) => (
+                Code::TypeMismatch,
+                format!(
+                    "this table does not fit {}: {}",
+                    want.what,
+                    columns_mismatch(e, f)
+                ),
+                format!(
+                    "give a table with the columns {}",
+                    super::list_names(
+                        &e.iter()
+                            .map(|c| format!("{}: {}", c.name, c.ty))
+                            .collect::<Vec<_>>()
+                    )
+                ),
             ),
             _ => (
                 Code::TypeMismatch,
@@ -426,6 +442,21 @@ fn pattern_help(text: &str, pattern: &str, re: &regex::Regex) -> String {
         }
     }
     format!("write a value that matches `{pattern}`")
+}
+
+/// What is wrong between an expected and a found set of table columns.
+fn columns_mismatch(expected: &[Column], found: &[Column]) -> String {
+    let mut problems = Vec::new();
+    for e in expected {
+        match found.iter().find(|f| f.name == e.name) {
+            None if e.required => problems.push(format!("it has no column `{}`", e.name)),
+            Some(f) if assignable(&e.ty, &f.ty).is_err() => {
+                problems.push(format!("column `{}` is `{}`, not `{}`", e.name, f.ty, e.ty))
+            }
+            _ => {}
+        }
+    }
+    problems.join("; ")
 }
 
 /// Help for an E0201: how to turn `found` into `wanted`, when there is a way.
