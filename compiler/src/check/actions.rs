@@ -104,7 +104,9 @@ impl Checker<'_> {
                     action_span,
                     "a batch action",
                 )
-                .with_help(format!("use a batch step: `batch: {full}`"))
+                .with_help(format!(
+                    "use a batch step: `batch: {full}` (DSL: `step id = batch {full} …`)"
+                ))
             } else {
                 Diagnostic::new(
                     Code::NotABatchAction,
@@ -112,7 +114,9 @@ impl Checker<'_> {
                     action_span,
                     "a plain action",
                 )
-                .with_help(format!("use an action step: `action: {full}`"))
+                .with_help(format!(
+                    "use an action step: `action: {full}` (DSL: `step id = {full} {{ … }}`)"
+                ))
             };
             self.report(d);
         }
@@ -258,9 +262,10 @@ impl Checker<'_> {
                     );
                 }
                 self.report(d.with_help(format!(
-                    "add `connection: {}` (one of {})",
+                    "name one of {}: `connection: {}` (DSL: `via {}`)",
+                    super::list_names(&names),
                     names[0],
-                    super::list_names(&names)
+                    names[0]
                 )));
                 None
             }
@@ -279,7 +284,7 @@ impl Checker<'_> {
         let credentials = credentials.trim_end_matches(',');
         let mode = default_mode(provider);
         format!(
-            "declare one under `connections:`: `{p}: {{ provider: {p}, mode: {mode}, credentials: {{{credentials} }} }}`",
+            "declare one: `{p}: {{ provider: {p}, mode: {mode}, credentials: {{{credentials} }} }}` under `connections:` (DSL: `connection {p}: {p} {mode} {{ … }}`)",
             p = provider.name
         )
     }
@@ -348,7 +353,7 @@ impl Checker<'_> {
             .collect();
         if !missing.is_empty() {
             let s = if missing.len() == 1 { "" } else { "s" };
-            let adds: Vec<String> = missing.iter().map(|m| format!("`{m}: …`")).collect();
+            let s_it = if missing.len() == 1 { "it" } else { "them" };
             self.report(
                 Diagnostic::new(
                     Code::MissingInput,
@@ -359,7 +364,10 @@ impl Checker<'_> {
                     owner_span,
                     format!("needs {}", super::list_names(&missing)),
                 )
-                .with_help(format!("add {}", adds.join(" and "))),
+                .with_help(format!(
+                    "add {s_it} to the {kind}s of {owner}: {} is required",
+                    super::list_names(&missing)
+                )),
             );
         }
         out
@@ -527,7 +535,7 @@ impl Checker<'_> {
                     )
                     .with_label(field.value.span(), format!("an amount in {money_currency}"))
                     .with_help(format!(
-                        "charge in the amount's currency: `currency: {}`",
+                        "give `currency` the amount's currency, `{}`",
                         money_currency.to_ascii_lowercase()
                     )),
                 );

@@ -107,7 +107,10 @@ impl<'a> Checker<'a> {
                 if !missing.is_empty() {
                     let adds: Vec<String> = missing
                         .iter()
-                        .map(|m| format!("`{m}: {{ env: {} }}`", env_var_name(&p.name, m)))
+                        .map(|m| {
+                            let env = env_var_name(&p.name, m);
+                            format!("`{m}: {{ env: {env} }}` (DSL: `{m} = env(\"{env}\")`)")
+                        })
                         .collect();
                     self.report(
                         Diagnostic::new(
@@ -121,7 +124,7 @@ impl<'a> Checker<'a> {
                             c.name.span,
                             format!("needs {}", super::list_names(&missing)),
                         )
-                        .with_help(format!("add {} under `credentials:`", adds.join(" and "))),
+                        .with_help(format!("add {} to its credentials", adds.join(" and "))),
                     );
                 }
                 let owner = format!("{} connection `{}`", p.title, c.name.name);

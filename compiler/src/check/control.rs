@@ -19,7 +19,7 @@ impl Checker<'_> {
                     flow.name.span,
                     "nothing to run",
                 )
-                .with_help("add a step under `steps:`, e.g. `- { id: done, end: completed }`"),
+                .with_help("add a step, e.g. `- { id: done, end: completed }` under `steps:` (DSL: `step done = end completed`)"),
             );
             return;
         }
@@ -76,8 +76,8 @@ impl Checker<'_> {
         };
         let help = if top_level {
             format!(
-                "remove `{}`, move it before `{}`, or jump to it (`goto: {}`)",
-                step.id.name, stop.id.name, step.id.name
+                "remove `{}`, move it before `{}`, or jump to it with a `goto`",
+                step.id.name, stop.id.name
             )
         } else {
             format!(

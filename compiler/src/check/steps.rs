@@ -415,7 +415,7 @@ impl<'a> Checker<'a> {
             self.report(
                 Diagnostic::new(
                     Code::ShortPollInterval,
-                    format!("`{what}: {}{}` polls more often than every 15 seconds", d.value, d.unit.suffix()),
+                    format!("`{what}` {}{} polls more often than every 15 seconds", d.value, d.unit.suffix()),
                     e.span,
                     "polls too often",
                 )
@@ -539,7 +539,7 @@ impl<'a> Checker<'a> {
                         each.over.span,
                         format!("this is `{other}`, not a table"),
                     )
-                    .with_help("loop over a `table` data item, e.g. `for_each: ${lines}`"),
+                    .with_help("loop over a `table` data item (rows with typed columns)"),
                 );
                 Type::Error
             }
