@@ -186,3 +186,167 @@ fn every_checker_code_is_explained() {
         );
     }
 }
+
+/// One flow in both syntaxes: it checks clean and lowers to equal IR.
+#[test]
+fn yaml_and_dsl_lower_to_equal_ir() {
+    let yaml = r#"
+flow: stripe_delivery_charge
+description: Charge each completed delivery through Stripe.
+data:
+  delivery_id: { type: string, required: true, max_length: 64, pattern: "^D-[0-9]+$" }
+  customer_email: { type: email, required: true, label: Customer e-mail }
+  delivered_on: { type: date, required: true }
+  total: { type: money(JPY), required: true, min: 1 }
+  region:
+    type: select
+    options: { "8": East Asia, "81": Japan, "82": South Korea }
+    default: "81"
+  lines:
+    type: table
+    columns:
+      description: { type: string, required: true }
+      quantity: { type: integer, min: 1 }
+      unit_price: { type: money(JPY) }
+  customer_id: { type: id(stripe.customer) }
+  charge_id: id(stripe.charge)
+  note: text
+  approved: bool
+connections:
+  stripe:
+    provider: stripe
+    credentials:
+      secret_key: { env: STRIPE_SECRET_KEY }
+start: [input, { schedule: { every: 1d } }]
+steps:
+  - id: create_customer
+    action: stripe.create_customer
+    with:
+      email: ${customer_email}
+      metadata: { delivery: "${delivery_id}" }
+    save:
+      customer_id: ${create_customer.id}
+  - id: describe
+    for_each: ${lines}
+    as: line
+    do:
+      - id: add_line
+        set: { note: "${line.description} x ${line.quantity}" }
+  - id: large
+    if: ${total > money(100000, "JPY") && region == "81"}
+    then:
+      - id: approval
+        wait:
+          signal: approve
+          data: { approved_by: string }
+        timeout: 2d
+        on_timeout: cancel
+    else:
+      - { id: auto, set: { approved: true } }
+  - id: by_region
+    switch: ${region}
+    cases:
+      - when: ["81"]
+        steps:
+          - { id: jp, set: { note: "${format_date(delivered_on, \"era_ja\")}" } }
+    default:
+      - { id: other, set: { note: elsewhere } }
+  - id: charge
+    action: stripe.create_charge
+    with:
+      amount: ${minor_units(sum(lines.unit_price))}
+      currency: jpy
+      customer: ${customer_id}
+    save:
+      charge_id: ${charge.id}
+    retry: { max_attempts: 5, backoff: 2s, max_backoff: 5m }
+  - id: pause
+    timer: { for: 7d }
+  - id: done
+    end: completed
+  - id: cancel
+    end: cancelled
+"#;
+    let dsl = r#"
+flow stripe_delivery_charge "Charge each completed delivery through Stripe."
+
+data {
+  delivery_id: string required max_length 64 pattern "^D-[0-9]+$"
+  customer_email: email required label "Customer e-mail"
+  delivered_on: date required
+  total: money(JPY) required min 1
+  region: select { "8": "East Asia", "81": "Japan", "82": "South Korea" } default "81"
+  lines: table {
+    description: string required
+    quantity: integer min 1
+    unit_price: money(JPY)
+  }
+  customer_id: id(stripe.customer)
+  charge_id: id(stripe.charge)
+  note: text
+  approved: bool
+}
+connection stripe: stripe {
+  secret_key = env("STRIPE_SECRET_KEY")
+}
+start input
+start every 1d
+
+step create_customer = stripe.create_customer {
+  email = customer_email
+  metadata = { delivery = delivery_id }
+} save {
+  customer_id = create_customer.id
+}
+step describe = for_each line in lines {
+  step add_line = set { note = "${line.description} x ${line.quantity}" }
+}
+step large = if total > money(100000, "JPY") && region == "81" {
+  step approval = wait signal approve { approved_by: string } timeout 2d on_timeout cancel
+} else {
+  step auto = set { approved = true }
+}
+step by_region = switch region {
+  case "81" {
+    step jp = set { note = format_date(delivered_on, "era_ja") }
+  }
+  default {
+    step other = set { note = "elsewhere" }
+  }
+}
+step charge = stripe.create_charge {
+  amount = minor_units(sum(lines.unit_price))
+  currency = "jpy"
+  customer = customer_id
+} save {
+  charge_id = charge.id
+} retry { max_attempts = 5 backoff = 2s max_backoff = 5m }
+step pause = timer for 7d
+step done = end completed
+step cancel = end cancelled
+"#;
+    let from_yaml = flowc::check(&Source::new("flow.flow.yaml", yaml, Syntax::Yaml));
+    let from_dsl = flowc::check(&Source::new("flow.flow", dsl, Syntax::Dsl));
+    for (name, checked) in [("YAML", &from_yaml), ("DSL", &from_dsl)] {
+        assert!(
+            checked.diagnostics.is_empty(),
+            "{name}: {:#?}",
+            checked.diagnostics
+        );
+    }
+    let (Some(a), Some(b)) = (from_yaml.ir, from_dsl.ir) else {
+        panic!("both syntaxes lower");
+    };
+    assert_eq!(a, b);
+    // Resolved and defaulted.
+    let Some(flowc::ir::StepKind::Action(charge)) =
+        a.steps.iter().find(|s| s.id == "charge").map(|s| &s.kind)
+    else {
+        panic!("no charge step")
+    };
+    assert_eq!(
+        (charge.provider.as_str(), charge.connection.as_str()),
+        ("stripe", "stripe")
+    );
+    assert_eq!(a.connections[0].mode, "test");
+}

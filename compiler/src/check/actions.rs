@@ -353,7 +353,11 @@ impl Checker<'_> {
             .collect();
         if !missing.is_empty() {
             let s = if missing.len() == 1 { "" } else { "s" };
-            let s_it = if missing.len() == 1 { "it" } else { "them" };
+            let (s_it, is) = if missing.len() == 1 {
+                ("it", "is")
+            } else {
+                ("them", "are")
+            };
             self.report(
                 Diagnostic::new(
                     Code::MissingInput,
@@ -365,7 +369,7 @@ impl Checker<'_> {
                     format!("needs {}", super::list_names(&missing)),
                 )
                 .with_help(format!(
-                    "add {s_it} to the {kind}s of {owner}: {} is required",
+                    "add {s_it} to the {kind}s of {owner}: {} {is} required",
                     super::list_names(&missing)
                 )),
             );
