@@ -177,4 +177,6 @@ pub(crate) fn list_alternatives<S: AsRef<str>>(names: &[S]) -> String {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
