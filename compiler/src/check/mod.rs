@@ -9,8 +9,9 @@
 //!    action or event, and so its results);
 //! 2. **check**: data constraints, connections and credentials, starts, and
 //!    every step's expressions and inputs ([`expr`], [`functions`],
-//!    [`values`], [`actions`]);
-//! 3. **control** ([`control`]): jumps, waits and unreachable steps;
+//!    [`values`], [`actions`], [`http`], [`assign`]; waits, timers and jump
+//!    targets in [`control`]);
+//! 3. **control** ([`control`]): unreachable steps, a flow without steps;
 //! 4. **whole-flow scans**: literal secrets ([`secrets`]), unused data items;
 //! 5. **lower** ([`lower`]): the typed pieces built while checking become the
 //!    [`ir::Flow`], when there were no errors.
@@ -19,11 +20,13 @@
 //! everywhere, so one typo gives one diagnostic.
 
 mod actions;
+mod assign;
 mod connections;
 mod control;
 mod data;
 mod expr;
 pub mod functions;
+mod http;
 mod lower;
 mod scope;
 mod secrets;
