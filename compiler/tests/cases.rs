@@ -66,6 +66,7 @@ cases! {
     e0301_missing_input,
     e0301_missing_input_dsl,
     e0302_unknown_input,
+    e0302_unknown_setting,
     e0303_enum_value,
     e0304_batch_action_in_action_step,
     e0401_wait_without_timeout,

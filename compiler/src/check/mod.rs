@@ -1,19 +1,19 @@
 //! The checker: resolves names, types every expression, checks action inputs
 //! against the provider catalog, and lowers the AST to the IR.
 //!
-//! It runs in phases over one [`Checker`], each reporting every error it
+//! It runs in phases over one `Checker`, each reporting every error it
 //! finds and going on:
 //!
-//! 1. **declare** ([`data`], [`connections`], [`steps`]): data item types,
+//! 1. **declare** (`data`, `connections`, `steps`): data item types,
 //!    connections, step ids and what each step resolves to (its provider
 //!    action or event, and so its results);
 //! 2. **check**: data constraints, connections and credentials, starts, and
-//!    every step's expressions and inputs ([`expr`], [`functions`],
-//!    [`values`], [`actions`], [`http`], [`assign`]; waits, timers and jump
-//!    targets in [`control`]);
-//! 3. **control** ([`control`]): unreachable steps, a flow without steps;
-//! 4. **whole-flow scans**: literal secrets ([`secrets`]), unused data items;
-//! 5. **lower** ([`lower`]): the typed pieces built while checking become the
+//!    every step's expressions and inputs (`expr`, `functions`,
+//!    `values`, `actions`, `http`, `assign`; waits, timers and jump
+//!    targets in `control`);
+//! 3. **control** (`control`): unreachable steps, a flow without steps;
+//! 4. **whole-flow scans**: literal secrets (`secrets`), unused data items;
+//! 5. **lower** (`lower`): the typed pieces built while checking become the
 //!    [`ir::Flow`], when there were no errors.
 //!
 //! A name that does not resolve types as [`types::Type::Error`], which fits
