@@ -351,3 +351,24 @@ step cancel = end cancelled
     );
     assert_eq!(a.connections[0].mode, "test");
 }
+
+/// Every case with one line deleted, or one line doubled, still parses and
+/// checks without a panic (whatever the front ends recover into).
+#[test]
+fn mutated_cases_never_panic() {
+    for case in CASES {
+        let (path, syntax) = input_of(&cases_dir().join(case));
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for i in 0..lines.len() {
+            let mut deleted = lines.clone();
+            deleted.remove(i);
+            let mut doubled = lines.clone();
+            doubled.insert(i, lines[i]);
+            for mutated in [deleted, doubled] {
+                let source = Source::new("mutated", mutated.join("\n"), syntax);
+                let _ = flowc::check(&source);
+            }
+        }
+    }
+}
