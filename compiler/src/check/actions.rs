@@ -523,6 +523,14 @@ impl Checker<'_> {
                 },
                 _ => match &expr.ty {
                     Type::Money(Some(c)) => c.clone(),
+                    // A table of lines priced in one currency (PayPal items).
+                    Type::Table(columns) => match columns.iter().find_map(|c| match &c.ty {
+                        Type::Money(Some(code)) => Some(code.clone()),
+                        _ => None,
+                    }) {
+                        Some(code) => code,
+                        None => continue,
+                    },
                     _ => continue,
                 },
             };

@@ -886,3 +886,40 @@ fn large_action_flows_check_quickly() {
     assert!(elapsed.as_millis() < 3000, "{elapsed:?}");
     eprintln!("checked 5,000 action steps in {elapsed:?}");
 }
+
+#[test]
+fn a_table_priced_in_another_currency() {
+    let columns = vec![
+        item("name", TypeKind::String),
+        item("quantity", TypeKind::Integer),
+        item("unit_amount", money("EUR")),
+    ];
+    let mut f = flow(
+        vec![item("lines", TypeKind::Table { columns })],
+        vec![],
+        vec![
+            action(
+                "invoice",
+                "paypal.create_invoice",
+                &[("currency", "\"JPY\""), ("items", "lines")],
+            ),
+            end("e"),
+        ],
+    );
+    f.connections = vec![Connection {
+        name: id("paypal"),
+        provider: id("paypal"),
+        mode: Some(id("sandbox")),
+        credentials: ["client_id", "client_secret"]
+            .iter()
+            .map(|n| Credential {
+                name: id(n),
+                source: CredentialSource::Env(s("X")),
+                span: span(1),
+            })
+            .collect(),
+        settings: vec![],
+        span: span(1),
+    }];
+    assert_eq!(errors(&f), vec![Code::CurrencyMismatch]);
+}
