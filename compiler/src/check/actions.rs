@@ -316,6 +316,14 @@ impl Checker<'_> {
         owner: &str,
         kind: &str,
     ) -> Vec<ir::Field> {
+        // A literal `currency` among the fields, for help texts.
+        let currency_hint = given.iter().find_map(|f| match &f.value {
+            ast::Value::Expr(ast::Expr {
+                kind: ast::ExprKind::Str(code),
+                ..
+            }) if f.name.name == "currency" => Some(code.clone()),
+            _ => None,
+        });
         let mut seen: HashMap<&str, Span> = HashMap::new();
         let mut out = Vec::with_capacity(given.len());
         for field in given {
@@ -340,7 +348,13 @@ impl Checker<'_> {
                 self.value_any(&field.value);
                 continue;
             };
-            let value = self.check_field_value(provider, spec, &field.value, kind);
+            let value = self.check_field_value(
+                provider,
+                spec,
+                &field.value,
+                kind,
+                currency_hint.as_deref(),
+            );
             out.push(ir::Field {
                 name: field.name.name.clone(),
                 value,
@@ -384,6 +398,7 @@ impl Checker<'_> {
         spec: &'static Field,
         value: &ast::Value,
         kind: &str,
+        currency_hint: Option<&str>,
     ) -> ir::Value {
         let ty = catalog_type(spec);
         match value {
@@ -410,6 +425,7 @@ impl Checker<'_> {
                     declared_at: None,
                     provider: Some(&provider.title),
                     unit: spec.unit,
+                    currency_hint: currency_hint.map(str::to_owned),
                     limits: Limits {
                         pattern: spec.pattern.as_deref(),
                         max_length: spec.max_length.map(u64::from),

@@ -25,6 +25,9 @@ pub(crate) struct Expected<'x> {
     pub provider: Option<&'x str>,
     /// How the provider wants an amount.
     pub unit: Option<Unit>,
+    /// The currency of the surrounding action (its `currency` input), for
+    /// help texts that build money.
+    pub currency_hint: Option<String>,
     pub limits: Limits<'x>,
 }
 
@@ -36,6 +39,7 @@ impl<'x> Expected<'x> {
             declared_at: None,
             provider: None,
             unit: None,
+            currency_hint: None,
             limits: Limits::default(),
         }
     }
@@ -139,6 +143,14 @@ impl Checker<'_> {
         let shown = crate::syntax::expr::print_expr(e);
         let provider = want.provider.unwrap_or("the provider");
         let minor_units = want.unit == Some(Unit::MinorUnits) && want.ty == Type::Integer;
+        let currency = match &want.ty {
+            Type::Money(Some(c)) => c.clone(),
+            _ => want
+                .currency_hint
+                .as_deref()
+                .unwrap_or("EUR")
+                .to_ascii_uppercase(),
+        };
         let (code, message, help) = match (found, &want.ty) {
             (Type::Money(_), _) if minor_units => (
                 Code::MinorUnitsExpected,
@@ -155,19 +167,16 @@ impl Checker<'_> {
                     want.what
                 ),
                 format!(
-                    "{provider} wants integer minor units: make it money and convert it, `minor_units(money({shown}, \"EUR\"))`"
+                    "{provider} wants integer minor units: make it money and convert it, `minor_units(money({shown}, \"{currency}\"))`"
                 ),
             ),
-            (Type::Integer | Type::Decimal, Type::Money(c)) if want.provider.is_some() => (
+            (Type::Integer | Type::Decimal, Type::Money(_)) if want.provider.is_some() => (
                 Code::MinorUnitsExpected,
                 format!(
                     "{provider} wants {} as money (an amount with its currency), but this is `{found}`",
                     want.what
                 ),
-                format!(
-                    "{provider} wants money: use `money({shown}, \"{}\")`",
-                    c.as_deref().unwrap_or("EUR")
-                ),
+                format!("{provider} wants money: use `money({shown}, \"{currency}\")`"),
             ),
             (Type::Money(_), Type::Decimal) if want.unit == Some(Unit::DecimalString) => (
                 Code::MinorUnitsExpected,
