@@ -128,11 +128,14 @@ impl Checker<'_> {
         })
     }
 
-    /// `provider.event.name` (split at the first dot).
+    /// `provider.event.name` (split at the first dot). An unknown event is
+    /// E0109 in a wait, and E0506 (an invalid start, with the triggers as
+    /// suggestions) in a start.
     pub(crate) fn resolve_event(
         &mut self,
         name: &ast::DottedName,
         connection: Option<&ast::Ident>,
+        start: bool,
     ) -> Option<ResolvedEvent> {
         let (provider_ident, rest) = name.parts.split_first()?;
         let provider = self.provider(provider_ident)?;
@@ -142,24 +145,39 @@ impl Checker<'_> {
             _ => name.span,
         };
         let Some(event) = provider.event(&event_name) else {
-            let names: Vec<&str> = provider.events.iter().map(|e| e.name.as_str()).collect();
+            let names: Vec<&str> = provider
+                .events
+                .iter()
+                .filter(|e| e.trigger || !start)
+                .map(|e| e.name.as_str())
+                .collect();
+            let kind = if start { "trigger events" } else { "events" };
             let mut d = Diagnostic::new(
-                Code::UnknownEvent,
+                if start {
+                    Code::InvalidStart
+                } else {
+                    Code::UnknownEvent
+                },
                 if event_name.is_empty() {
                     format!("`{}` does not name an event", name.text())
                 } else {
-                    format!("{} has no event `{event_name}`", provider.title)
+                    let singular = kind.trim_end_matches('s');
+                    format!("{} has no {singular} `{event_name}`", provider.title)
                 },
                 span,
-                "unknown event",
+                if start {
+                    "unknown trigger event"
+                } else {
+                    "unknown event"
+                },
             );
             d = match did_you_mean(&event_name, names.iter().copied()) {
                 Some(best) => d.with_help(format!("did you mean `{}.{best}`?", provider.name)),
                 None if names.is_empty() => {
-                    d.with_help(format!("the catalog has no events for {}", provider.title))
+                    d.with_help(format!("the catalog has no {kind} for {}", provider.title))
                 }
                 None => d.with_help(format!(
-                    "{}'s events are {}",
+                    "{}'s {kind} are {}",
                     provider.title,
                     super::list_names(&names)
                 )),

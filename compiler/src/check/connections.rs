@@ -218,7 +218,7 @@ impl<'a> Checker<'a> {
                 connection,
                 every,
             } => {
-                let resolved = self.resolve_event(event, connection.as_ref());
+                let resolved = self.resolve_event(event, connection.as_ref(), true);
                 if let Some(r) = &resolved
                     && !r.event.trigger
                 {

@@ -78,7 +78,7 @@ impl<'a> Checker<'a> {
             StepKind::Wait(w) => match &w.on {
                 ast::WaitOn::Event {
                     event, connection, ..
-                } => decl.event = self.resolve_event(event, connection.as_ref()),
+                } => decl.event = self.resolve_event(event, connection.as_ref(), false),
                 ast::WaitOn::Signal { fields, .. } => {
                     decl.fields = self.resolve_fields(fields, "signal field");
                 }
