@@ -32,14 +32,22 @@ cases! {
     e0101_unknown_reference_dsl,
     e0101_unknown_set_target,
     e0102_unknown_jump_target,
+    e0102_unknown_jump_target_dsl,
     e0103_duplicate_step_id,
+    e0103_duplicate_step_id_dsl,
     e0103_step_id_is_a_data_item,
     e0104_unknown_type,
+    e0104_unknown_type_dsl,
     e0105_unknown_function,
+    e0105_unknown_function_dsl,
     e0106_unknown_connection,
+    e0106_unknown_connection_dsl,
     e0107_unknown_provider,
+    e0107_unknown_provider_dsl,
     e0108_unknown_action,
+    e0108_unknown_action_dsl,
     e0109_unknown_event,
+    e0109_unknown_event_dsl,
     e0110_unknown_result_field,
     e0110_unknown_result_field_dsl,
     e0111_ambiguous_connection,
@@ -47,6 +55,7 @@ cases! {
     e0201_many_errors_in_one_run,
     e0201_switch_case_type,
     e0201_type_mismatch,
+    e0201_type_mismatch_dsl,
     e0202_decimal_for_minor_units,
     e0202_decimal_for_minor_units_dsl,
     e0202_integer_for_paypal_money,
@@ -57,36 +66,52 @@ cases! {
     e0205_for_each_over_non_table,
     e0205_for_each_over_non_table_dsl,
     e0206_wrong_arity,
+    e0206_wrong_arity_dsl,
     e0207_invalid_operands,
+    e0207_invalid_operands_dsl,
     e0208_provider_id_mismatch,
     e0208_provider_id_mismatch_dsl,
     e0209_constraint_violation,
+    e0209_constraint_violation_dsl,
     e0210_invalid_constraint,
+    e0210_invalid_constraint_dsl,
     e0211_malformed_literal,
+    e0211_malformed_literal_dsl,
     e0301_missing_input,
     e0301_missing_input_dsl,
     e0302_unknown_input,
+    e0302_unknown_input_dsl,
     e0302_unknown_setting,
     e0303_enum_value,
+    e0303_enum_value_dsl,
     e0304_batch_action_in_action_step,
+    e0304_batch_action_in_action_step_dsl,
     e0401_wait_without_timeout,
     e0401_wait_without_timeout_dsl,
     e0402_wait_without_on_timeout,
+    e0402_wait_without_on_timeout_dsl,
     e0403_unreachable_step,
     e0403_unreachable_step_dsl,
     e0404_jump_into_nested_block,
+    e0404_jump_into_nested_block_dsl,
     e0405_no_steps,
+    e0405_no_steps_dsl,
     e0501_literal_secret,
     e0501_literal_secret_dsl,
     e0502_live_without_mode,
     e0502_live_without_mode_dsl,
     e0503_unknown_mode,
+    e0503_unknown_mode_dsl,
     e0504_missing_credential,
+    e0504_missing_credential_dsl,
     e0505_unknown_credential,
+    e0505_unknown_credential_dsl,
     e0506_start_not_a_trigger,
+    e0506_start_not_a_trigger_dsl,
     w0001_short_poll_interval,
     w0001_short_poll_interval_dsl,
     w0002_unused_data_item,
+    w0002_unused_data_item_dsl,
 }
 
 fn cases_dir() -> PathBuf {
@@ -175,14 +200,23 @@ fn checker_code(code: Code) -> bool {
 }
 
 #[test]
-fn every_checker_code_has_a_case() {
-    let missing: Vec<&str> = Code::ALL
-        .iter()
-        .filter(|c| checker_code(**c))
-        .map(|c| c.as_str())
-        .filter(|code| !CASES.iter().any(|case| intended_code(case) == *code))
-        .collect();
-    assert!(missing.is_empty(), "codes without a case: {missing:?}");
+fn every_checker_code_has_a_case_in_both_syntaxes() {
+    for syntax in [Syntax::Yaml, Syntax::Dsl] {
+        let missing: Vec<&str> = Code::ALL
+            .iter()
+            .filter(|c| checker_code(**c))
+            .map(|c| c.as_str())
+            .filter(|code| {
+                !CASES.iter().any(|case| {
+                    intended_code(case) == *code && input_of(&cases_dir().join(case)).1 == syntax
+                })
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "codes without a {syntax:?} case: {missing:?}"
+        );
+    }
 }
 
 #[test]
