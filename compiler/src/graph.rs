@@ -135,8 +135,9 @@ impl Graph {
             node: FINISH.into(),
             label: None,
         };
-        let entry = g.block(&flow.steps, &finish, None);
+        let entry = g.entry(&flow.steps, &finish);
         g.edge(START, &entry, None, false);
+        g.block(&flow.steps, &finish, None);
         if g.edges.iter().any(|e| e.to == FINISH) {
             g.add_node(None, FINISH.into(), vec!["end".into()], Shape::Terminal);
         }
@@ -168,9 +169,16 @@ impl Graph {
         });
     }
 
-    /// Emits a block of steps that continues at `cont`; returns the node id
-    /// control enters the block at (`cont` itself when the block is empty).
-    fn block(&mut self, steps: &[Step], cont: &Cont, cluster: Option<usize>) -> String {
+    /// The node id control enters a block at (`cont` itself when the block
+    /// is empty).
+    fn entry(&self, steps: &[Step], cont: &Cont) -> String {
+        steps
+            .first()
+            .map_or_else(|| cont.node.clone(), |s| self.id_of(s))
+    }
+
+    /// Emits a block of steps that continues at `cont`.
+    fn block(&mut self, steps: &[Step], cont: &Cont, cluster: Option<usize>) {
         let ids: Vec<String> = steps.iter().map(|s| self.id_of(s)).collect();
         for (i, step) in steps.iter().enumerate() {
             let next = match ids.get(i + 1) {
@@ -182,7 +190,20 @@ impl Graph {
             };
             self.step(step, &ids[i], &next, cluster);
         }
-        ids.first().cloned().unwrap_or_else(|| cont.node.clone())
+    }
+
+    /// Emits the edge into a nested block, then the block.
+    fn branch(
+        &mut self,
+        from: &str,
+        label: String,
+        steps: &[Step],
+        cont: &Cont,
+        cluster: Option<usize>,
+    ) {
+        let entry = self.entry(steps, cont);
+        self.edge(from, &entry, Some(label), false);
+        self.block(steps, cont, cluster);
     }
 
     /// Emits one step (and its nested blocks) continuing at `next`.
@@ -246,24 +267,18 @@ impl Graph {
             StepKind::If(s) => {
                 let what = format!("if {}", print_expr(&s.condition));
                 self.add_node(cluster, id.into(), vec![name, what], Shape::Decision);
-                let then = self.block(&s.then, next, cluster);
-                self.edge(id, &then, Some("then".into()), false);
-                let otherwise = self.block(&s.otherwise, next, cluster);
-                self.edge(id, &otherwise, Some("else".into()), false);
+                self.branch(id, "then".into(), &s.then, next, cluster);
+                self.branch(id, "else".into(), &s.otherwise, next, cluster);
             }
             StepKind::Switch(s) => {
                 let what = format!("switch {}", print_expr(&s.on));
                 self.add_node(cluster, id.into(), vec![name, what], Shape::Decision);
                 for case in &s.cases {
-                    let values: Vec<String> = case.values.iter().map(print_expr).collect();
-                    let entry = self.block(&case.steps, next, cluster);
-                    self.edge(id, &entry, Some(values.join(", ")), false);
+                    let values: Vec<String> = case.values.iter().map(text_of).collect();
+                    self.branch(id, values.join(", "), &case.steps, next, cluster);
                 }
-                let default = match &s.default {
-                    Some(steps) => self.block(steps, next, cluster),
-                    None => next.node.clone(),
-                };
-                self.edge(id, &default, Some("default".into()), false);
+                let default = s.default.as_deref().unwrap_or_default();
+                self.branch(id, "default".into(), default, next, cluster);
             }
             StepKind::ForEach(f) => {
                 let what = format!("for_each {} in {}", f.var.name, print_expr(&f.over));
@@ -282,8 +297,8 @@ impl Graph {
                     node: id.into(),
                     label: Some("next"),
                 };
-                let body = self.block(&f.steps, &back, Some(inner));
-                self.edge(id, &body, Some(format!("each {}", f.var.name)), false);
+                let each = format!("each {}", f.var.name);
+                self.branch(id, each, &f.steps, &back, Some(inner));
                 self.edge(id, &next.node, Some("done".into()), false);
             }
             StepKind::Fail(_) => {

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// What a run of `flowc` did.
 #[derive(Debug)]
 pub struct Run {
+    /// The arguments `flowc` was run with.
+    pub args: Vec<String>,
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -66,6 +68,7 @@ pub fn flowc_in(cwd: Option<&Path>, args: &[&str]) -> Run {
     }
     let out = cmd.output().expect("run flowc");
     Run {
+        args: args.iter().map(|a| a.to_string()).collect(),
         // A signal (no code) counts as a crash.
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
