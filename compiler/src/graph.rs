@@ -386,6 +386,7 @@ impl Graph {
 
     fn dot(&self) -> String {
         let mut out = String::from("digraph flow {\n");
+        out.push_str("    graph [fontname=\"Helvetica\"];\n");
         out.push_str("    node [shape=box, fontname=\"Helvetica\"];\n");
         out.push_str("    edge [fontname=\"Helvetica\"];\n");
         self.dot_members(&mut out, &self.root, 1);
@@ -420,16 +421,16 @@ impl Graph {
                 Member::Node(i) => {
                     let n = &self.nodes[i];
                     let shape = match n.shape {
-                        Shape::Start => "circle",
-                        Shape::Step => "box",
-                        Shape::Wait => "ellipse",
-                        Shape::Decision => "diamond",
-                        Shape::Loop => "hexagon",
-                        Shape::Terminal => "doublecircle",
+                        Shape::Start => "shape=oval, style=bold",
+                        Shape::Step => "shape=box",
+                        Shape::Wait => "shape=ellipse",
+                        Shape::Decision => "shape=diamond",
+                        Shape::Loop => "shape=hexagon",
+                        Shape::Terminal => "shape=box, style=\"rounded,bold\"",
                     };
                     let _ = writeln!(
                         out,
-                        "{indent}{} [label={}, shape={shape}];",
+                        "{indent}{} [label={}, {shape}];",
                         dot_quote(&n.id),
                         dot_quote(&n.label.join("\n"))
                     );
