@@ -21,6 +21,9 @@
 //! `npm install asl-validator` and `ASL_VALIDATOR=node_modules/.bin/asl-validator`),
 //! this bench measures it on equivalent state machines too; otherwise that
 //! part is skipped.
+//!
+//! `FLOWC_BENCH_DIR=DIR` writes the generated files into DIR and keeps them
+//! (to profile the compiler on them).
 
 // Only the realistic fixture is used here.
 #[allow(dead_code)]
@@ -46,7 +49,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 1 } else { 50 });
-    let dir = std::env::temp_dir().join(format!("flowc-bench-{}", std::process::id()));
+    // `FLOWC_BENCH_DIR` keeps the generated flows there (for profiling).
+    let keep = std::env::var_os("FLOWC_BENCH_DIR").map(PathBuf::from);
+    let dir = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("flowc-bench-{}", std::process::id()))
+    });
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("cannot create {}: {e}", dir.display());
         std::process::exit(2);
@@ -110,7 +117,9 @@ fn main() {
     }
 
     asl_validator(&dir, runs.min(10), floor);
-    let _ = std::fs::remove_dir_all(&dir);
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Wall times of `runs` runs, sorted.
@@ -191,8 +200,8 @@ fn verify_clean(args: &[&str], name: &str) {
 
 fn print_header() {
     println!(
-        "{:<42} {:>10} {:>10} {:>14} {:>9}",
-        "case", "median", "p95", "lines/s", "x floor"
+        "{:<42} {:>7} {:>10} {:>10} {:>12} {:>9}",
+        "case", "lines", "median", "p95", "lines/s", "x floor"
     );
 }
 
@@ -202,12 +211,9 @@ fn print_row(name: &str, s: &Stats, lines: Option<usize>, floor: &Stats) {
         _ => "-".into(),
     };
     let ratio = s.median.as_secs_f64() / floor.median.as_secs_f64().max(1e-9);
-    let name = match lines {
-        Some(l) => format!("{name} ({l} lines)"),
-        None => name.to_owned(),
-    };
+    let lines = lines.map_or_else(|| "-".to_owned(), |l| l.to_string());
     println!(
-        "{name:<42} {:>10} {:>10} {per_second:>14} {ratio:>8.2}x",
+        "{name:<42} {lines:>7} {:>10} {:>10} {per_second:>12} {ratio:>8.2}x",
         ms(s.median),
         ms(s.p95)
     );
