@@ -37,8 +37,9 @@ pub fn syntax_of(path: &Path) -> Option<Syntax> {
 
 /// Expands the command-line paths: a file is taken as it is (it must have a
 /// flow extension), a directory is searched recursively for flow files
-/// (hidden directories skipped, symlinked directories not followed), sorted
-/// so the order is deterministic. Returns the inputs and every problem found.
+/// (hidden entries skipped, symlinked directories not followed), sorted so
+/// the order is deterministic; a file found twice is kept once. Returns the
+/// inputs and every problem found.
 pub fn collect(paths: &[PathBuf]) -> (Vec<Input>, Vec<IoError>) {
     let mut inputs = Vec::new();
     let mut errors = Vec::new();
@@ -71,6 +72,9 @@ pub fn collect(paths: &[PathBuf]) -> (Vec<Input>, Vec<IoError>) {
             },
         }
     }
+    // A file named twice (`flowc check flows/ flows/a.flow`) is checked once.
+    let mut seen = std::collections::HashSet::new();
+    inputs.retain(|i| seen.insert(i.path.clone()));
     (inputs, errors)
 }
 
