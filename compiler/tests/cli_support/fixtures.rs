@@ -65,7 +65,7 @@ start input
 
 step create_customer = stripe.create_customer {
   email = customer_email
-  metadata = { delivery = "${delivery_id}" }
+  metadata = { delivery = delivery_id }
 } save {
   customer_id = create_customer.id
 }
