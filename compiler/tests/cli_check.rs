@@ -119,7 +119,11 @@ fn directories_are_walked_in_sorted_order() {
     let human = flowc(&["check", &root]);
     assert!(human.stderr.contains("checked 3 files"), "{human:#?}");
     // A file named twice is checked once.
-    let a = dir.path().join("a.flow.yaml").to_string_lossy().into_owned();
+    let a = dir
+        .path()
+        .join("a.flow.yaml")
+        .to_string_lossy()
+        .into_owned();
     let twice = flowc(&["check", &a, &root]);
     assert!(twice.stderr.contains("checked 3 files"), "{twice:#?}");
 }
