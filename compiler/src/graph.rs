@@ -532,6 +532,84 @@ fn dot_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ast::{Ident, IfStep};
+    use crate::span::Span;
+
+    fn ident(name: &str) -> Ident {
+        Ident {
+            name: name.into(),
+            span: Span::default(),
+        }
+    }
+
+    fn step(id: &str, kind: StepKind) -> Step {
+        Step {
+            id: ident(id),
+            kind,
+            span: Span::default(),
+        }
+    }
+
+    fn flow(steps: Vec<Step>) -> Flow {
+        Flow {
+            name: ident("f"),
+            description: None,
+            data: Vec::new(),
+            connections: Vec::new(),
+            start: Vec::new(),
+            steps,
+            span: Span::default(),
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_and_unknown_targets_do_not_break_the_diagram() {
+        let f = flow(vec![
+            step("a", StepKind::Set(Vec::new())),
+            step("a", StepKind::Goto(ident("nowhere"))),
+            step("end", StepKind::End(None)),
+        ]);
+        let m = mermaid(&f);
+        assert!(m.contains("    s_a[\"a<br/>set\"]"), "{m}");
+        assert!(m.contains("    s_a_2[\"a<br/>goto nowhere\"]"), "{m}");
+        // A step named `end` is no Mermaid keyword once prefixed.
+        assert!(m.contains("    s_end([\"end<br/>end completed\"])"), "{m}");
+        assert!(!m.contains("-.->"), "no edge to an unknown target: {m}");
+        let d = dot(&f);
+        assert!(d.contains("\"s_a_2\" [label=\"a\\ngoto nowhere\""), "{d}");
+    }
+
+    #[test]
+    fn an_empty_flow_goes_from_start_to_the_implicit_end() {
+        let m = mermaid(&flow(Vec::new()));
+        assert_eq!(
+            m,
+            "flowchart TD\n    start((\"start\"))\n    finish([\"end\"])\n    start --> finish\n"
+        );
+    }
+
+    #[test]
+    fn empty_branches_go_straight_on() {
+        let cond = crate::ast::Expr {
+            kind: ExprKind::Bool(true),
+            span: Span::default(),
+        };
+        let f = flow(vec![
+            step(
+                "check",
+                StepKind::If(IfStep {
+                    condition: cond,
+                    then: Vec::new(),
+                    otherwise: Vec::new(),
+                }),
+            ),
+            step("done", StepKind::End(None)),
+        ]);
+        let m = mermaid(&f);
+        assert!(m.contains("s_check -->|\"then\"| s_done"), "{m}");
+        assert!(m.contains("s_check -->|\"else\"| s_done"), "{m}");
+        assert!(!m.contains("finish"), "{m}");
+    }
 
     #[test]
     fn ids_are_encoded_and_labels_escaped() {
