@@ -12,6 +12,11 @@ fn schema_prints_a_json_schema() {
         serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:#?}"));
     assert!(schema.is_object(), "{schema}");
     assert!(schema.get("$schema").is_some(), "{schema}");
+    assert_eq!(
+        schema,
+        flowc::schema::json_schema(),
+        "the CLI prints the library's schema"
+    );
     // Pretty-printed, one key per line.
     assert!(run.stdout.lines().count() > 10, "{run:#?}");
 }

@@ -2,14 +2,21 @@
 //! editor completion and validation (e.g. `# yaml-language-server: $schema=…`).
 
 use super::Exit;
-use super::output;
+use super::output::{self, Stream};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 /// Runs `flowc schema`.
 pub fn run(_args: &Args) -> Exit {
-    // `flowc::schema::json_schema()` lands with the YAML front end.
-    output::eprint_line("error: the JSON Schema is not available in this build yet");
-    Exit::Usage
+    match serde_json::to_string_pretty(&flowc::schema::json_schema()) {
+        Ok(text) => {
+            output::write(Stream::Stdout, &format!("{text}\n"));
+            Exit::Clean
+        }
+        Err(e) => {
+            output::eprint_line(&format!("error: cannot print the schema: {e}"));
+            Exit::Usage
+        }
+    }
 }
