@@ -11,6 +11,7 @@
 
 pub mod ast;
 pub mod check;
+pub mod codegen;
 pub mod diagnostic;
 pub mod driver;
 pub mod graph;

@@ -11,6 +11,8 @@ pub mod engine;
 pub mod flow;
 pub mod http;
 pub mod retry;
+#[doc(hidden)]
+pub mod rt;
 pub mod scenario;
 pub mod store;
 pub mod testing;

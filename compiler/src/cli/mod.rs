@@ -7,12 +7,15 @@
 //! | 1 | the flow has errors (diagnostics were printed) |
 //! | 2 | usage or IO error (bad arguments, missing or unreadable file, …) |
 
+mod build;
 mod check;
+mod emit;
 mod explain;
 mod files;
 mod fmt;
 mod graph;
 mod output;
+mod run;
 mod schema;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +43,12 @@ enum Command {
     Schema(schema::Args),
     /// Explain a diagnostic code (e.g. `flowc explain E0101`).
     Explain(explain::Args),
+    /// Check a flow and compile it into a binary.
+    Build(build::Args),
+    /// Check a flow and write its generated crate, without building it.
+    Emit(emit::Args),
+    /// Build a flow if needed and run its binary with the arguments after `--`.
+    Run(run::Args),
 }
 
 /// The outcome of a subcommand, as the process exit status.
@@ -69,6 +78,14 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Build(args) => build::run(&args),
+        Command::Emit(args) => emit::run(&args),
+        Command::Run(args) => {
+            return match run::run(&args) {
+                Ok(code) => ExitCode::from(code),
+                Err(exit) => exit.into(),
+            };
+        }
     };
     exit.into()
 }

@@ -55,6 +55,13 @@ impl Toolchain {
     }
 }
 
+impl Toolchain {
+    /// The work directory of a flow's crate: `<target>/flowc-crates/<flow>`.
+    pub fn crate_dir(&self, krate: &FlowCrate) -> PathBuf {
+        self.target_dir.join("flowc-crates").join(&krate.flow_name)
+    }
+}
+
 /// `$XDG_CACHE_HOME/flowc/target`, else `~/.cache/flowc/target`, else a
 /// directory under the system temp dir.
 fn default_target_dir() -> PathBuf {

@@ -178,7 +178,7 @@ impl<F: Flow> Engine<F> {
         clock: Arc<dyn Clock>,
         base_url: Option<&str>,
     ) -> Engine<F> {
-        let base_urls = F::connections()
+        let mut base_urls: std::collections::HashMap<String, String> = F::connections()
             .iter()
             .map(|c| {
                 (
@@ -187,6 +187,10 @@ impl<F: Flow> Engine<F> {
                 )
             })
             .collect();
+        if let Some(url) = base_url {
+            // Plain `http` steps with absolute URLs face the simulator too.
+            base_urls.insert(crate::http::SIMULATED.to_string(), url.to_string());
+        }
         let rt = Runtime {
             base_urls,
             store,

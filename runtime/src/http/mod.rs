@@ -17,6 +17,9 @@ use crate::flow::StepError;
 use crate::retry::{RetryPolicy, StatusClass, classify, parse_retry_after};
 use crate::value::ItemDef;
 
+/// The key of `base_urls` that points every absolute URL at a simulator.
+pub const SIMULATED: &str = "*";
+
 /// The default timeout of an http call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -179,7 +182,15 @@ impl HttpRequest {
     /// The absolute URL.
     pub fn url(&self, base_urls: &HashMap<String, String>) -> Result<String, StepError> {
         match &self.target {
-            Target::Url(u) => Ok(u.clone()),
+            // In simulation (`*` is set) absolute URLs go to the scripted
+            // server too: same path and query, its origin.
+            Target::Url(u) => match (base_urls.get(SIMULATED), u.split_once("://")) {
+                (Some(base), Some((_, rest))) => {
+                    let path = rest.find('/').map_or("", |i| &rest[i..]);
+                    Ok(format!("{}{path}", base.trim_end_matches('/')))
+                }
+                _ => Ok(u.clone()),
+            },
             Target::Connection { name, path } => {
                 let base = base_urls
                     .get(*name)

@@ -1,0 +1,117 @@
+//! `flowc build FILE -o BIN [--release]`: check the flow (refusing with its
+//! diagnostics, exit 1, on errors), generate its crate under
+//! `<target>/flowc-crates/<flow>`, build it in the shared target dir and copy
+//! the binary to `BIN`. Also the shared front half of `emit` and `run`.
+
+use std::path::{Path, PathBuf};
+
+use flowc::driver::{self, FlowCrate, Toolchain};
+
+use super::Exit;
+use super::files::{self, Input};
+use super::output::{self, MessageFormat, Stream};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The flow file (`*.flow.yaml` or `*.flow`).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Where to put the binary.
+    #[arg(short = 'o', long = "output", value_name = "BIN")]
+    output: PathBuf,
+    /// Build with optimizations.
+    #[arg(long)]
+    release: bool,
+}
+
+/// Reads and checks a flow file and generates its crate; on flow errors
+/// prints the diagnostics and returns exit 1, on IO errors exit 2.
+pub fn generate(file: &Path) -> Result<FlowCrate, Exit> {
+    let Some(syntax) = files::syntax_of(file) else {
+        output::eprint_line(&format!(
+            "error: `{}` is not a flow file (*.flow.yaml or *.flow)",
+            file.display()
+        ));
+        return Err(Exit::Usage);
+    };
+    let input = Input {
+        path: file.to_path_buf(),
+        syntax,
+    };
+    let source = match files::load(&input) {
+        Err(e) => {
+            output::eprint_line(&format!("error: {e}"));
+            return Err(Exit::Usage);
+        }
+        Ok(Err(not_text)) => {
+            let (source, d) = *not_text;
+            let text = output::render(MessageFormat::Human, &source, &[d], output::color(Stream::Stderr));
+            output::write(Stream::Stderr, &text);
+            return Err(Exit::FlowErrors);
+        }
+        Ok(Ok(source)) => source,
+    };
+    let checked = flowc::check(&source);
+    if !checked.diagnostics.is_empty() {
+        let color = output::color(Stream::Stderr);
+        let text = output::render(MessageFormat::Human, &source, &checked.diagnostics, color);
+        output::write(Stream::Stderr, &text);
+    }
+    match checked.ir {
+        Some(ir) if !checked.has_errors() => Ok(FlowCrate {
+            flow_name: ir.name.clone(),
+            main_rs: flowc::codegen::generate(&ir),
+        }),
+        _ => {
+            output::eprint_line(&format!(
+                "error: {} has errors; nothing was built",
+                file.display()
+            ));
+            Err(Exit::FlowErrors)
+        }
+    }
+}
+
+/// Emits and builds the crate in its work dir; returns the built binary.
+pub fn compile(file: &Path, release: bool) -> Result<PathBuf, Exit> {
+    let krate = generate(file)?;
+    let toolchain = Toolchain::from_env();
+    let dir = toolchain.crate_dir(&krate);
+    let built = driver::emit(&krate, &dir, &toolchain)
+        .and_then(|()| driver::build(&krate, &dir, &toolchain, release));
+    built.map_err(|e| {
+        output::eprint_line(&format!("error: {e}"));
+        Exit::Usage
+    })
+}
+
+/// Runs `flowc build`.
+pub fn run(args: &Args) -> Exit {
+    let bin = match compile(&args.file, args.release) {
+        Ok(bin) => bin,
+        Err(exit) => return exit,
+    };
+    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        output::eprint_line(&format!("error: cannot create `{}`: {e}", dir.display()));
+        return Exit::Usage;
+    }
+    // Copy through a temporary file, so a running binary is not overwritten in place.
+    let tmp = args.output.with_extension("flowc-tmp");
+    let copied = std::fs::copy(&bin, &tmp).and_then(|_| std::fs::rename(&tmp, &args.output));
+    match copied {
+        Ok(()) => {
+            output::eprint_line(&format!("built {}", args.output.display()));
+            Exit::Clean
+        }
+        Err(e) => {
+            output::eprint_line(&format!(
+                "error: cannot write `{}`: {}",
+                args.output.display(),
+                files::describe(&e)
+            ));
+            Exit::Usage
+        }
+    }
+}
