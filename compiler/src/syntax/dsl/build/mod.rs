@@ -1,0 +1,324 @@
+//! Builds the AST from the DSL parse tree. Every node gets the byte span of
+//! its text; names get their own spans. Expressions are re-read with the
+//! shared expression parser ([`parse_expr`]) from their exact slice, so there
+//! is one expression builder for both front ends.
+//!
+//! The grammar already accepted the input; what remains are checks that read
+//! better as messages than as grammar (a clause given twice, an unknown retry
+//! setting, `${…}` in a plain string), reported as diagnostics.
+
+mod data;
+mod steps;
+mod top;
+
+pub(super) use top::Item;
+
+use super::grammar::{Rule, is_token};
+use crate::ast::{
+    Assign, Credential, CredentialSource, DottedName, Expr, ExprKind, Field, Ident, Str, Value,
+};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
+use crate::span::Span;
+use crate::syntax::expr::parse_expr;
+use pest::iterators::Pair;
+
+/// Builds AST nodes from the pairs of one parsed slice of the source.
+pub(super) struct Builder<'d> {
+    /// Byte offset of the parsed slice in the source.
+    base: usize,
+    diags: &'d mut Diagnostics,
+}
+
+/// The content children of a pair: everything but punctuation and keywords.
+fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
+    pair.into_inner().filter(|p| !is_token(p.as_rule()))
+}
+
+/// The first keyword child of a pair (e.g. `required` of a constraint).
+fn keyword<'i>(pair: &Pair<'i, Rule>) -> Option<Pair<'i, Rule>> {
+    pair.clone().into_inner().find(|p| is_token(p.as_rule()))
+}
+
+impl<'d> Builder<'d> {
+    pub(super) fn new(base: usize, diags: &'d mut Diagnostics) -> Self {
+        Builder { base, diags }
+    }
+
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.base + s.start(), self.base + s.end())
+    }
+
+    /// The span of a pair's keyword, or of the pair when it has none.
+    fn keyword_span(&self, pair: &Pair<'_, Rule>) -> Span {
+        keyword(pair).map_or_else(|| self.span(pair), |k| self.span(&k))
+    }
+
+    fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// An identifier (or any pair read as a name).
+    fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_owned(),
+            span: self.span(pair),
+        }
+    }
+
+    /// The first identifier among a pair's children (e.g. of `via`).
+    fn inner_ident(&self, pair: Pair<'_, Rule>) -> Ident {
+        let span = self.span(&pair);
+        match parts(pair).next() {
+            Some(p) => self.ident(&p),
+            None => Ident {
+                name: String::new(),
+                span,
+            },
+        }
+    }
+
+    /// A `field_name` or `target`: a bare name, a dotted path, or a quoted
+    /// string (its value is the name; the span covers the quotes).
+    fn name(&mut self, pair: Pair<'_, Rule>) -> Ident {
+        let span = self.span(&pair);
+        match parts(pair.clone()).next() {
+            Some(p) if p.as_rule() == Rule::string => {
+                let s = self.string(p);
+                Ident {
+                    name: s.value,
+                    span: s.span,
+                }
+            }
+            _ => Ident {
+                name: pair.as_str().to_owned(),
+                span,
+            },
+        }
+    }
+
+    /// A dotted name: `stripe.charge.succeeded`.
+    fn dotted(&self, pair: Pair<'_, Rule>) -> DottedName {
+        let span = self.span(&pair);
+        DottedName {
+            parts: parts(pair).map(|p| self.ident(&p)).collect(),
+            span,
+        }
+    }
+
+    /// An expression, read by the shared expression parser from its slice.
+    /// An invalid literal is reported and read as `null`.
+    fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        let span = self.span(&pair);
+        match parse_expr(pair.as_str(), span.start as usize) {
+            Ok(e) => e,
+            Err(d) => {
+                self.push(d);
+                Expr {
+                    kind: ExprKind::Null,
+                    span,
+                }
+            }
+        }
+    }
+
+    /// The first expression among a pair's children (`timeout 30s` -> `30s`).
+    fn inner_expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
+        let span = self.span(&pair);
+        match parts(pair).next() {
+            Some(p) => self.expr(p),
+            None => Expr {
+                kind: ExprKind::Null,
+                span,
+            },
+        }
+    }
+
+    /// A plain string literal (a label, a pattern, a cron line, an env var
+    /// name): its unescaped text. `${…}` parts are not allowed here.
+    fn string(&mut self, pair: Pair<'_, Rule>) -> Str {
+        let span = self.span(&pair);
+        let value = match parse_expr(pair.as_str(), span.start as usize) {
+            Ok(Expr {
+                kind: ExprKind::Str(s),
+                ..
+            }) => s,
+            Ok(_) => {
+                self.push(
+                    Diagnostic::new(
+                        Code::InvalidLiteral,
+                        "this string cannot hold `${…}` expressions",
+                        span,
+                        "a plain string is expected here",
+                    )
+                    .with_help("write `\\${` for a literal `${`"),
+                );
+                String::new()
+            }
+            Err(d) => {
+                self.push(d);
+                String::new()
+            }
+        };
+        Str { value, span }
+    }
+
+    /// The first string among a pair's children (`label "x"` -> `"x"`).
+    fn inner_string(&mut self, pair: Pair<'_, Rule>) -> Str {
+        let span = self.span(&pair);
+        match parts(pair).next() {
+            Some(p) => self.string(p),
+            None => Str {
+                value: String::new(),
+                span,
+            },
+        }
+    }
+
+    /// `name = value`
+    fn field(&mut self, pair: Pair<'_, Rule>) -> Field {
+        let span = self.span(&pair);
+        let mut it = parts(pair);
+        let name = match it.next() {
+            Some(p) => self.name(p),
+            None => Ident {
+                name: String::new(),
+                span,
+            },
+        };
+        let value = match it.next() {
+            Some(v) => self.value(v),
+            None => Value::Map(Vec::new(), span),
+        };
+        Field { name, value, span }
+    }
+
+    /// The fields of a block (`inputs`, `map`, `body form`).
+    fn fields(&mut self, pair: Pair<'_, Rule>) -> Vec<Field> {
+        parts(pair)
+            .filter(|p| p.as_rule() == Rule::field)
+            .map(|p| self.field(p))
+            .collect()
+    }
+
+    /// `value`: a nested map or an expression.
+    fn value(&mut self, pair: Pair<'_, Rule>) -> Value {
+        let span = self.span(&pair);
+        let Some(inner) = parts(pair).next() else {
+            return Value::Map(Vec::new(), span);
+        };
+        if inner.as_rule() == Rule::map {
+            let span = self.span(&inner);
+            Value::Map(self.fields(inner), span)
+        } else {
+            Value::Expr(self.expr(inner))
+        }
+    }
+
+    /// `target = expr`
+    fn assign(&mut self, pair: Pair<'_, Rule>) -> Assign {
+        let span = self.span(&pair);
+        let mut it = parts(pair);
+        let target = match it.next() {
+            Some(p) => self.name(p),
+            None => Ident {
+                name: String::new(),
+                span,
+            },
+        };
+        let value = match it.next() {
+            Some(p) => self.expr(p),
+            None => Expr {
+                kind: ExprKind::Null,
+                span,
+            },
+        };
+        Assign {
+            target,
+            value,
+            span,
+        }
+    }
+
+    /// The assignments of a `set` or `save` block.
+    fn assigns(&mut self, pair: Pair<'_, Rule>) -> Vec<Assign> {
+        parts(pair)
+            .filter(|p| p.as_rule() == Rule::assign)
+            .map(|p| self.assign(p))
+            .collect()
+    }
+
+    /// A credential source: `env("X")`, `secret_file("P")` or a literal.
+    /// `name` is the credential's name; an auth credential has none and is
+    /// named after its `role` (`token`, `username`, …) at the source's span.
+    fn credential(
+        &mut self,
+        name: Option<Ident>,
+        pair: Option<Pair<'_, Rule>>,
+        fallback: Span,
+        role: &str,
+    ) -> Credential {
+        let span = pair.as_ref().map_or(fallback, |p| self.span(p));
+        let source = match pair.and_then(|p| parts(p).next()) {
+            Some(p) => match p.as_rule() {
+                Rule::cred_env => CredentialSource::Env(self.inner_string(p)),
+                Rule::cred_file => CredentialSource::SecretFile(self.inner_string(p)),
+                _ => CredentialSource::Literal(self.string(p)),
+            },
+            None => CredentialSource::Literal(Str {
+                value: String::new(),
+                span,
+            }),
+        };
+        let name = name.unwrap_or_else(|| Ident {
+            name: role.to_owned(),
+            span,
+        });
+        let span = name.span.join(span);
+        Credential { name, source, span }
+    }
+}
+
+/// Tracks which once-only clauses of a construct were given, to report a
+/// second one.
+#[derive(Debug, Default)]
+struct Seen {
+    given: Vec<(&'static str, Span)>,
+}
+
+impl Seen {
+    /// Records `what` at `span`; reports and returns `false` when it was
+    /// already given.
+    fn first(&mut self, b: &mut Builder<'_>, what: &'static str, span: Span) -> bool {
+        if let Some((_, earlier)) = self.given.iter().find(|(w, _)| *w == what) {
+            let earlier = *earlier;
+            b.push(
+                Diagnostic::new(
+                    Code::DslSyntax,
+                    format!("{} is given twice", quoted(what)),
+                    span,
+                    "second one",
+                )
+                .with_label(earlier, "first one")
+                .with_help("keep only one"),
+            );
+            return false;
+        }
+        self.given.push((what, span));
+        true
+    }
+}
+
+/// "did you mean …?" help text, if a candidate is close.
+fn suggestion<'a>(name: &str, candidates: &[&'a str]) -> Option<String> {
+    did_you_mean(name, candidates.iter().copied()).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// `what` in backticks when it is a single keyword.
+fn quoted(what: &str) -> String {
+    if what.contains(' ') {
+        what.to_owned()
+    } else {
+        format!("`{what}`")
+    }
+}
