@@ -194,6 +194,8 @@ pub struct Step {
     pub span: Span,
 }
 
+// Steps are built once per file; boxing the large variants buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepKind {
     Action(ActionStep),

@@ -42,7 +42,11 @@ impl Checked {
 
 /// Turns raw file bytes into a [`Source`], or a diagnostic when the bytes are
 /// not text (not UTF-8, or binary with NUL bytes).
-pub fn load(name: &str, bytes: Vec<u8>, syntax: Syntax) -> Result<Source, (Source, Diagnostic)> {
+pub fn load(
+    name: &str,
+    bytes: Vec<u8>,
+    syntax: Syntax,
+) -> Result<Source, Box<(Source, Diagnostic)>> {
     let invalid_at = match std::str::from_utf8(&bytes) {
         Ok(text) => text.find('\0'),
         Err(e) => Some(e.valid_up_to()),
@@ -63,7 +67,7 @@ pub fn load(name: &str, bytes: Vec<u8>, syntax: Syntax) -> Result<Source, (Sourc
                 format!("byte {at} is not UTF-8 text"),
             )
             .with_help("flow files are UTF-8 text: `*.flow.yaml` (YAML) or `*.flow` (DSL)");
-            Err((source, d))
+            Err(Box::new((source, d)))
         }
     }
 }

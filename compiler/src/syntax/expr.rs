@@ -261,7 +261,7 @@ pub(crate) fn describe_rule(rule: &str) -> String {
         "EOI" => "end of input".into(),
         r if r.starts_with("op_") => "an operator".into(),
         r if r.starts_with("kw_") => format!("`{}`", &r[3..]),
-        r => format!("{}", r.replace('_', " ")),
+        r => r.replace('_', " "),
     }
 }
 
@@ -509,10 +509,10 @@ pub fn parse_template(text: &str, base: usize) -> Result<Expr, Diagnostic> {
     }
     push_text(&mut parts, &text[rest..]);
     // `${x}` alone is the expression itself.
-    if let [TemplatePart::Expr(_)] = parts.as_slice() {
-        if let Some(TemplatePart::Expr(e)) = parts.pop() {
-            return Ok(e);
-        }
+    if let [TemplatePart::Expr(_)] = parts.as_slice()
+        && let Some(TemplatePart::Expr(e)) = parts.pop()
+    {
+        return Ok(e);
     }
     Ok(Expr {
         kind: template_kind(parts),

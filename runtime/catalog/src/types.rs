@@ -1,9 +1,9 @@
 //! The typed shape of a provider's catalog file.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One payment provider: its connection settings, actions, events and id kinds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Provider {
     /// Short name used in flows: `stripe`, `paypal`, `vipps`, `buckaroo`.
@@ -14,6 +14,13 @@ pub struct Provider {
     pub modes: Vec<String>,
     /// Credentials a connection must supply (always from env or a secret file).
     pub credentials: Vec<Credential>,
+    /// How the runtime authenticates with those credentials.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// Default base URL per mode (a connection may override it, e.g. to
+    /// face a simulator).
+    #[serde(default)]
+    pub base_urls: Vec<ModeUrl>,
     /// Non-secret connection settings (e.g. Buckaroo's culture or VAT rate).
     #[serde(default)]
     pub settings: Vec<Field>,
@@ -26,7 +33,7 @@ pub struct Provider {
 }
 
 /// A credential a connection supplies.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credential {
     pub name: String,
@@ -40,7 +47,30 @@ pub struct Credential {
     pub prefixes: Vec<ModePrefix>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// How a provider authenticates requests.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// `bearer` (a credential sent as a bearer token),
+    /// `oauth2_client_credentials`, `access_token` (a provider-specific token
+    /// call) or `hmac` (every request signed).
+    pub scheme: String,
+    #[serde(default)]
+    pub description: String,
+    /// The token endpoint, for token-based schemes.
+    #[serde(default)]
+    pub api: Option<Api>,
+}
+
+/// A base URL for one connection mode.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeUrl {
+    pub mode: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModePrefix {
     pub mode: String,
@@ -48,7 +78,7 @@ pub struct ModePrefix {
 }
 
 /// A kind of provider id, e.g. a Stripe customer (`cus_…`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdKind {
     pub name: String,
@@ -61,7 +91,7 @@ pub struct IdKind {
 }
 
 /// One action a flow step can call, e.g. `stripe.create_charge`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     pub name: String,
@@ -83,7 +113,7 @@ pub struct Action {
 }
 
 /// Where an action or event lives in the provider's API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
     /// HTTP method, upper case; `FILE` for file hand-overs (Buckaroo batches).
@@ -96,7 +126,7 @@ pub struct Api {
 }
 
 /// An input or output field of an action or event, or a provider setting.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
     pub name: String,
@@ -114,6 +144,9 @@ pub struct Field {
     pub pattern: Option<String>,
     #[serde(default)]
     pub max_length: Option<u32>,
+    /// Minimum length in characters (e.g. Vipps' `paymentDescription`, 3).
+    #[serde(default)]
+    pub min_length: Option<u32>,
     #[serde(default)]
     pub min: Option<i64>,
     #[serde(default)]
@@ -121,6 +154,11 @@ pub struct Field {
     /// For amounts: whether the API takes integer minor units or a decimal string.
     #[serde(default)]
     pub unit: Option<Unit>,
+    /// For `money` fields: the ISO 4217 codes the provider accepts (e.g.
+    /// Vipps ePayment's `NOK`, `DKK`, `EUR`). Empty means any currency.
+    /// (`currency` fields list theirs in `enum`.)
+    #[serde(default)]
+    pub currencies: Vec<String>,
     /// Default used when the flow gives no value.
     #[serde(default)]
     pub default: Option<String>,
@@ -134,7 +172,7 @@ pub struct Field {
 }
 
 /// How a provider wants an amount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// Integer in the currency's smallest unit: 1.00 EUR -> 100, 100 JPY -> 100.
@@ -147,8 +185,8 @@ pub enum Unit {
 /// `string`, `text`, `integer`, `decimal`, `money`, `bool`, `date`,
 /// `datetime`, `email`, `phone`, `url`, `currency`, `country`, `map`,
 /// `table`, `json`, or `id(provider.kind)`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum FieldType {
     String,
     Text,
@@ -176,6 +214,38 @@ pub enum FieldType {
         provider: String,
         kind: String,
     },
+}
+
+impl From<FieldType> for String {
+    fn from(ty: FieldType) -> String {
+        ty.to_string()
+    }
+}
+
+impl std::fmt::Display for FieldType {
+    /// The type as the data files write it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            FieldType::String => "string",
+            FieldType::Text => "text",
+            FieldType::Integer => "integer",
+            FieldType::Decimal => "decimal",
+            FieldType::Money => "money",
+            FieldType::Bool => "bool",
+            FieldType::Date => "date",
+            FieldType::Datetime => "datetime",
+            FieldType::Email => "email",
+            FieldType::Phone => "phone",
+            FieldType::Url => "url",
+            FieldType::Currency => "currency",
+            FieldType::Country => "country",
+            FieldType::Map => "map",
+            FieldType::Table => "table",
+            FieldType::Json => "json",
+            FieldType::Id { provider, kind } => return write!(f, "id({provider}.{kind})"),
+        };
+        f.write_str(name)
+    }
 }
 
 impl TryFrom<String> for FieldType {
@@ -216,7 +286,7 @@ impl TryFrom<String> for FieldType {
 }
 
 /// An event a flow can wait for or start from, e.g. `stripe.invoice.paid`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// Dotted name as the provider spells it, e.g. `invoice.paid`.
@@ -269,5 +339,35 @@ impl Action {
     }
     pub fn output(&self, name: &str) -> Option<&Field> {
         self.outputs.iter().find(|f| f.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_types_parse_from_their_names() {
+        assert_eq!(
+            FieldType::try_from("money".to_owned()),
+            Ok(FieldType::Money)
+        );
+        assert_eq!(
+            FieldType::try_from("id(stripe.customer)".to_owned()),
+            Ok(FieldType::Id {
+                provider: "stripe".to_owned(),
+                kind: "customer".to_owned(),
+            })
+        );
+        assert!(FieldType::try_from("id(stripe)".to_owned()).is_err());
+        assert!(FieldType::try_from("float".to_owned()).is_err());
+    }
+
+    #[test]
+    fn units_are_snake_case() {
+        let unit: Unit = serde_saphyr::from_str("decimal_string").unwrap();
+        assert_eq!(unit, Unit::DecimalString);
+        let unit: Unit = serde_saphyr::from_str("minor_units").unwrap();
+        assert_eq!(unit, Unit::MinorUnits);
     }
 }
