@@ -174,8 +174,7 @@ fn validate(expr: &Pair<'_, Rule>, base: usize) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-const ESCAPE_HELP: &str =
-    "escapes are `\\\"`, `\\\\`, `\\n`, `\\t`, `\\r`, `\\$` and `\\u{…}`; write `\\\\` for a backslash";
+const ESCAPE_HELP: &str = "escapes are `\\\"`, `\\\\`, `\\n`, `\\t`, `\\r`, `\\$` and `\\u{…}`; write `\\\\` for a backslash";
 
 fn is_operator(rule: Rule) -> bool {
     matches!(

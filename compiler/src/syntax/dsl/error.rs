@@ -42,6 +42,24 @@ pub(super) fn syntax_error(e: &pest::error::Error<Rule>, text: &str, base: usize
     }
     let found = Found::at(text, at);
     let positives = match &e.variant {
+        // Only a lookahead failed: the start of the next item (`step x =`)
+        // stands where a name was due (`goto` at the end of a line).
+        pest::error::ErrorVariant::ParsingError {
+            positives,
+            negatives,
+        } if positives.is_empty()
+            && negatives
+                .iter()
+                .any(|r| matches!(r, Rule::top_ahead | Rule::next_item | Rule::step_head)) =>
+        {
+            return Diagnostic::new(
+                Code::DslSyntax,
+                format!("expected a name, found {}", found.shown),
+                found.span,
+                "this starts the next item",
+            )
+            .with_help("a name is missing before this line");
+        }
         pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
         pest::error::ErrorVariant::CustomError { message } => {
             return Diagnostic::new(
@@ -58,17 +76,18 @@ pub(super) fn syntax_error(e: &pest::error::Error<Rule>, text: &str, base: usize
     }
     let expected = Expected::from_rules(&positives);
     let list = expected.list();
-    if expected.has("`}`") && (found.is_end || found.starts_top_item(text)) {
-        if let Some(open) = unclosed_brace(text, at) {
-            return Diagnostic::new(
-                Code::DslSyntax,
-                format!("expected `}}`, found {}", found.shown),
-                found.span,
-                "expected `}` here",
-            )
-            .with_label(Span::new(open, open + 1), "this `{` is never closed")
-            .with_help("close the block with `}`");
-        }
+    if expected.has("`}`")
+        && (found.is_end || found.starts_top_item(text))
+        && let Some(open) = unclosed_brace(text, at)
+    {
+        return Diagnostic::new(
+            Code::DslSyntax,
+            format!("expected `}}`, found {}", found.shown),
+            found.span,
+            "expected `}` here",
+        )
+        .with_label(Span::new(open, open + 1), "this `{` is never closed")
+        .with_help("close the block with `}`");
     }
     let message = if list.is_empty() {
         format!("unexpected {}", found.shown)
@@ -222,9 +241,7 @@ impl Expected {
         let mut expected = Expected::default();
         for name in &names {
             let n = name.as_str();
-            if operand
-                && (is_operand(n) || matches!(n, "string" | "ident" | "op_neg" | "op_not"))
-            {
+            if operand && (is_operand(n) || matches!(n, "string" | "ident" | "op_neg" | "op_not")) {
                 expected.push("an expression".into(), None);
             } else if n == "item" {
                 for k in TOP_KEYWORDS {
@@ -248,7 +265,9 @@ impl Expected {
         // Words first, punctuation and "the next item" last.
         expected.items.sort_by_key(|i| match i.as_str() {
             "the next top-level item" => 3,
-            i if i.len() == 3 && i.starts_with('`') && !i.as_bytes()[1].is_ascii_alphanumeric() => 2,
+            i if i.len() == 3 && i.starts_with('`') && !i.as_bytes()[1].is_ascii_alphanumeric() => {
+                2
+            }
             i if i.starts_with('`') => 0,
             _ => 1,
         });
@@ -286,7 +305,9 @@ fn describe(rule: &str) -> (String, Option<&'static str>) {
     }
     let keyword = |k: &'static str| (format!("`{k}`"), Some(k));
     let text = match rule {
-        "lbrace" | "block" | "inputs" | "http_block" | "signal_data" | "conn_block" | "map" => "`{`",
+        "lbrace" | "block" | "inputs" | "http_block" | "signal_data" | "conn_block" | "map" => {
+            "`{`"
+        }
         "rbrace" => "`}`",
         "lparen" => "`(`",
         "rparen" => "`)`",

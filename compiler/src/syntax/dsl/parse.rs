@@ -191,7 +191,9 @@ fn assemble(items: Vec<Item>, diags: &mut Diagnostics) -> Option<Flow> {
                     kw,
                     "out of order",
                 )
-                .with_help("top-level sections come in this order: flow, data, connection, start, step"),
+                .with_help(
+                    "top-level sections come in this order: flow, data, connection, start, step",
+                ),
             );
         } else {
             highest = Some((r, item.keyword()));
@@ -210,7 +212,10 @@ fn assemble(items: Vec<Item>, diags: &mut Diagnostics) -> Option<Flow> {
                             kw,
                             "second header",
                         )
-                        .with_label(Span::new(first.start as usize, first.start as usize + 4), "first header")
+                        .with_label(
+                            Span::new(first.start as usize, first.start as usize + 4),
+                            "first header",
+                        )
                         .with_help("a file holds one flow"),
                     );
                 } else {
@@ -226,7 +231,10 @@ fn assemble(items: Vec<Item>, diags: &mut Diagnostics) -> Option<Flow> {
                             kw,
                             "second block",
                         )
-                        .with_label(Span::new(first.start as usize, first.start as usize + 4), "first block")
+                        .with_label(
+                            Span::new(first.start as usize, first.start as usize + 4),
+                            "first block",
+                        )
                         .with_help("declare every data item in one `data { … }` block"),
                     );
                 } else {
@@ -234,9 +242,9 @@ fn assemble(items: Vec<Item>, diags: &mut Diagnostics) -> Option<Flow> {
                 }
                 flow.data.extend(items);
             }
-            Item::Connection(c) => flow.connections.push(c),
+            Item::Connection(c) => flow.connections.push(*c),
             Item::Start(s) => flow.start.push(s),
-            Item::Step(s) => flow.steps.push(s),
+            Item::Step(s) => flow.steps.push(*s),
         }
     }
     let Some((name, description, span)) = header else {
@@ -248,7 +256,9 @@ fn assemble(items: Vec<Item>, diags: &mut Diagnostics) -> Option<Flow> {
                     first_keyword.unwrap_or(Span::point(0)),
                     "the flow header is missing",
                 )
-                .with_help("a DSL flow starts with `flow <name>` and an optional description string"),
+                .with_help(
+                    "a DSL flow starts with `flow <name>` and an optional description string",
+                ),
             );
         }
         return None;

@@ -4,8 +4,8 @@
 
 use crate::ast::{
     ActionStep, Assign, BatchStep, Connection, Credential, CredentialSource, DataItem, Expr,
-    ExprKind, Field, Flow, HttpAuthKind, HttpBodyKind, HttpStep, Retry, Schedule, Start,
-    StartKind, Step, StepKind, TimerStep, TypeKind, Value, WaitOn, WaitStep,
+    ExprKind, Field, Flow, HttpAuthKind, HttpBodyKind, HttpStep, Retry, Schedule, Start, StartKind,
+    Step, StepKind, TimerStep, TypeKind, Value, WaitOn, WaitStep,
 };
 use crate::span::Span;
 use crate::syntax::expr::print_expr;
@@ -141,7 +141,11 @@ impl Printer {
                 self.text("select");
                 self.block(options.is_empty(), |p| {
                     for o in options {
-                        p.text(&format!("{}: {}", quote(&o.id.value), quote(&o.label.value)));
+                        p.text(&format!(
+                            "{}: {}",
+                            quote(&o.id.value),
+                            quote(&o.label.value)
+                        ));
                         p.newline();
                     }
                 });
@@ -187,7 +191,11 @@ impl Printer {
         if !c.credentials.is_empty() || !c.settings.is_empty() {
             self.block(false, |p| {
                 for cred in &c.credentials {
-                    p.text(&format!("{} = {}", field_name(&cred.name.name), credential(cred)));
+                    p.text(&format!(
+                        "{} = {}",
+                        field_name(&cred.name.name),
+                        credential(cred)
+                    ));
                     p.newline();
                 }
                 for s in &c.settings {
@@ -250,7 +258,11 @@ impl Printer {
     fn assigns_block(&mut self, assigns: &[Assign]) {
         self.block(assigns.is_empty(), |p| {
             for a in assigns {
-                p.text(&format!("{} = {}", target(&a.target.name), print_expr(&a.value)));
+                p.text(&format!(
+                    "{} = {}",
+                    target(&a.target.name),
+                    print_expr(&a.value)
+                ));
                 p.newline();
             }
         });
@@ -334,7 +346,11 @@ impl Printer {
                 });
             }
             StepKind::ForEach(s) => {
-                self.text(&format!("for_each {} in {}", s.var.name, print_expr(&s.over)));
+                self.text(&format!(
+                    "for_each {} in {}",
+                    s.var.name,
+                    print_expr(&s.over)
+                ));
                 self.step_block(&s.steps);
             }
             StepKind::Set(assigns) => {

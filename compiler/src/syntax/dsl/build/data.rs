@@ -2,8 +2,8 @@
 //! and HTTP response fields).
 
 use super::{Builder, Seen, parts, suggestion};
-use crate::diagnostic::{Code, Diagnostic};
 use crate::ast::{Constraints, DataItem, Ident, SelectOption, Str, TypeExpr, TypeKind};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::dsl::grammar::Rule;
 use pest::iterators::Pair;
 
@@ -45,7 +45,7 @@ impl Builder<'_> {
             let rule = p.as_rule();
             let kw = self.keyword_span(&p);
             match rule {
-                Rule::field_name => name = self.name(p),
+                Rule::field_name => name = self.name(&p),
                 Rule::type_expr => ty = self.type_expr(p),
                 Rule::c_required => {
                     if self.once(&mut seen, "required", kw) {
@@ -159,7 +159,10 @@ impl Builder<'_> {
     /// `"81": "Japan"`
     fn select_option(&mut self, pair: Pair<'_, Rule>) -> SelectOption {
         let span = self.span(&pair);
-        let mut strings = parts(pair).map(|p| self.string(p)).collect::<Vec<_>>().into_iter();
+        let mut strings = parts(pair)
+            .map(|p| self.string(&p))
+            .collect::<Vec<_>>()
+            .into_iter();
         let missing = Str {
             value: String::new(),
             span,

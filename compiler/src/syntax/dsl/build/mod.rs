@@ -34,6 +34,39 @@ fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
     pair.into_inner().filter(|p| !is_token(p.as_rule()))
 }
 
+/// Where a pair's content ends: after its last child and the literal
+/// tokens (`)`, `,`) that follow it, but before trailing whitespace and
+/// comments. Between the last child pair and the pair's end there is only
+/// trivia and single-character literals, so a forward scan is exact.
+fn content_end(pair: &Pair<'_, Rule>) -> usize {
+    let end = pair.as_span().end();
+    let Some(last) = pair.clone().into_inner().last() else {
+        return end;
+    };
+    let input = pair.as_span().get_input();
+    let mut at = content_end(&last);
+    loop {
+        let next = skip_trivia(input, at);
+        if next >= end {
+            return at;
+        }
+        at = next + input[next..].chars().next().map_or(1, char::len_utf8);
+    }
+}
+
+/// The offset after any whitespace and `#` comments from `at`.
+fn skip_trivia(text: &str, mut at: usize) -> usize {
+    let bytes = text.as_bytes();
+    while let Some(&b) = bytes.get(at) {
+        match b {
+            b' ' | b'\t' | b'\r' | b'\n' => at += 1,
+            b'#' => at += text[at..].find('\n').unwrap_or(text.len() - at),
+            _ => break,
+        }
+    }
+    at
+}
+
 /// The first keyword child of a pair (e.g. `required` of a constraint).
 fn keyword<'i>(pair: &Pair<'i, Rule>) -> Option<Pair<'i, Rule>> {
     pair.clone().into_inner().find(|p| is_token(p.as_rule()))
@@ -44,9 +77,11 @@ impl<'d> Builder<'d> {
         Builder { base, diags }
     }
 
+    /// The span of a pair's text, without the whitespace and comments pest
+    /// leaves at the end of a rule that ends in an optional part.
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.base + s.start(), self.base + s.end())
+        Span::new(self.base + s.start(), self.base + content_end(pair))
     }
 
     /// The span of a pair's keyword, or of the pair when it has none.
@@ -80,11 +115,11 @@ impl<'d> Builder<'d> {
 
     /// A `field_name` or `target`: a bare name, a dotted path, or a quoted
     /// string (its value is the name; the span covers the quotes).
-    fn name(&mut self, pair: Pair<'_, Rule>) -> Ident {
-        let span = self.span(&pair);
+    fn name(&mut self, pair: &Pair<'_, Rule>) -> Ident {
+        let span = self.span(pair);
         match parts(pair.clone()).next() {
             Some(p) if p.as_rule() == Rule::string => {
-                let s = self.string(p);
+                let s = self.string(&p);
                 Ident {
                     name: s.value,
                     span: s.span,
@@ -108,8 +143,8 @@ impl<'d> Builder<'d> {
 
     /// An expression, read by the shared expression parser from its slice.
     /// An invalid literal is reported and read as `null`.
-    fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
-        let span = self.span(&pair);
+    fn expr(&mut self, pair: &Pair<'_, Rule>) -> Expr {
+        let span = self.span(pair);
         match parse_expr(pair.as_str(), span.start as usize) {
             Ok(e) => e,
             Err(d) => {
@@ -126,7 +161,7 @@ impl<'d> Builder<'d> {
     fn inner_expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = self.span(&pair);
         match parts(pair).next() {
-            Some(p) => self.expr(p),
+            Some(p) => self.expr(&p),
             None => Expr {
                 kind: ExprKind::Null,
                 span,
@@ -136,8 +171,8 @@ impl<'d> Builder<'d> {
 
     /// A plain string literal (a label, a pattern, a cron line, an env var
     /// name): its unescaped text. `${…}` parts are not allowed here.
-    fn string(&mut self, pair: Pair<'_, Rule>) -> Str {
-        let span = self.span(&pair);
+    fn string(&mut self, pair: &Pair<'_, Rule>) -> Str {
+        let span = self.span(pair);
         let value = match parse_expr(pair.as_str(), span.start as usize) {
             Ok(Expr {
                 kind: ExprKind::Str(s),
@@ -167,7 +202,7 @@ impl<'d> Builder<'d> {
     fn inner_string(&mut self, pair: Pair<'_, Rule>) -> Str {
         let span = self.span(&pair);
         match parts(pair).next() {
-            Some(p) => self.string(p),
+            Some(p) => self.string(&p),
             None => Str {
                 value: String::new(),
                 span,
@@ -180,7 +215,7 @@ impl<'d> Builder<'d> {
         let span = self.span(&pair);
         let mut it = parts(pair);
         let name = match it.next() {
-            Some(p) => self.name(p),
+            Some(p) => self.name(&p),
             None => Ident {
                 name: String::new(),
                 span,
@@ -211,7 +246,7 @@ impl<'d> Builder<'d> {
             let span = self.span(&inner);
             Value::Map(self.fields(inner), span)
         } else {
-            Value::Expr(self.expr(inner))
+            Value::Expr(self.expr(&inner))
         }
     }
 
@@ -220,14 +255,14 @@ impl<'d> Builder<'d> {
         let span = self.span(&pair);
         let mut it = parts(pair);
         let target = match it.next() {
-            Some(p) => self.name(p),
+            Some(p) => self.name(&p),
             None => Ident {
                 name: String::new(),
                 span,
             },
         };
         let value = match it.next() {
-            Some(p) => self.expr(p),
+            Some(p) => self.expr(&p),
             None => Expr {
                 kind: ExprKind::Null,
                 span,
@@ -263,7 +298,7 @@ impl<'d> Builder<'d> {
             Some(p) => match p.as_rule() {
                 Rule::cred_env => CredentialSource::Env(self.inner_string(p)),
                 Rule::cred_file => CredentialSource::SecretFile(self.inner_string(p)),
-                _ => CredentialSource::Literal(self.string(p)),
+                _ => CredentialSource::Literal(self.string(&p)),
             },
             None => CredentialSource::Literal(Str {
                 value: String::new(),
@@ -310,7 +345,7 @@ impl Seen {
 }
 
 /// "did you mean …?" help text, if a candidate is close.
-fn suggestion<'a>(name: &str, candidates: &[&'a str]) -> Option<String> {
+fn suggestion(name: &str, candidates: &[&str]) -> Option<String> {
     did_you_mean(name, candidates.iter().copied()).map(|c| format!("did you mean `{c}`?"))
 }
 

@@ -4,8 +4,8 @@
 use super::{Builder, Seen, parts, suggestion};
 use crate::ast::{
     ActionStep, Assign, BatchStep, Case, DottedName, Expr, ExprKind, ForEachStep, HttpAuth,
-    HttpAuthKind, HttpBody, HttpBodyKind, HttpStep, Ident, IfStep, Retry, Schedule, Step,
-    StepKind, Str, SwitchStep, TimerStep, WaitOn, WaitStep,
+    HttpAuthKind, HttpBody, HttpBodyKind, HttpStep, Ident, IfStep, Retry, Schedule, Step, StepKind,
+    Str, SwitchStep, TimerStep, WaitOn, WaitStep,
 };
 use crate::diagnostic::{Code, Diagnostic};
 use crate::syntax::dsl::grammar::Rule;
@@ -99,7 +99,9 @@ impl Builder<'_> {
                         "not a retry setting",
                     );
                     d = d.with_help(match suggestion(other, RETRY_KEYS) {
-                        Some(s) => format!("{s} A retry block sets max_attempts, backoff and max_backoff."),
+                        Some(s) => {
+                            format!("{s} A retry block sets max_attempts, backoff and max_backoff.")
+                        }
                         None => "a retry block sets max_attempts, backoff and max_backoff".into(),
                     });
                     self.push(d);
@@ -169,7 +171,7 @@ impl Builder<'_> {
         for p in parts(pair) {
             match p.as_rule() {
                 Rule::method => step.method = self.inner_ident(p),
-                Rule::expr => step.url = self.expr(p),
+                Rule::expr => step.url = self.expr(&p),
                 Rule::http_block => self.http_block(&mut step, &mut seen, p),
                 Rule::save => self.save_clause(&mut seen, &mut step.save, p),
                 _ => self.retry_clause(&mut seen, &mut step.retry, p),
@@ -253,7 +255,7 @@ impl Builder<'_> {
             },
             Rule::auth_oauth2 => {
                 let token_url = match children.iter().find(|p| p.as_rule() == Rule::expr) {
-                    Some(e) => self.expr(e.clone()),
+                    Some(e) => self.expr(e),
                     None => Expr {
                         kind: ExprKind::Null,
                         span: inner_span,
@@ -274,7 +276,7 @@ impl Builder<'_> {
             }
             Rule::auth_header => {
                 let name = match children.iter().find(|p| p.as_rule() == Rule::string) {
-                    Some(s) => self.string(s.clone()),
+                    Some(s) => self.string(s),
                     None => Str {
                         value: String::new(),
                         span: inner_span,
@@ -394,7 +396,9 @@ impl Builder<'_> {
                         WaitOn::Signal { .. } => self.push(
                             Diagnostic::new(
                                 Code::DslSyntax,
-                                format!("`{what}` belongs to a wait for an event, not for a signal"),
+                                format!(
+                                    "`{what}` belongs to a wait for an event, not for a signal"
+                                ),
                                 kw,
                                 "not for a signal",
                             )
@@ -451,7 +455,7 @@ impl Builder<'_> {
         };
         for p in parts(pair) {
             match p.as_rule() {
-                Rule::expr => step.condition = self.expr(p),
+                Rule::expr => step.condition = self.expr(&p),
                 Rule::block => step.then = self.block(p),
                 _ => {
                     if let Some(b) = parts(p).next() {
@@ -476,14 +480,14 @@ impl Builder<'_> {
         };
         for p in parts(pair) {
             match p.as_rule() {
-                Rule::expr => step.on = self.expr(p),
+                Rule::expr => step.on = self.expr(&p),
                 Rule::case => {
                     let span = self.span(&p);
                     let mut values = Vec::new();
                     let mut steps = Vec::new();
                     for c in parts(p) {
                         match c.as_rule() {
-                            Rule::expr => values.push(self.expr(c)),
+                            Rule::expr => values.push(self.expr(&c)),
                             _ => steps = self.block(c),
                         }
                     }
@@ -521,7 +525,7 @@ impl Builder<'_> {
         for p in parts(pair) {
             match p.as_rule() {
                 Rule::ident => step.var = self.ident(&p),
-                Rule::expr => step.over = self.expr(p),
+                Rule::expr => step.over = self.expr(&p),
                 _ => step.steps = self.block(p),
             }
         }

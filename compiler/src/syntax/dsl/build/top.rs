@@ -19,9 +19,9 @@ pub(in crate::syntax::dsl) enum Item {
         items: Vec<DataItem>,
         span: Span,
     },
-    Connection(Connection),
+    Connection(Box<Connection>),
     Start(Start),
-    Step(Step),
+    Step(Box<Step>),
 }
 
 impl Item {
@@ -67,9 +67,9 @@ impl Builder<'_> {
                     span,
                 }
             }
-            Rule::connection => Item::Connection(self.connection(inner)),
+            Rule::connection => Item::Connection(Box::new(self.connection(inner))),
             Rule::start => Item::Start(self.start(inner)),
-            _ => Item::Step(self.step(inner)),
+            _ => Item::Step(Box::new(self.step(inner))),
         })
     }
 
@@ -81,7 +81,7 @@ impl Builder<'_> {
         for p in parts(pair) {
             match p.as_rule() {
                 Rule::ident => name = Some(self.ident(&p)),
-                _ => description = Some(self.string(p)),
+                _ => description = Some(self.string(&p)),
             }
         }
         Item::Header {
@@ -140,7 +140,7 @@ impl Builder<'_> {
     fn credential_field(&mut self, pair: Pair<'_, Rule>) -> crate::ast::Credential {
         let span = self.span(&pair);
         let mut it = parts(pair);
-        let name = it.next().map(|p| self.name(p));
+        let name = it.next().map(|p| self.name(&p));
         let mut cred = self.credential(name, it.next(), span, "");
         cred.span = span;
         cred
