@@ -730,6 +730,39 @@ mod tests {
     }
 
     #[test]
+    fn invalid_literals_are_e0013_at_the_literal() {
+        let err = parse_expr(r#""a \q b""#, 10).unwrap_err();
+        assert_eq!(err.code, Code::InvalidLiteral);
+        assert_eq!(err.primary_span(), Span::new(13, 15));
+        let err = parse_expr(r#""\u{110000}""#, 0).unwrap_err();
+        assert_eq!(err.code, Code::InvalidLiteral);
+        assert_eq!(err.primary_span(), Span::new(1, 11));
+        let err = parse_expr("1 + 99999999999999999999d", 0).unwrap_err();
+        assert_eq!(err.code, Code::InvalidLiteral);
+        assert_eq!(err.primary_span(), Span::new(4, 25));
+        assert!(parse_expr(r#""\u{1F600} \$ \\""#, 0).is_ok());
+    }
+
+    #[test]
+    fn nesting_and_size_are_bounded() {
+        let deep = format!("{}1{}", "(".repeat(100), ")".repeat(100));
+        assert_eq!(parse_expr(&deep, 0).unwrap_err().code, Code::ExprSyntax);
+        let prefixes = format!("{}x", "not ".repeat(100));
+        assert_eq!(parse_expr(&prefixes, 0).unwrap_err().code, Code::ExprSyntax);
+        let long = format!("1{}", " + 1".repeat(MAX_OPERATORS + 1));
+        assert_eq!(parse_expr(&long, 0).unwrap_err().code, Code::ExprSyntax);
+        let fine = format!("{}1{}", "(".repeat(60), ")".repeat(60));
+        assert!(parse_expr(&fine, 0).is_ok());
+        assert!(parse_expr("a != b and !c", 0).is_ok());
+    }
+
+    #[test]
+    fn a_lone_dollar_prints_as_is() {
+        assert_eq!(roundtrip(r#""$5 or \${x}""#), r#""$5 or \${x}""#);
+        assert_eq!(roundtrip(r#""a$${b}""#), r#""a$${b}""#);
+    }
+
+    #[test]
     fn bad_input_is_an_error_not_a_panic() {
         for src in [
             "",

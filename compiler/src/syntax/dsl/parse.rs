@@ -68,22 +68,33 @@ fn is_trivia(text: &str) -> bool {
 
 /// Reads every top-level item, reporting syntax errors and skipping to the
 /// next item after each.
+///
+/// Each round parses as many whole items as it can in one pass (pest
+/// indexes the lines of its whole input on every successful parse, so one
+/// parse per item would be quadratic), then re-parses the item where it
+/// stopped to report its error, and resynchronises.
 fn read_items(text: &str, diags: &mut Diagnostics) -> Vec<Item> {
     let mut items = Vec::new();
     let mut pos = 0;
     let mut errors = 0;
     while pos < text.len() {
         let rest = &text[pos..];
+        if let Ok(mut pairs) = DslParser::parse(Rule::items, rest) {
+            let Some(pair) = pairs.next() else { break };
+            let end = pair.as_span().end();
+            items.extend(Builder::new(pos, diags).items(pair));
+            pos += end;
+        }
+        let rest = &text[pos..];
         if is_trivia(rest) {
             break;
         }
         match DslParser::parse(Rule::item, rest) {
+            // Cannot happen after `items` stopped here; read it and go on.
             Ok(mut pairs) => {
                 let Some(pair) = pairs.next() else { break };
                 let end = pair.as_span().end();
-                if let Some(item) = Builder::new(pos, diags).item(pair) {
-                    items.push(item);
-                }
+                items.extend(Builder::new(pos, diags).items(pair));
                 if end == 0 {
                     break;
                 }

@@ -54,11 +54,14 @@ impl Item {
 }
 
 impl Builder<'_> {
-    /// Builds one parsed `item`. `None` when the pair is not an item (never
-    /// for a successful parse).
-    pub(in crate::syntax::dsl) fn item(&mut self, pair: Pair<'_, Rule>) -> Option<Item> {
-        let inner = parts(pair).next()?;
-        Some(match inner.as_rule() {
+    /// Builds the items of a parsed `items` or `item` pair.
+    pub(in crate::syntax::dsl) fn items(&mut self, pair: Pair<'_, Rule>) -> Vec<Item> {
+        parts(pair).map(|p| self.item(p)).collect()
+    }
+
+    /// Builds one top-level item from its pair (`step`, `connection`, …).
+    fn item(&mut self, inner: Pair<'_, Rule>) -> Item {
+        match inner.as_rule() {
             Rule::flow_header => self.header(inner),
             Rule::data_block => {
                 let span = self.span(&inner);
@@ -70,7 +73,7 @@ impl Builder<'_> {
             Rule::connection => Item::Connection(Box::new(self.connection(inner))),
             Rule::start => Item::Start(self.start(inner)),
             _ => Item::Step(Box::new(self.step(inner))),
-        })
+        }
     }
 
     /// `flow name "description"`
