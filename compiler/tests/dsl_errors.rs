@@ -113,6 +113,18 @@ snapshot!(
     goto_without_target,
     "flow f\nstep again = goto\nstep done = end\n"
 );
+snapshot!(
+    unterminated_string,
+    "flow f\nstep s = set {\n  note = \"never closed }\n}\nstep b = end\n"
+);
+snapshot!(
+    else_if,
+    "flow f\nstep a = if x > 1 {\n  step b = end\n} else if x > 0 {\n  step c = end\n}\n"
+);
+snapshot!(
+    yaml_style_colon_in_inputs,
+    "flow f\nstep c = stripe.create_charge {\n  amount: 100\n}\n"
+);
 
 #[test]
 fn deep_nesting_is_an_error_not_a_crash() {

@@ -75,6 +75,19 @@ pub(super) fn syntax_error(e: &pest::error::Error<Rule>, text: &str, base: usize
         return unknown_step_kind(&found);
     }
     let expected = Expected::from_rules(&positives);
+    if expected.has(CLOSING_QUOTE) {
+        let mut d = Diagnostic::new(
+            Code::DslSyntax,
+            format!("expected {CLOSING_QUOTE}, found {}", found.shown),
+            found.span,
+            "the string ends here",
+        )
+        .with_help("close the string with `\"`; write `\\\"` for a quote inside it");
+        if let Some(open) = unclosed_string(text, at) {
+            d = d.with_label(Span::new(open, open + 1), "this string is never closed");
+        }
+        return d;
+    }
     let list = expected.list();
     if expected.has("`}`")
         && (found.is_end || found.starts_top_item(text))
@@ -100,6 +113,11 @@ pub(super) fn syntax_error(e: &pest::error::Error<Rule>, text: &str, base: usize
         "not expected here".to_owned()
     };
     let mut d = Diagnostic::new(Code::DslSyntax, message, found.span, label);
+    if found.word.as_deref() == Some("if") && expected.has("`{`") {
+        return d.with_help(
+            "there is no `else if`: write `else { step <id> = if … { … } }`, or use `switch`",
+        );
+    }
     if let Some(word) = &found.word {
         let mut keywords = expected.keywords.clone();
         if TOP_KEYWORDS.iter().all(|k| keywords.contains(k)) {
@@ -141,6 +159,9 @@ fn unknown_step_kind(found: &Found) -> Diagnostic {
     )
     .with_help(help)
 }
+
+/// What is expected inside an unclosed string.
+const CLOSING_QUOTE: &str = "the closing `\"` of the string";
 
 /// What the parser met where it failed.
 #[derive(Debug)]
@@ -331,6 +352,7 @@ fn describe(rule: &str) -> (String, Option<&'static str>) {
         "method" => "an HTTP method such as `POST`",
         "end_kind" => "`completed` or `cancelled`",
         "EOI" => "end of input",
+        "str_text" | "str_escape" | "str_bad_escape" | "str_interp" => CLOSING_QUOTE,
         "step" => return keyword("step"),
         "flow_header" => return keyword("flow"),
         "data_block" => return keyword("data"),
@@ -432,6 +454,34 @@ const KEYWORDS: &[&str] = &[
     "select",
     "table",
 ];
+
+/// The offset of the `"` that opens a string still open at `at`, if any
+/// (comments skipped; `${…}` parts are read as part of the string).
+fn unclosed_string(text: &str, at: usize) -> Option<usize> {
+    let mut open = None;
+    let mut escaped = false;
+    let mut comment = false;
+    for (i, c) in text.get(..at)?.char_indices() {
+        if comment {
+            comment = c != '\n';
+            continue;
+        }
+        match open {
+            Some(_) => match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => open = None,
+                _ => {}
+            },
+            None => match c {
+                '#' => comment = true,
+                '"' => open = Some(i),
+                _ => {}
+            },
+        }
+    }
+    open
+}
 
 /// The offset of the innermost `{` before `at` that is not closed before
 /// it (strings and comments skipped).
