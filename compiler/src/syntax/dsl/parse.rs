@@ -6,7 +6,7 @@
 use super::build::{Builder, Item};
 use super::error::{TOP_KEYWORDS, syntax_error};
 use super::grammar::{DslParser, Rule};
-use crate::ast::Flow;
+use crate::ast::{Flow, Ident, Str};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::Source;
 use crate::span::Span;
@@ -176,10 +176,10 @@ fn assemble(items: Vec<Item>, diags: &mut Diagnostics) -> Option<Flow> {
     let had_errors = diags.has_errors();
     let first_keyword = items.first().map(Item::keyword_span);
     let end = items.last().map_or(0, |i| i.span().end as usize);
-    let mut header: Option<(crate::ast::Ident, Option<crate::ast::Str>, Span)> = None;
+    let mut header: Option<(Ident, Option<Str>, Span)> = None;
     let mut data_span: Option<Span> = None;
     let mut flow = Flow {
-        name: crate::ast::Ident {
+        name: Ident {
             name: String::new(),
             span: Span::point(0),
         },
