@@ -4,4 +4,5 @@
 
 pub mod dsl;
 pub mod expr;
+pub mod strip;
 pub mod yaml;
