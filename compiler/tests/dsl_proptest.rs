@@ -8,11 +8,12 @@
 
 mod dsl_common;
 
-use dsl_common::{source, without_spans};
+use dsl_common::source;
 use flowc::Span;
 use flowc::ast::*;
 use flowc::syntax::dsl::{parse, print};
 use flowc::syntax::expr::{parse_expr, print_expr};
+use flowc::syntax::strip::{expr_without_spans, without_spans};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -291,11 +292,13 @@ fn text_ident() -> impl Strategy<Value = Ident> {
     any_text().prop_map(|name| Ident { name, span: sp() })
 }
 
+/// Targets of `set` / `save`: a name or a dotted path (expression
+/// keywords included: they are printed quoted).
 fn target_ident() -> impl Strategy<Value = Ident> {
     prop_oneof![
         3 => name_text(),
         1 => (name_text(), name_text()).prop_map(|(a, b)| format!("{a}.{b}")),
-        1 => any_text(),
+        1 => prop::sample::select(EXPR_KEYWORDS).prop_map(str::to_owned),
     ]
     .prop_map(|name| Ident { name, span: sp() })
 }
@@ -489,7 +492,7 @@ fn type_kind(depth: u32) -> BoxedStrategy<TypeKind> {
 
 fn data_item(depth: u32) -> BoxedStrategy<DataItem> {
     (
-        text_ident(),
+        ident(),
         type_kind(depth),
         prop::option::of(str_lit()),
         any::<bool>(),
@@ -523,7 +526,7 @@ fn data_items() -> impl Strategy<Value = Vec<DataItem>> {
 }
 
 fn credential() -> impl Strategy<Value = Credential> {
-    (text_ident(), 0..3usize, str_lit()).prop_map(|(name, k, v)| Credential {
+    (ident(), 0..3usize, str_lit()).prop_map(|(name, k, v)| Credential {
         name,
         source: match k {
             0 => CredentialSource::Env(v),
@@ -641,7 +644,7 @@ fn http_step() -> impl Strategy<Value = StepKind> {
 fn wait_step() -> impl Strategy<Value = StepKind> {
     let on = prop_oneof![
         (
-            dotted(1).prop_filter("`wait signal` is the signal form", |d| d.text() != "signal"),
+            dotted(2),
             prop::option::of(ident()),
             prop::option::of(expr()),
             prop::option::of(expr()),
@@ -697,7 +700,7 @@ fn leaf_step_kind() -> BoxedStrategy<StepKind> {
         prop::option::of(ident()).prop_map(StepKind::End),
         ident().prop_map(StepKind::Goto),
         (
-            dotted(1),
+            dotted(2),
             prop::option::of(ident()),
             prop::option::of(schedule()),
             prop::option::of(expr()),
@@ -790,7 +793,7 @@ fn start() -> impl Strategy<Value = Start> {
         Just(StartKind::Input),
         schedule().prop_map(StartKind::Schedule),
         (
-            dotted(1),
+            dotted(2),
             prop::option::of(ident()),
             prop::option::of(expr())
         )
@@ -833,7 +836,7 @@ proptest! {
         let printed = print_expr(&x);
         let parsed = parse_expr(&printed, 0)
             .map_err(|d| TestCaseError::fail(format!("{printed}: {}", d.message)))?;
-        prop_assert_eq!(without_spans(&parsed), without_spans(&x), "{}", printed);
+        prop_assert_eq!(expr_without_spans(&parsed), expr_without_spans(&x), "{}", printed);
     }
 
 }

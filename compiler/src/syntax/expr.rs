@@ -520,29 +520,47 @@ pub fn parse_template(text: &str, base: usize) -> Result<Expr, Diagnostic> {
 }
 
 /// The index of the `}` closing a `${` whose body starts at `from`, skipping
-/// strings and nested braces.
+/// strings (with their escapes and their own `${…}` parts, to any depth) and
+/// nested braces.
 fn find_close(text: &str, from: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, c) in text[from..].char_indices() {
-        let i = from + i;
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
+    /// Where the scanner is: in an expression (with its open `{` count) or
+    /// in a string.
+    enum Ctx {
+        Expr(usize),
+        Str,
+    }
+    let bytes = text.as_bytes();
+    let mut stack = vec![Ctx::Expr(0)];
+    let mut i = from;
+    while let Some(&b) = bytes.get(i) {
+        match stack.last_mut()? {
+            Ctx::Str => match b {
+                // Skip the escaped byte (never an ASCII marker when it is
+                // part of a multi-byte character).
+                b'\\' => i += 1,
+                b'"' => {
+                    stack.pop();
+                }
+                b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                    stack.push(Ctx::Expr(0));
+                    i += 1;
+                }
                 _ => {}
-            }
-            continue;
+            },
+            Ctx::Expr(depth) => match b {
+                b'"' => stack.push(Ctx::Str),
+                b'{' => *depth += 1,
+                b'}' if *depth > 0 => *depth -= 1,
+                b'}' => {
+                    stack.pop();
+                    if stack.is_empty() {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            },
         }
-        match c {
-            '"' => in_string = true,
-            '{' => depth += 1,
-            '}' if depth == 0 => return Some(i),
-            '}' => depth -= 1,
-            _ => {}
-        }
+        i += 1;
     }
     None
 }
@@ -760,6 +778,18 @@ mod tests {
     fn a_lone_dollar_prints_as_is() {
         assert_eq!(roundtrip(r#""$5 or \${x}""#), r#""$5 or \${x}""#);
         assert_eq!(roundtrip(r#""a$${b}""#), r#""a$${b}""#);
+    }
+
+    #[test]
+    fn templates_find_the_close_past_nested_strings() {
+        let e = parse_template(r#"a ${f("x}", "${g("y}")}")} b"#, 0).unwrap();
+        let ExprKind::Template(parts) = &e.kind else {
+            panic!("{e:?}")
+        };
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[2], TemplatePart::Text(" b".into()));
+        let e = parse_template(r#"${"\"}" + "{"}"#, 0).unwrap();
+        assert!(matches!(e.kind, ExprKind::Binary { .. }), "{e:?}");
     }
 
     #[test]

@@ -8,7 +8,6 @@ use flowc::ast::{
 };
 use flowc::syntax::expr::parse_expr;
 use flowc::{Source, Syntax};
-use std::fmt::Debug;
 
 /// A DSL source named `test.flow`.
 pub fn source(text: &str) -> Source {
@@ -36,30 +35,6 @@ pub fn render(text: &str) -> String {
     let diags = diags.into_sorted();
     assert!(!diags.is_empty(), "expected diagnostics for {text:?}");
     flowc::diagnostic::render::human(&src, &diags, false)
-}
-
-/// The `Debug` text of a value with every span replaced by `Span`: two
-/// values are equal "modulo spans" when these texts are equal.
-///
-/// (Stands in for `syntax::strip::without_spans`, not on main when these
-/// tests were written; it covers every node type, expressions included.)
-pub fn without_spans<T: Debug>(value: &T) -> String {
-    let text = format!("{value:?}");
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(i) = rest.find("Span { start: ") {
-        out.push_str(&rest[..i]);
-        out.push_str("Span");
-        let after = &rest[i..];
-        match after.find('}') {
-            Some(close) => rest = &after[close + 1..],
-            None => {
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Checks that every span in `flow` points at its text in `text`: a name's

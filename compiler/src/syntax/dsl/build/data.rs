@@ -45,7 +45,10 @@ impl Builder<'_> {
             let rule = p.as_rule();
             let kw = self.keyword_span(&p);
             match rule {
-                Rule::field_name => name = self.name(&p),
+                Rule::field_name => {
+                    name = self.name(&p);
+                    self.check_name(&name, "data item name", false);
+                }
                 Rule::type_expr => ty = self.type_expr(p),
                 Rule::c_required => {
                     if self.once(&mut seen, "required", kw) {

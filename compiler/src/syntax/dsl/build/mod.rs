@@ -275,12 +275,21 @@ impl<'d> Builder<'d> {
         }
     }
 
-    /// The assignments of a `set` or `save` block.
+    /// The assignments of a `set`, `save` or `retry` block.
     fn assigns(&mut self, pair: Pair<'_, Rule>) -> Vec<Assign> {
         parts(pair)
             .filter(|p| p.as_rule() == Rule::assign)
             .map(|p| self.assign(p))
             .collect()
+    }
+
+    /// The assignments of a `set` or `save` block, their targets checked.
+    fn targets(&mut self, pair: Pair<'_, Rule>) -> Vec<Assign> {
+        let assigns = self.assigns(pair);
+        for a in &assigns {
+            self.check_name(&a.target, "target name", true);
+        }
+        assigns
     }
 
     /// A credential source: `env("X")`, `secret_file("P")` or a literal.
@@ -311,6 +320,63 @@ impl<'d> Builder<'d> {
         });
         let span = name.span.join(span);
         Credential { name, source, span }
+    }
+}
+
+/// Whether `name` is an identifier: a letter or `_`, then letters, digits
+/// and `_` (the YAML front end's rule for the same names).
+fn is_ident(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Builder<'_> {
+    /// Reports (E0013, as YAML does) a data item, column or credential name
+    /// that is not an identifier, or (`dotted`) an assignment target that is
+    /// not a dotted path of identifiers. Such names can be written quoted,
+    /// but nothing could refer to them.
+    fn check_name(&mut self, name: &Ident, what: &str, dotted: bool) {
+        let ok = if dotted {
+            name.name.split('.').all(is_ident)
+        } else {
+            is_ident(&name.name)
+        };
+        if !ok {
+            self.push(
+                Diagnostic::new(
+                    Code::InvalidLiteral,
+                    format!("`{}` is not a valid {what}", name.name),
+                    name.span,
+                    "not a name",
+                )
+                .with_help(if dotted {
+                    "names are letters, digits and `_`, starting with a letter or `_`, joined by `.`"
+                } else {
+                    "names are letters, digits and `_`, starting with a letter or `_`"
+                }),
+            );
+        }
+    }
+
+    /// Reports (E0013, as YAML does) an event or batch action name of one
+    /// part: these are `provider.name`.
+    fn check_dotted(&mut self, name: &DottedName, what: &str, example: &str) {
+        if name.parts.len() < 2 {
+            self.push(
+                Diagnostic::new(
+                    Code::InvalidLiteral,
+                    format!("`{}` is not a valid {what}", name.text()),
+                    name.span,
+                    format!("expected a dotted name such as `{example}`"),
+                )
+                .with_help(format!(
+                    "write the provider, a dot and the name, e.g. `{example}`"
+                )),
+            );
+        }
     }
 }
 

@@ -41,7 +41,7 @@ impl Builder<'_> {
             Rule::if_step => StepKind::If(self.if_step(pair)),
             Rule::switch_step => StepKind::Switch(self.switch(pair)),
             Rule::for_each_step => StepKind::ForEach(self.for_each(pair)),
-            Rule::set_step => StepKind::Set(self.assigns(pair)),
+            Rule::set_step => StepKind::Set(self.targets(pair)),
             Rule::fail_step => StepKind::Fail(self.inner_expr(pair)),
             Rule::end_step => StepKind::End(parts(pair).next().map(|p| self.inner_ident(p))),
             Rule::goto_step => StepKind::Goto(self.inner_ident(pair)),
@@ -61,7 +61,7 @@ impl Builder<'_> {
     /// A `save { … }` clause, at most once.
     fn save_clause(&mut self, seen: &mut Seen, save: &mut Vec<Assign>, pair: Pair<'_, Rule>) {
         let kw = self.keyword_span(&pair);
-        let assigns = self.assigns(pair);
+        let assigns = self.targets(pair);
         if self.once(seen, "save", kw) {
             *save = assigns;
         }
@@ -355,6 +355,7 @@ impl Builder<'_> {
                 Rule::wait_event => {
                     if let Some(d) = parts(p).next() {
                         let event = self.dotted(d);
+                        self.check_dotted(&event, "event name", "stripe.invoice.paid");
                         if let WaitOn::Event { event: e, .. } = &mut on {
                             *e = event;
                         }
@@ -550,7 +551,11 @@ impl Builder<'_> {
         for p in parts(pair) {
             let kw = self.keyword_span(&p);
             match p.as_rule() {
-                Rule::dotted => step.action = self.dotted(p),
+                Rule::dotted => {
+                    step.action = self.dotted(p);
+                    let action = step.action.clone();
+                    self.check_dotted(&action, "batch action name", "buckaroo.direct_debit_batch");
+                }
                 Rule::via => {
                     let c = self.inner_ident(p);
                     if self.once(&mut seen, "via", kw) {

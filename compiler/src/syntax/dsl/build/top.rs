@@ -144,6 +144,9 @@ impl Builder<'_> {
         let span = self.span(&pair);
         let mut it = parts(pair);
         let name = it.next().map(|p| self.name(&p));
+        if let Some(n) = &name {
+            self.check_name(n, "credential name", false);
+        }
         let mut cred = self.credential(name, it.next(), span, "");
         cred.span = span;
         cred
@@ -172,7 +175,11 @@ impl Builder<'_> {
         let mut every = None;
         for p in parts(pair) {
             match p.as_rule() {
-                Rule::dotted => event = Some(self.dotted(p)),
+                Rule::dotted => {
+                    let e = self.dotted(p);
+                    self.check_dotted(&e, "event name", "stripe.charge.succeeded");
+                    event = Some(e);
+                }
                 Rule::via => connection = Some(self.inner_ident(p)),
                 _ => every = Some(self.inner_expr(p)),
             }
