@@ -126,8 +126,8 @@ snapshot!(
     "flow f\nstep c = stripe.create_charge {\n  amount: 100\n}\n"
 );
 snapshot!(
-    names_that_are_not_identifiers,
-    "flow f\ndata {\n  \"two words\": string\n}\nconnection s: stripe {\n  \"api-key\" = env(\"K\")\n}\nstart event stripe via s\nstep a = set { \"x y\" = 1 }\nstep w = wait paid timeout 1d on_timeout a\nstep b = batch direct_debit { x = 1 }\n"
+    invalid_names,
+    "flow f\ndata {\n  \"\": string\n}\nconnection s: stripe {\n  \"\" = env(\"K\")\n}\nstart event stripe via s\nstep a = set { \"x y\" = 1 }\nstep w = wait paid timeout 1d on_timeout a\nstep b = batch direct_debit { x = 1 }\n"
 );
 
 #[test]

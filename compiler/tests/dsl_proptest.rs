@@ -292,6 +292,11 @@ fn text_ident() -> impl Strategy<Value = Ident> {
     any_text().prop_map(|name| Ident { name, span: sp() })
 }
 
+/// Data item and credential names: any text but the empty one.
+fn item_name() -> impl Strategy<Value = Ident> {
+    text_ident().prop_filter("not empty", |i| !i.name.is_empty())
+}
+
 /// Targets of `set` / `save`: a name or a dotted path (expression
 /// keywords included: they are printed quoted).
 fn target_ident() -> impl Strategy<Value = Ident> {
@@ -492,7 +497,7 @@ fn type_kind(depth: u32) -> BoxedStrategy<TypeKind> {
 
 fn data_item(depth: u32) -> BoxedStrategy<DataItem> {
     (
-        ident(),
+        item_name(),
         type_kind(depth),
         prop::option::of(str_lit()),
         any::<bool>(),
@@ -526,7 +531,7 @@ fn data_items() -> impl Strategy<Value = Vec<DataItem>> {
 }
 
 fn credential() -> impl Strategy<Value = Credential> {
-    (ident(), 0..3usize, str_lit()).prop_map(|(name, k, v)| Credential {
+    (item_name(), 0..3usize, str_lit()).prop_map(|(name, k, v)| Credential {
         name,
         source: match k {
             0 => CredentialSource::Env(v),

@@ -47,7 +47,7 @@ impl Builder<'_> {
             match rule {
                 Rule::field_name => {
                     name = self.name(&p);
-                    self.check_name(&name, "data item name", false);
+                    self.check_field_name(&name, "data item name");
                 }
                 Rule::type_expr => ty = self.type_expr(p),
                 Rule::c_required => {

@@ -334,10 +334,23 @@ fn is_ident(name: &str) -> bool {
 }
 
 impl Builder<'_> {
-    /// Reports (E0013, as YAML does) a data item, column or credential name
-    /// that is not an identifier, or (`dotted`) an assignment target that is
-    /// not a dotted path of identifiers. Such names can be written quoted,
-    /// but nothing could refer to them.
+    /// Reports (E0013, as YAML does) an empty data item, column, response or
+    /// signal field, or credential name: these are free text otherwise.
+    fn check_field_name(&mut self, name: &Ident, what: &str) {
+        if name.name.is_empty() {
+            self.push(Diagnostic::new(
+                Code::InvalidLiteral,
+                format!("a {what} cannot be empty"),
+                name.span,
+                "empty name",
+            ));
+        }
+    }
+
+    /// Reports (E0013, as YAML does) a name that is not an identifier, or
+    /// (`dotted`) an assignment target that is not a dotted path of
+    /// identifiers. Such a name can be written quoted, but nothing could
+    /// refer to it.
     fn check_name(&mut self, name: &Ident, what: &str, dotted: bool) {
         let ok = if dotted {
             name.name.split('.').all(is_ident)

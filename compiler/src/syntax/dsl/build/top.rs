@@ -145,7 +145,7 @@ impl Builder<'_> {
         let mut it = parts(pair);
         let name = it.next().map(|p| self.name(&p));
         if let Some(n) = &name {
-            self.check_name(n, "credential name", false);
+            self.check_field_name(n, "credential name");
         }
         let mut cred = self.credential(name, it.next(), span, "");
         cred.span = span;
