@@ -12,6 +12,7 @@
 pub mod ast;
 pub mod check;
 pub mod diagnostic;
+pub mod driver;
 pub mod graph;
 pub mod ir;
 pub mod schema;

@@ -35,7 +35,7 @@ pub fn json_schema() -> Value {
             "data": {
                 "description": "The issue's typed data items: name -> type, or name -> { type, required, default, … }.",
                 "type": "object",
-                "propertyNames": r("name"),
+                "propertyNames": { "minLength": 1 },
                 "additionalProperties": r("data_item"),
             },
             "connections": {
@@ -294,7 +294,7 @@ fn data_item() -> Value {
             (
                 "columns",
                 describe(
-                    json!({ "type": "object", "propertyNames": r("name"), "additionalProperties": r("data_item") }),
+                    json!({ "type": "object", "propertyNames": { "minLength": 1 }, "additionalProperties": r("data_item") }),
                     "The typed columns of a table.",
                 ),
             ),
@@ -341,7 +341,7 @@ fn connection(providers: &[&'static Provider], provider_names: &[(String, String
             (
                 "credentials",
                 describe(
-                    json!({ "type": "object", "propertyNames": r("name"), "additionalProperties": r("credential") }),
+                    json!({ "type": "object", "propertyNames": { "minLength": 1 }, "additionalProperties": r("credential") }),
                     "The provider's credentials, each `{ env: NAME }` or `{ secret_file: PATH }`.",
                 ),
             ),

@@ -45,7 +45,7 @@ pub(super) fn http() -> Value {
             (
                 "response",
                 describe(
-                    json!({ "type": "object", "propertyNames": r("name"), "additionalProperties": r("data_item") }),
+                    json!({ "type": "object", "propertyNames": { "minLength": 1 }, "additionalProperties": r("data_item") }),
                     "The response fields the flow uses, with their types: `${step.field}`. `${step.status}` is always there.",
                 ),
             ),
@@ -99,7 +99,7 @@ pub(super) fn wait() -> Value {
             ], &["event"]),
             object(&[
                 ("signal", describe(r("name"), "The signal's name (a person's step).")),
-                ("data", describe(json!({ "type": "object", "propertyNames": r("name"), "additionalProperties": r("data_item") }), "The signal's typed data.")),
+                ("data", describe(json!({ "type": "object", "propertyNames": { "minLength": 1 }, "additionalProperties": r("data_item") }), "The signal's typed data.")),
             ], &["signal"]),
         ],
     })

@@ -32,12 +32,174 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 
 /// Parses one expression; spans are shifted by `base` (the byte offset of
 /// `text` in its source file).
+///
+/// Besides syntax errors (E0005), it reports invalid literals (E0013): an
+/// unknown string escape, a `\u{…}` that is not a character, a duration too
+/// large to count. Expressions nested deeper than [`MAX_NESTING`] or holding
+/// more than [`MAX_OPERATORS`] operators are refused (E0005), so that no
+/// input can exhaust the stack of the parser or of later passes.
 pub fn parse_expr(text: &str, base: usize) -> Result<Expr, Diagnostic> {
+    if let Some(at) = nesting_overflow(text) {
+        return Err(Diagnostic::new(
+            Code::ExprSyntax,
+            format!("expression nested more than {MAX_NESTING} levels deep"),
+            Span::new(base + at, base + at + 1),
+            "too deep here",
+        )
+        .with_help("split the expression into smaller steps"));
+    }
     let mut pairs = ExprParser::parse(Rule::expr_only, text)
         .map_err(|e| syntax_error(&e, text, base, Code::ExprSyntax))?;
-    let expr_only = pairs.next().expect("expr_only matched");
-    let expr = expr_only.into_inner().next().expect("expr_only holds expr");
+    let Some(expr) = pairs.next().and_then(|p| p.into_inner().next()) else {
+        // `expr_only` always holds an `expr`; answer with an error, not a panic.
+        return Err(Diagnostic::new(
+            Code::ExprSyntax,
+            "expected an expression",
+            Span::new(base, base + text.len()),
+            "here",
+        ));
+    };
+    validate(&expr, base)?;
     Ok(build_expr(expr, base))
+}
+
+/// Deepest nesting of parentheses, `${…}` and prefix operators an expression
+/// may have.
+pub const MAX_NESTING: usize = 64;
+/// Most operators one expression may hold.
+pub const MAX_OPERATORS: usize = 512;
+
+/// The offset where `text` nests deeper than [`MAX_NESTING`], if it does.
+/// Counts brackets anywhere (also inside strings), so it errs on the safe side.
+fn nesting_overflow(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut prefix_run = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if is_ident_byte(b) {
+            let start = i;
+            while i < bytes.len() && is_ident_byte(bytes[i]) {
+                i += 1;
+            }
+            if &bytes[start..i] == b"not" {
+                prefix_run += 1;
+                if prefix_run > MAX_NESTING {
+                    return Some(start);
+                }
+            } else {
+                prefix_run = 0;
+            }
+            continue;
+        }
+        match b {
+            b'(' | b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b')' | b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        match b {
+            b'-' | b'!' => {
+                prefix_run += 1;
+                if prefix_run > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => {}
+            _ => prefix_run = 0,
+        }
+        i += 1;
+    }
+    None
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Reports invalid literals and over-long expressions before building.
+fn validate(expr: &Pair<'_, Rule>, base: usize) -> Result<(), Diagnostic> {
+    let mut operators = 0usize;
+    for pair in expr.clone().into_inner().flatten() {
+        let text = pair.as_str();
+        let span = span_of(&pair, base);
+        match pair.as_rule() {
+            Rule::str_bad_escape => {
+                return Err(Diagnostic::new(
+                    Code::InvalidLiteral,
+                    format!("unknown escape `{text}` in a string"),
+                    span,
+                    "not an escape",
+                )
+                .with_help(ESCAPE_HELP));
+            }
+            Rule::str_escape if unescape_checked(text).is_none() => {
+                return Err(Diagnostic::new(
+                    Code::InvalidLiteral,
+                    format!("`{text}` is not a Unicode character"),
+                    span,
+                    "no such character",
+                )
+                .with_help("a `\\u{…}` escape takes a hexadecimal code point up to 10FFFF, not a surrogate (D800-DFFF)"));
+            }
+            Rule::duration if duration_value(text).is_none() => {
+                return Err(Diagnostic::new(
+                    Code::InvalidLiteral,
+                    format!("duration `{text}` is too large"),
+                    span,
+                    "too large",
+                )
+                .with_help("write a smaller number, or a larger unit (s, m, h, d, w)"));
+            }
+            rule if is_operator(rule) => {
+                operators += 1;
+                if operators > MAX_OPERATORS {
+                    return Err(Diagnostic::new(
+                        Code::ExprSyntax,
+                        format!("expression has more than {MAX_OPERATORS} operators"),
+                        span,
+                        "one too many",
+                    )
+                    .with_help("split the expression into smaller steps"));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+const ESCAPE_HELP: &str = "escapes are `\\\"`, `\\\\`, `\\n`, `\\t`, `\\r`, `\\$` and `\\u{…}`; write `\\\\` for a backslash";
+
+fn is_operator(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::op_or
+            | Rule::op_and
+            | Rule::op_eq
+            | Rule::op_ne
+            | Rule::op_le
+            | Rule::op_ge
+            | Rule::op_lt
+            | Rule::op_gt
+            | Rule::op_add
+            | Rule::op_sub
+            | Rule::op_mul
+            | Rule::op_div
+            | Rule::op_rem
+            | Rule::op_neg
+            | Rule::op_not
+    )
+}
+
+/// The number of a duration literal (`30s` -> 30), if it fits.
+fn duration_value(text: &str) -> Option<u64> {
+    text.get(..text.len().saturating_sub(1))?.parse().ok()
 }
 
 /// Turns a pest error into a diagnostic pointing at the failing position.
@@ -89,7 +251,7 @@ pub(crate) fn syntax_error<R: pest::RuleType>(
 }
 
 /// Human name of a grammar rule, for "expected …" messages.
-fn describe_rule(rule: &str) -> String {
+pub(crate) fn describe_rule(rule: &str) -> String {
     match rule {
         "expr" | "primary" => "an expression".into(),
         "ident" | "path" => "a name".into(),
@@ -174,13 +336,10 @@ fn build_primary(pair: Pair<'_, Rule>, base: usize) -> Expr {
     let text = pair.as_str();
     let kind = match pair.as_rule() {
         Rule::expr => return build_expr(pair, base),
-        Rule::duration => {
-            let (digits, unit) = text.split_at(text.len() - 1);
-            ExprKind::Duration(Duration {
-                value: digits.parse().unwrap_or(u64::MAX),
-                unit: duration_unit(unit),
-            })
-        }
+        Rule::duration => ExprKind::Duration(Duration {
+            value: duration_value(text).unwrap_or(u64::MAX),
+            unit: duration_unit(text.get(text.len().saturating_sub(1)..).unwrap_or("")),
+        }),
         Rule::decimal => ExprKind::Decimal(text.to_owned()),
         Rule::integer => match text.parse() {
             Ok(n) => ExprKind::Int(n),
@@ -193,10 +352,15 @@ fn build_primary(pair: Pair<'_, Rule>, base: usize) -> Expr {
         Rule::string => build_string(pair, base),
         Rule::call => {
             let mut inner = pair.into_inner();
-            let name = inner.next().expect("call has a name");
-            let function = Ident {
-                name: name.as_str().to_owned(),
-                span: span_of(&name, base),
+            let function = match inner.next() {
+                Some(name) => Ident {
+                    name: name.as_str().to_owned(),
+                    span: span_of(&name, base),
+                },
+                None => Ident {
+                    name: String::new(),
+                    span,
+                },
             };
             let args = inner.map(|a| build_expr(a, base)).collect();
             ExprKind::Call { function, args }
@@ -210,7 +374,7 @@ fn build_primary(pair: Pair<'_, Rule>, base: usize) -> Expr {
                 .collect(),
         ),
         // The grammar allows no other primary.
-        other => unreachable!("unexpected primary {other:?}"),
+        _ => ExprKind::Null,
     };
     Expr { kind, span }
 }
@@ -232,9 +396,12 @@ fn build_string(pair: Pair<'_, Rule>, base: usize) -> ExprKind {
         match part.as_rule() {
             Rule::str_text => push_text(&mut parts, part.as_str()),
             Rule::str_escape => push_text(&mut parts, &unescape(part.as_str())),
+            // Reported by `validate`; kept as written if it ever gets here.
+            Rule::str_bad_escape => push_text(&mut parts, part.as_str()),
             Rule::str_interp => {
-                let inner = part.into_inner().next().expect("interp holds expr");
-                parts.push(TemplatePart::Expr(build_expr(inner, base)));
+                if let Some(inner) = part.into_inner().next() {
+                    parts.push(TemplatePart::Expr(build_expr(inner, base)));
+                }
             }
             _ => {}
         }
@@ -270,20 +437,24 @@ fn template_kind(parts: Vec<TemplatePart>) -> ExprKind {
 }
 
 fn unescape(escape: &str) -> String {
+    unescape_checked(escape).map_or_else(|| "\u{FFFD}".into(), String::from)
+}
+
+/// The character an escape stands for; `None` for a `\u{…}` that is not a
+/// Unicode scalar value.
+fn unescape_checked(escape: &str) -> Option<char> {
     match escape {
-        "\\n" => "\n".into(),
-        "\\t" => "\t".into(),
-        "\\r" => "\r".into(),
-        "\\\"" => "\"".into(),
-        "\\\\" => "\\".into(),
-        "\\$" => "$".into(),
+        "\\n" => Some('\n'),
+        "\\t" => Some('\t'),
+        "\\r" => Some('\r'),
+        "\\\"" => Some('"'),
+        "\\\\" => Some('\\'),
+        "\\$" => Some('$'),
         u => u
             .strip_prefix("\\u{")
             .and_then(|h| h.strip_suffix('}'))
             .and_then(|h| u32::from_str_radix(h, 16).ok())
-            .and_then(char::from_u32)
-            .map(String::from)
-            .unwrap_or_else(|| "\u{FFFD}".into()),
+            .and_then(char::from_u32),
     }
 }
 
@@ -349,29 +520,47 @@ pub fn parse_template(text: &str, base: usize) -> Result<Expr, Diagnostic> {
 }
 
 /// The index of the `}` closing a `${` whose body starts at `from`, skipping
-/// strings and nested braces.
+/// strings (with their escapes and their own `${…}` parts, to any depth) and
+/// nested braces.
 fn find_close(text: &str, from: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, c) in text[from..].char_indices() {
-        let i = from + i;
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
+    /// Where the scanner is: in an expression (with its open `{` count) or
+    /// in a string.
+    enum Ctx {
+        Expr(usize),
+        Str,
+    }
+    let bytes = text.as_bytes();
+    let mut stack = vec![Ctx::Expr(0)];
+    let mut i = from;
+    while let Some(&b) = bytes.get(i) {
+        match stack.last_mut()? {
+            Ctx::Str => match b {
+                // Skip the escaped byte (never an ASCII marker when it is
+                // part of a multi-byte character).
+                b'\\' => i += 1,
+                b'"' => {
+                    stack.pop();
+                }
+                b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                    stack.push(Ctx::Expr(0));
+                    i += 1;
+                }
                 _ => {}
-            }
-            continue;
+            },
+            Ctx::Expr(depth) => match b {
+                b'"' => stack.push(Ctx::Str),
+                b'{' => *depth += 1,
+                b'}' if *depth > 0 => *depth -= 1,
+                b'}' => {
+                    stack.pop();
+                    if stack.is_empty() {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            },
         }
-        match c {
-            '"' => in_string = true,
-            '{' => depth += 1,
-            '}' if depth == 0 => return Some(i),
-            '}' => depth -= 1,
-            _ => {}
-        }
+        i += 1;
     }
     None
 }
@@ -456,14 +645,16 @@ fn write_string(out: &mut String, parts: &[TemplatePart]) {
     for part in parts {
         match part {
             TemplatePart::Text(t) => {
-                for c in t.chars() {
+                let mut chars = t.chars().peekable();
+                while let Some(c) = chars.next() {
                     match c {
                         '"' => out.push_str("\\\""),
                         '\\' => out.push_str("\\\\"),
                         '\n' => out.push_str("\\n"),
                         '\t' => out.push_str("\\t"),
                         '\r' => out.push_str("\\r"),
-                        '$' => out.push_str("\\$"),
+                        // Only `${` opens an expression; a lone `$` is text.
+                        '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
                         c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
                         c => out.push(c),
                     }
@@ -554,6 +745,51 @@ mod tests {
         assert_eq!(err.code, Code::ExprSyntax);
         let err = parse_template("${a +}", 3).unwrap_err();
         assert_eq!(err.primary_span().start, 8);
+    }
+
+    #[test]
+    fn invalid_literals_are_e0013_at_the_literal() {
+        let err = parse_expr(r#""a \q b""#, 10).unwrap_err();
+        assert_eq!(err.code, Code::InvalidLiteral);
+        assert_eq!(err.primary_span(), Span::new(13, 15));
+        let err = parse_expr(r#""\u{110000}""#, 0).unwrap_err();
+        assert_eq!(err.code, Code::InvalidLiteral);
+        assert_eq!(err.primary_span(), Span::new(1, 11));
+        let err = parse_expr("1 + 99999999999999999999d", 0).unwrap_err();
+        assert_eq!(err.code, Code::InvalidLiteral);
+        assert_eq!(err.primary_span(), Span::new(4, 25));
+        assert!(parse_expr(r#""\u{1F600} \$ \\""#, 0).is_ok());
+    }
+
+    #[test]
+    fn nesting_and_size_are_bounded() {
+        let deep = format!("{}1{}", "(".repeat(100), ")".repeat(100));
+        assert_eq!(parse_expr(&deep, 0).unwrap_err().code, Code::ExprSyntax);
+        let prefixes = format!("{}x", "not ".repeat(100));
+        assert_eq!(parse_expr(&prefixes, 0).unwrap_err().code, Code::ExprSyntax);
+        let long = format!("1{}", " + 1".repeat(MAX_OPERATORS + 1));
+        assert_eq!(parse_expr(&long, 0).unwrap_err().code, Code::ExprSyntax);
+        let fine = format!("{}1{}", "(".repeat(60), ")".repeat(60));
+        assert!(parse_expr(&fine, 0).is_ok());
+        assert!(parse_expr("a != b and !c", 0).is_ok());
+    }
+
+    #[test]
+    fn a_lone_dollar_prints_as_is() {
+        assert_eq!(roundtrip(r#""$5 or \${x}""#), r#""$5 or \${x}""#);
+        assert_eq!(roundtrip(r#""a$${b}""#), r#""a$${b}""#);
+    }
+
+    #[test]
+    fn templates_find_the_close_past_nested_strings() {
+        let e = parse_template(r#"a ${f("x}", "${g("y}")}")} b"#, 0).unwrap();
+        let ExprKind::Template(parts) = &e.kind else {
+            panic!("{e:?}")
+        };
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[2], TemplatePart::Text(" b".into()));
+        let e = parse_template(r#"${"\"}" + "{"}"#, 0).unwrap();
+        assert!(matches!(e.kind, ExprKind::Binary { .. }), "{e:?}");
     }
 
     #[test]

@@ -1,15 +1,14 @@
-//! The DSL front end (owned by the DSL work stream; stub until it lands).
+//! The DSL front end (`*.flow`): a pest grammar (`flow.pest`, sharing the
+//! expression grammar `expr.pest`), a builder to the AST with byte spans on
+//! every node, and a printer that writes canonical DSL.
+//!
+//! The syntax is documented in `docs/language.md`.
 
-use crate::ast::Flow;
-use crate::diagnostic::Diagnostics;
-use crate::source::Source;
+mod build;
+mod error;
+mod grammar;
+mod parse;
+mod print;
 
-/// Parses a `*.flow` source into the AST.
-pub fn parse(_source: &Source) -> (Option<Flow>, Diagnostics) {
-    (None, Diagnostics::new())
-}
-
-/// Prints a flow as DSL.
-pub fn print(_flow: &Flow) -> String {
-    String::new()
-}
+pub use parse::{MAX_NESTING, parse};
+pub use print::print;

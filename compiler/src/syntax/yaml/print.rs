@@ -117,9 +117,6 @@ fn data_item(item: &DataItem) -> Y {
             .collect();
         m.put("options", Y::Map(options, Layout::Auto));
     }
-    if !columns.is_empty() {
-        m.put("columns", data_items(columns));
-    }
     if c.required.is_some() {
         m.put("required", Y::lit("true"));
     }
@@ -129,6 +126,10 @@ fn data_item(item: &DataItem) -> Y {
     m.opt("max_length", c.max_length.as_ref().map(expr));
     m.opt("pattern", c.pattern.as_ref().map(text));
     m.opt("label", item.label.as_ref().map(text));
+    // Columns last: they are a block of their own.
+    if !columns.is_empty() {
+        m.put("columns", data_items(columns));
+    }
     m.build(Layout::Auto)
 }
 

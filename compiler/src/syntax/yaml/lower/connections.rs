@@ -39,13 +39,7 @@ impl Lowerer<'_> {
                 Some(creds) => creds
                     .iter()
                     .filter_map(|c| {
-                        let name = match scalar::ident(&c.key, "credential name", false) {
-                            Ok(n) => n,
-                            Err(d) => {
-                                self.report(d);
-                                return None;
-                            }
-                        };
+                        let name = self.field_name(&c.key, "credential name")?;
                         self.credential(name, c)
                     })
                     .collect(),

@@ -23,13 +23,7 @@ impl Lowerer<'_> {
 
     /// `name: type` or `name: { type: …, required: …, … }`.
     fn data_item(&mut self, entry: &Entry) -> Option<DataItem> {
-        let name = match crate::syntax::yaml::scalar::ident(&entry.key, "data item name", false) {
-            Ok(n) => Some(n),
-            Err(d) => {
-                self.report(d);
-                None
-            }
-        };
+        let name = self.field_name(&entry.key, "data item name");
         let span = entry_span(entry);
         let item = match &entry.value.kind {
             NodeKind::Scalar(s) => {

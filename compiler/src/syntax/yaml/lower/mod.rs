@@ -237,6 +237,22 @@ impl Lowerer<'_> {
         })
     }
 
+    /// A map key that names a data item, a column, a response or signal
+    /// field, or a credential: any text but the empty one (as in the DSL,
+    /// where such names may hold `-` or be written as strings).
+    fn field_name(&mut self, key: &Scalar, what: &str) -> Option<Ident> {
+        if key.value.is_empty() {
+            self.report(Diagnostic::new(
+                Code::InvalidLiteral,
+                format!("a {what} cannot be empty"),
+                key.span,
+                "empty name",
+            ));
+            return None;
+        }
+        Some(Self::key_ident(key))
+    }
+
     /// A map key as a name (field names may be any text, e.g. HTTP headers).
     fn key_ident(key: &Scalar) -> Ident {
         Ident {

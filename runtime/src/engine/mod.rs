@@ -1,0 +1,786 @@
+//! The durable engine: runs issues step by step, commits state before and after
+//! every side effect, schedules retries, timers, waits and polls on the clock.
+
+mod context;
+
+pub use context::{StepContext, Wake};
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::clock::{Clock, add};
+use crate::flow::{ConnectionDef, Flow, Outcome, StepError, StepId, Transition, WaitOn};
+use crate::http::HttpClient;
+use crate::retry::RetryPolicy;
+use crate::store::{
+    Commit, CommitOutcome, HistoryEntry, IssueRow, IssueState, IssueUpdate, NewIssue, Store,
+    StoreError,
+};
+use crate::value::FieldError;
+
+/// What every issue of a running flow shares.
+pub struct Runtime {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub http: HttpClient,
+    pub flow: &'static str,
+    pub connections: &'static [ConnectionDef],
+    pub default_retry: RetryPolicy,
+    /// Base URL of each connection: the flow's, `FLOWC_<NAME>_BASE_URL`, or a
+    /// simulation's local server.
+    pub base_urls: std::collections::HashMap<String, String>,
+    /// Woken when new work arrives in this process (a start, a signal).
+    pub notify: Notify,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("flow", &self.flow)
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+/// The engine's bookkeeping for one issue (the `ctx` column).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IssueCtx {
+    /// How many times each step was entered.
+    #[serde(default)]
+    pub visits: BTreeMap<String, u32>,
+    /// Open `for_each` loops, innermost last.
+    #[serde(default)]
+    pub loops: Vec<LoopFrame>,
+    #[serde(default)]
+    pub wait: Option<WaitCtx>,
+    /// Failed attempts of the current step (reset on a new step and by `retry`).
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoopFrame {
+    pub index: usize,
+    pub count: usize,
+    pub body: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum WaitCtx {
+    Timer {
+        until: Timestamp,
+        next: String,
+    },
+    Wait {
+        match_key: String,
+        deadline: Timestamp,
+        on_timeout: String,
+        #[serde(default)]
+        poll_secs: Option<u64>,
+        #[serde(default)]
+        next_poll: Option<Timestamp>,
+    },
+}
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Issues worked on at once.
+    pub concurrency: usize,
+    /// Run what is due now and return (for cron).
+    pub once: bool,
+    /// Look at the store at least this often for work from other processes.
+    pub idle_poll: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            concurrency: 64,
+            once: false,
+            idle_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Runs the issues of flow `F`.
+pub struct Engine<F: Flow> {
+    rt: Arc<Runtime>,
+    _flow: PhantomData<fn() -> F>,
+}
+
+impl<F: Flow> Clone for Engine<F> {
+    fn clone(&self) -> Self {
+        Engine {
+            rt: self.rt.clone(),
+            _flow: PhantomData,
+        }
+    }
+}
+
+impl<F: Flow> fmt::Debug for Engine<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine").field("rt", &self.rt).finish()
+    }
+}
+
+/// Why a record was not started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordError {
+    /// 1-based record (row or line) number in its input.
+    pub row: usize,
+    pub errors: Vec<FieldError>,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let msgs: Vec<String> = self.errors.iter().map(ToString::to_string).collect();
+        write!(f, "record {}: {}", self.row, msgs.join("; "))
+    }
+}
+
+fn new_issue_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn store_err(e: StoreError) -> StepError {
+    StepError::Store(e.0)
+}
+
+fn hist(at: Timestamp, step: &str, event: &str, detail: impl Into<String>) -> HistoryEntry {
+    HistoryEntry {
+        at,
+        step: step.to_string(),
+        event: event.to_string(),
+        detail: detail.into(),
+    }
+}
+
+impl<F: Flow> Engine<F> {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Engine<F> {
+        Engine::with_base_url(store, clock, None)
+    }
+
+    /// With every connection pointed at one base URL (a simulator or test server).
+    pub fn with_base_url(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        base_url: Option<&str>,
+    ) -> Engine<F> {
+        let base_urls = F::connections()
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    base_url.map_or_else(|| c.resolved_base_url(), str::to_string),
+                )
+            })
+            .collect();
+        let rt = Runtime {
+            base_urls,
+            store,
+            clock,
+            http: HttpClient::new(),
+            flow: F::NAME,
+            connections: F::connections(),
+            default_retry: F::default_retry(),
+            notify: Notify::new(),
+        };
+        Engine {
+            rt: Arc::new(rt),
+            _flow: PhantomData,
+        }
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.rt
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.rt.store
+    }
+
+    /// Validates a record against the flow's schema and the `Data` type.
+    pub fn validate(record: &Value) -> Result<Value, Vec<FieldError>> {
+        let normalized = F::schema().validate(record)?;
+        let data: F::Data = serde_json::from_value(normalized).map_err(|e| {
+            vec![FieldError {
+                field: String::new(),
+                message: format!("does not fit the flow's data: {e}"),
+            }]
+        })?;
+        serde_json::to_value(&data).map_err(|e| {
+            vec![FieldError {
+                field: String::new(),
+                message: e.to_string(),
+            }]
+        })
+    }
+
+    /// Starts issues from already validated records (see [`Engine::validate`]), in one
+    /// transaction. Returns their ids.
+    pub async fn start_validated(&self, records: Vec<Value>) -> Result<Vec<String>, StoreError> {
+        let now = self.rt.clock.now();
+        let first = F::first_step().id();
+        let mut ctx = IssueCtx::default();
+        ctx.visits.insert(first.to_string(), 1);
+        let ctx = serde_json::to_value(&ctx).unwrap_or(Value::Null);
+        let issues: Vec<NewIssue> = records
+            .into_iter()
+            .map(|data| NewIssue {
+                id: new_issue_id(),
+                step: first.to_string(),
+                data,
+                ctx: ctx.clone(),
+                now,
+            })
+            .collect();
+        let ids = issues.iter().map(|i| i.id.clone()).collect();
+        self.rt.store.create_issues(issues).await?;
+        self.rt.notify.notify_one();
+        Ok(ids)
+    }
+
+    /// Validates and starts one record.
+    pub async fn start(&self, record: &Value) -> Result<String, StartError> {
+        let v = Self::validate(record)
+            .map_err(|errors| StartError::Invalid(RecordError { row: 1, errors }))?;
+        let ids = self
+            .start_validated(vec![v])
+            .await
+            .map_err(StartError::Store)?;
+        Ok(ids.into_iter().next().unwrap_or_default())
+    }
+
+    /// Sends a signal to an issue, validating its payload against the flow's signal schema.
+    pub async fn signal(&self, id: &str, name: &str, data: Value) -> Result<bool, StartError> {
+        let data = match F::signal_schema(name) {
+            Some(schema) => schema
+                .validate(&data)
+                .map_err(|errors| StartError::Invalid(RecordError { row: 1, errors }))?,
+            None => data,
+        };
+        let ok = self
+            .rt
+            .store
+            .send_signal(id, name, data, self.rt.clock.now())
+            .await
+            .map_err(StartError::Store)?;
+        self.rt.notify.notify_one();
+        Ok(ok)
+    }
+
+    /// Runs everything that is due now, and everything that becomes due while doing
+    /// so at the current time; returns how many issue runs there were.
+    pub async fn run_due(&self, concurrency: usize) -> Result<usize, StoreError> {
+        self.run(
+            RunOptions {
+                concurrency,
+                once: true,
+                idle_poll: Duration::from_secs(1),
+            },
+            None,
+        )
+        .await
+    }
+
+    /// The worker loop. With `once`, returns when nothing is due; otherwise runs until
+    /// `shutdown` resolves.
+    pub async fn run(
+        &self,
+        opts: RunOptions,
+        mut shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<usize, StoreError> {
+        self.rt.store.reset_claims().await?;
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut runs = 0usize;
+        let concurrency = opts.concurrency.max(1);
+        loop {
+            let free = concurrency - tasks.len();
+            let mut claimed = 0;
+            if free > 0 {
+                let rows = self.rt.store.claim_due(self.rt.clock.now(), free).await?;
+                claimed = rows.len();
+                for row in rows {
+                    runs += 1;
+                    let rt = self.rt.clone();
+                    tasks.spawn(async move { drive::<F>(rt, row).await });
+                }
+            }
+            if tasks.is_empty() && claimed == 0 && opts.once {
+                return Ok(runs);
+            }
+            if claimed > 0 && claimed == free {
+                // Full: wait for a slot.
+                if tasks.join_next().await.is_some() {
+                    while tasks.try_join_next().is_some() {}
+                }
+                continue;
+            }
+            let next = if tasks.is_empty() {
+                self.rt.store.next_wake().await?
+            } else {
+                None
+            };
+            let now = self.rt.clock.now();
+            let cap = if self.rt.clock.is_virtual() {
+                Timestamp::MAX
+            } else {
+                add(now, opts.idle_poll)
+            };
+            let until = next.map_or(cap, |n| n.min(cap));
+            let sleep = self.rt.clock.sleep_until(until);
+            let stop = async {
+                match shutdown.as_mut() {
+                    Some(rx) => {
+                        let _ = rx.wait_for(|v| *v).await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+                    while tasks.try_join_next().is_some() {}
+                }
+                _ = sleep, if !opts.once || tasks.is_empty() => {}
+                _ = self.rt.notify.notified() => {}
+                _ = stop => {
+                    while tasks.join_next().await.is_some() {}
+                    return Ok(runs);
+                }
+            }
+        }
+    }
+
+    /// Runs one issue now if it is active (tests, `simulate`).
+    pub async fn drive_id(&self, id: &str) -> Result<(), StoreError> {
+        if let Some(row) = self.rt.store.load(id).await?
+            && !row.state.is_terminal()
+        {
+            drive::<F>(self.rt.clone(), row).await;
+        }
+        Ok(())
+    }
+}
+
+/// Why `start` or `signal` refused.
+#[derive(Debug)]
+pub enum StartError {
+    Invalid(RecordError),
+    Store(StoreError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Invalid(e) => e.fmt(f),
+            StartError::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Runs one claimed issue until it waits, sleeps, ends or fails.
+async fn drive<F: Flow>(rt: Arc<Runtime>, row: IssueRow) {
+    let id = row.id.clone();
+    match drive_inner::<F>(&rt, row).await {
+        Ok(()) => {}
+        Err(StepError::Conflict) => {
+            tracing::debug!(issue = %id, "changed elsewhere; stopped");
+            rt.store.release(&id);
+        }
+        Err(e) => {
+            tracing::error!(issue = %id, error = %e, "issue run stopped; it will be picked up again");
+            rt.store.release(&id);
+        }
+    }
+}
+
+struct IssueRun<F: Flow> {
+    id: String,
+    state: IssueState,
+    step: F::Step,
+    data: F::Data,
+    ctx: IssueCtx,
+    seq: i64,
+    error: Option<String>,
+    pending: Commit,
+}
+
+impl<F: Flow> IssueRun<F> {
+    fn enter(&mut self, step: F::Step, now: Timestamp, detail: &str) {
+        self.step = step;
+        *self.ctx.visits.entry(step.id().to_string()).or_insert(0) += 1;
+        self.ctx.attempt = 0;
+        self.ctx.wait = None;
+        self.state = IssueState::Running;
+        self.pending
+            .history
+            .push((self.id.clone(), hist(now, step.id(), "enter", detail)));
+    }
+
+    fn update(&self, now: Timestamp, wake_at: Option<Timestamp>, release: bool) -> IssueUpdate {
+        let wait_key = match &self.ctx.wait {
+            Some(WaitCtx::Wait { match_key, .. }) if self.state == IssueState::Waiting => {
+                Some(match_key.clone())
+            }
+            _ => None,
+        };
+        IssueUpdate {
+            id: self.id.clone(),
+            expected_seq: self.seq,
+            state: self.state,
+            step: self.step.id().to_string(),
+            data: serde_json::to_value(&self.data).unwrap_or(Value::Null),
+            ctx: serde_json::to_value(&self.ctx).unwrap_or(Value::Null),
+            wake_at,
+            wait_key,
+            error: self.error.clone(),
+            now,
+            release,
+        }
+    }
+
+    /// Commits the issue as it stands (and everything pending), giving it back.
+    async fn commit(&mut self, rt: &Runtime, wake_at: Option<Timestamp>) -> Result<(), StepError> {
+        let now = rt.clock.now();
+        let mut c = std::mem::take(&mut self.pending);
+        c.issue = Some(self.update(now, wake_at, true));
+        match rt.store.commit(c).await.map_err(store_err)? {
+            CommitOutcome::Done { seq, .. } => {
+                self.seq = seq.unwrap_or(self.seq);
+                Ok(())
+            }
+            CommitOutcome::Conflict => Err(StepError::Conflict),
+        }
+    }
+
+    async fn finish(
+        &mut self,
+        rt: &Runtime,
+        state: IssueState,
+        error: Option<String>,
+    ) -> Result<(), StepError> {
+        let now = rt.clock.now();
+        self.state = state;
+        self.error = error.clone();
+        self.ctx.wait = None;
+        let event = state.as_str();
+        self.pending.history.push((
+            self.id.clone(),
+            hist(now, self.step.id(), event, error.unwrap_or_default()),
+        ));
+        tracing::info!(issue = %self.id, step = self.step.id(), state = event, "issue ended");
+        self.commit(rt, None).await
+    }
+}
+
+async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), StepError> {
+    let ctx: IssueCtx = serde_json::from_value(row.ctx).unwrap_or_default();
+    let data: Result<F::Data, _> = serde_json::from_value(row.data.clone());
+    let step = F::Step::from_id(&row.step);
+    let (data, step) = match (data, step) {
+        (Ok(d), Some(s)) => (d, s),
+        (d, s) => {
+            // A store written by another version of the flow: fail loudly, change nothing else.
+            let msg = match (d.err(), s) {
+                (Some(e), _) => format!("stored data does not fit this flow's data: {e}"),
+                (None, _) => format!("unknown step `{}` (was the flow changed?)", row.step),
+            };
+            let now = rt.clock.now();
+            let c = Commit {
+                issue: Some(IssueUpdate {
+                    id: row.id.clone(),
+                    expected_seq: row.seq,
+                    state: IssueState::Failed,
+                    step: row.step.clone(),
+                    data: row.data,
+                    ctx: serde_json::to_value(&ctx).unwrap_or(Value::Null),
+                    wake_at: None,
+                    wait_key: None,
+                    error: Some(msg.clone()),
+                    now,
+                    release: true,
+                }),
+                history: vec![(row.id.clone(), hist(now, &row.step, "failed", msg))],
+                ..Commit::default()
+            };
+            rt.store.commit(c).await.map_err(store_err)?;
+            return Ok(());
+        }
+    };
+    let mut run = IssueRun::<F> {
+        id: row.id,
+        state: row.state,
+        step,
+        data,
+        ctx,
+        seq: row.seq,
+        error: None,
+        pending: Commit::default(),
+    };
+    let mut wake = Wake::Enter;
+    let mut resumed_wait = false;
+    for _ in 0..100_000 {
+        let now = rt.clock.now();
+        if run.state == IssueState::Waiting {
+            match run.ctx.wait.clone() {
+                Some(WaitCtx::Timer { until, next }) => {
+                    if now < until {
+                        return run.commit(rt, Some(until)).await;
+                    }
+                    let next = F::Step::from_id(&next)
+                        .ok_or_else(|| StepError::Fatal(format!("unknown step `{next}`")))?;
+                    run.enter(next, now, "timer");
+                    wake = Wake::Enter;
+                }
+                Some(WaitCtx::Wait {
+                    match_key,
+                    deadline,
+                    on_timeout,
+                    poll_secs,
+                    next_poll,
+                }) => {
+                    let msgs = rt
+                        .store
+                        .messages(&run.id, &match_key)
+                        .await
+                        .map_err(store_err)?;
+                    if let Some(m) = msgs.into_iter().next() {
+                        run.pending.consume.push(m.id.clone());
+                        let (kind, name) = match match_key.split_once(':') {
+                            Some((k, rest)) => (k.to_string(), rest.to_string()),
+                            None => (String::new(), match_key.clone()),
+                        };
+                        run.pending.history.push((
+                            run.id.clone(),
+                            hist(now, run.step.id(), &kind, name.clone()),
+                        ));
+                        wake = if kind == "event" {
+                            Wake::Event { name, data: m.data }
+                        } else {
+                            Wake::Signal { name, data: m.data }
+                        };
+                        run.state = IssueState::Running;
+                        resumed_wait = true;
+                    } else if now >= deadline {
+                        let target = F::Step::from_id(&on_timeout).ok_or_else(|| {
+                            StepError::Fatal(format!("unknown step `{on_timeout}`"))
+                        })?;
+                        run.pending.history.push((
+                            run.id.clone(),
+                            hist(now, run.step.id(), "timeout", on_timeout.clone()),
+                        ));
+                        run.enter(target, now, "on_timeout");
+                        wake = Wake::Enter;
+                    } else if next_poll.is_some_and(|p| now >= p) {
+                        if let (Some(WaitCtx::Wait { next_poll: np, .. }), Some(secs)) =
+                            (&mut run.ctx.wait, poll_secs)
+                        {
+                            *np = Some(add(now, Duration::from_secs(secs)));
+                        }
+                        wake = Wake::Poll;
+                        run.state = IssueState::Running;
+                        resumed_wait = true;
+                    } else {
+                        let wake_at = next_poll.map_or(deadline, |p| p.min(deadline));
+                        return run.commit(rt, Some(wake_at)).await;
+                    }
+                }
+                None => run.state = IssueState::Running,
+            }
+        }
+
+        // Run the step on a copy of the data: a failed step leaves no half-changes.
+        let mut data = run.data.clone();
+        let iteration = run
+            .ctx
+            .visits
+            .get(run.step.id())
+            .copied()
+            .unwrap_or(1)
+            .saturating_sub(1);
+        let mut cx = StepContext {
+            rt: rt.clone(),
+            issue: run.id.clone(),
+            step: run.step.id(),
+            iteration,
+            loops: run.ctx.loops.iter().map(|l| l.index).collect(),
+            wake: std::mem::replace(&mut wake, Wake::Enter),
+            now,
+            base: run.update(now, Some(now), false),
+            pending: std::mem::take(&mut run.pending),
+            committed: false,
+            seq: run.seq,
+            effects: 0,
+        };
+        let result = F::run_step(run.step, &mut data, &mut cx).await;
+        run.seq = cx.seq;
+        run.pending = std::mem::take(&mut cx.pending);
+        let now = rt.clock.now();
+        let was_resumed = std::mem::replace(&mut resumed_wait, false);
+        match result {
+            Ok(Transition::Next(s)) => {
+                run.data = data;
+                run.enter(s, now, "");
+            }
+            Ok(Transition::EnterLoop { count, body, after }) => {
+                run.data = data;
+                if count == 0 {
+                    run.enter(after, now, "for_each: no items");
+                } else {
+                    run.ctx.loops.push(LoopFrame {
+                        index: 0,
+                        count,
+                        body: body.id().to_string(),
+                        after: after.id().to_string(),
+                    });
+                    run.enter(body, now, "for_each item 0");
+                }
+            }
+            Ok(Transition::LoopNext) => {
+                run.data = data;
+                let Some(frame) = run.ctx.loops.last_mut() else {
+                    return run
+                        .finish(
+                            rt,
+                            IssueState::Failed,
+                            Some(format!(
+                                "step `{}` ends a for_each body outside a loop",
+                                run.step.id()
+                            )),
+                        )
+                        .await;
+                };
+                frame.index += 1;
+                let (index, count) = (frame.index, frame.count);
+                let (body, after) = (frame.body.clone(), frame.after.clone());
+                if index < count {
+                    let s = F::Step::from_id(&body)
+                        .ok_or_else(|| StepError::Fatal(format!("unknown step `{body}`")))?;
+                    run.enter(s, now, &format!("for_each item {index}"));
+                } else {
+                    run.ctx.loops.pop();
+                    let s = F::Step::from_id(&after)
+                        .ok_or_else(|| StepError::Fatal(format!("unknown step `{after}`")))?;
+                    run.enter(s, now, "for_each done");
+                }
+            }
+            Ok(Transition::Wait(w)) => {
+                run.data = data;
+                let match_key = w.on.match_key();
+                let keep = match &run.ctx.wait {
+                    Some(WaitCtx::Wait {
+                        match_key: k,
+                        deadline,
+                        next_poll,
+                        ..
+                    }) if was_resumed && *k == match_key => Some((*deadline, *next_poll)),
+                    _ => None,
+                };
+                let (deadline, next_poll) =
+                    keep.unwrap_or_else(|| (add(now, w.timeout), w.poll.map(|p| add(now, p))));
+                if keep.is_none() {
+                    let what = match &w.on {
+                        WaitOn::Signal(n) => format!("signal {n}"),
+                        WaitOn::Event { name, key } => format!("event {name} for {key}"),
+                    };
+                    run.pending.history.push((
+                        run.id.clone(),
+                        hist(
+                            now,
+                            run.step.id(),
+                            "wait",
+                            format!("{what} until {deadline}"),
+                        ),
+                    ));
+                }
+                run.ctx.wait = Some(WaitCtx::Wait {
+                    match_key,
+                    deadline,
+                    on_timeout: w.on_timeout.id().to_string(),
+                    poll_secs: w.poll.map(|p| p.as_secs().max(1)),
+                    next_poll,
+                });
+                run.state = IssueState::Waiting;
+            }
+            Ok(Transition::Timer { until, next }) => {
+                run.data = data;
+                run.pending.history.push((
+                    run.id.clone(),
+                    hist(now, run.step.id(), "timer", format!("until {until}")),
+                ));
+                run.ctx.wait = Some(WaitCtx::Timer {
+                    until,
+                    next: next.id().to_string(),
+                });
+                run.state = IssueState::Waiting;
+            }
+            Ok(Transition::End(o)) => {
+                run.data = data;
+                let st = match o {
+                    Outcome::Completed => IssueState::Completed,
+                    Outcome::Cancelled => IssueState::Cancelled,
+                };
+                return run.finish(rt, st, None).await;
+            }
+            Ok(Transition::Fail(msg)) => {
+                run.data = data;
+                return run.finish(rt, IssueState::Failed, Some(msg)).await;
+            }
+            Err(StepError::Retry {
+                message,
+                retry_after,
+                policy,
+            }) => {
+                let policy = policy.unwrap_or(rt.default_retry);
+                run.ctx.attempt += 1;
+                let attempt = run.ctx.attempt;
+                if attempt >= policy.max_attempts {
+                    let msg = format!("{message} (gave up after {attempt} attempts)");
+                    return run.finish(rt, IssueState::Failed, Some(msg)).await;
+                }
+                let delay = policy.delay(attempt, retry_after, &mut rand::rng());
+                let at = add(now, delay);
+                tracing::warn!(issue = %run.id, step = run.step.id(), attempt, error = %message, retry_at = %at, "retrying");
+                run.pending.history.push((
+                    run.id.clone(),
+                    hist(
+                        now,
+                        run.step.id(),
+                        "retry",
+                        format!("attempt {attempt} failed: {message}; next at {at}"),
+                    ),
+                ));
+                // Data stays as before the step: the step runs again from its start.
+                return run.commit(rt, Some(at)).await;
+            }
+            Err(StepError::Fatal(msg)) => {
+                tracing::warn!(issue = %run.id, step = run.step.id(), error = %msg, "step failed");
+                return run.finish(rt, IssueState::Failed, Some(msg)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    run.finish(
+        rt,
+        IssueState::Failed,
+        Some("more than 100000 steps without waiting (an endless loop?)".into()),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests;

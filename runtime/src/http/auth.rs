@@ -1,0 +1,190 @@
+//! Credentials and auth: secrets from the environment or a secret file (never in
+//! logs or state), basic, bearer, custom headers, and OAuth2 client credentials
+//! with a token cache.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::clock::add;
+use crate::flow::{SecretSource, StepError};
+use crate::retry::{StatusClass, classify, parse_retry_after};
+
+/// A secret value. Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Reads a credential. The error names the source, never the value.
+pub fn resolve(src: &SecretSource) -> Result<Secret, StepError> {
+    match src {
+        SecretSource::Env(name) => std::env::var(name)
+            .map(|v| Secret(v.trim().to_string()))
+            .map_err(|_| {
+                StepError::Fatal(format!(
+                    "credential: environment variable {name} is not set"
+                ))
+            }),
+        SecretSource::File(path) => std::fs::read_to_string(path)
+            .map(|v| Secret(v.trim().to_string()))
+            .map_err(|e| {
+                StepError::Fatal(format!("credential: cannot read secret file {path}: {e}"))
+            }),
+    }
+}
+
+/// How a request authenticates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    None,
+    Basic {
+        username: SecretSource,
+        password: SecretSource,
+    },
+    Bearer(SecretSource),
+    OAuth2 {
+        token_url: String,
+        client_id: SecretSource,
+        client_secret: SecretSource,
+        scope: Option<String>,
+    },
+    /// A custom header such as `X-Cybozu-API-Token`.
+    Header {
+        name: String,
+        value: SecretSource,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    access_token: Secret,
+    expires_at: Timestamp,
+}
+
+/// OAuth2 client-credentials tokens, cached per (token URL, client id, scope) until
+/// they expire; one fetch at a time per key.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Token>>>>>,
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+/// A token is renewed this long before it expires.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
+impl TokenCache {
+    /// How many tokens were fetched (for tests and metrics).
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A valid token: the cached one, or a new one when there is none, it expired,
+    /// or `stale` (the token that the API just refused with 401) is the cached one.
+    #[allow(clippy::too_many_arguments)] // the OAuth2 parameters, each distinct
+    pub async fn token(
+        &self,
+        client: &reqwest::Client,
+        token_url: &str,
+        client_id: &Secret,
+        client_secret: &Secret,
+        scope: Option<&str>,
+        now: Timestamp,
+        stale: Option<&Secret>,
+    ) -> Result<Secret, StepError> {
+        let key = format!(
+            "{token_url}\u{1f}{}\u{1f}{}",
+            client_id.expose(),
+            scope.unwrap_or("")
+        );
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.entry(key).or_default().clone()
+        };
+        let mut guard = slot.lock().await;
+        if let Some(t) = guard.as_ref()
+            && t.expires_at > add(now, EXPIRY_MARGIN)
+            && stale != Some(&t.access_token)
+        {
+            return Ok(t.access_token.clone());
+        }
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        let resp = client
+            .post(token_url)
+            .basic_auth(client_id.expose(), Some(client_secret.expose()))
+            .header("Accept", "application/json")
+            .form(&form)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| StepError::Retry {
+                message: format!(
+                    "OAuth2 token request to {}: {}",
+                    strip_query(token_url),
+                    e.without_url()
+                ),
+                retry_after: None,
+                policy: None,
+            })?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, now));
+        let body = resp.text().await.unwrap_or_default();
+        match classify(status) {
+            StatusClass::Success => {}
+            StatusClass::Retry => {
+                return Err(StepError::Retry {
+                    message: format!("OAuth2 token request: HTTP {status}"),
+                    retry_after,
+                    policy: None,
+                });
+            }
+            StatusClass::Fatal => {
+                return Err(StepError::Fatal(format!(
+                    "OAuth2 token request refused: HTTP {status}: {}",
+                    super::provider_message(&body)
+                )));
+            }
+        }
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|_| StepError::Fatal("OAuth2 token response is not JSON".into()))?;
+        let access = v
+            .get("access_token")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| StepError::Fatal("OAuth2 token response has no access_token".into()))?;
+        let expires_in = v.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(3600);
+        let token = Token {
+            access_token: Secret(access.to_string()),
+            expires_at: add(now, Duration::from_secs(expires_in)),
+        };
+        let out = token.access_token.clone();
+        *guard = Some(token);
+        Ok(out)
+    }
+}
+
+/// A URL without its query string (queries may carry tokens; logs must not).
+pub fn strip_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}

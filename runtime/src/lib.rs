@@ -1,0 +1,33 @@
+//! `flowc_runtime`: the durable runtime linked into every binary that flowc builds.
+//!
+//! Generated code is thin: a typed `Data` struct, an enum of steps, and an impl of
+//! [`flow::Flow`]; then `fn main() { flowc_runtime::cli::main::<MyFlow>() }`. All
+//! heavy logic (the store, the engine, retries, the idempotency ledger, the http
+//! action, values, the CLI and simulation) lives here and is compiled once.
+
+pub mod cli;
+pub mod clock;
+pub mod engine;
+pub mod flow;
+pub mod http;
+pub mod retry;
+pub mod scenario;
+pub mod store;
+pub mod testing;
+pub mod value;
+
+/// What generated code needs, in one import.
+pub mod prelude {
+    pub use crate::clock::BoxFuture;
+    pub use crate::engine::{StepContext, Wake};
+    pub use crate::flow::{
+        ConnectionDef, Flow, Outcome, SecretSource, StepError, StepId, Transition, Wait, WaitOn,
+    };
+    pub use crate::http::{Auth, Body, HttpRequest, HttpResponse, Method};
+    pub use crate::retry::RetryPolicy;
+    pub use crate::value::{
+        Currency, DataSchema, Decimal, ItemDef, Money, ValueType, format_date, format_datetime,
+    };
+    pub use jiff::Timestamp;
+    pub use jiff::civil::Date;
+}

@@ -1,0 +1,694 @@
+//! The SQLite store: one file per flow, WAL, schema migrations, and a single
+//! writer thread that groups the commits of concurrent issues into one
+//! transaction (one fsync for many state changes: group commit).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::{
+    Commit, CommitOutcome, HistoryEntry, IssueRow, IssueState, LedgerEntry, Message, NewIssue,
+    Store, StoreError, StoreResult,
+};
+use crate::clock::BoxFuture;
+
+// Invariant: `wake_at` is set only for active (running or waiting) issues, so the
+// partial index `issues_wake` alone finds due work.
+
+/// Schema migrations, applied in order; each runs once (table `schema_migrations`).
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE issues (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    step TEXT NOT NULL,
+    data TEXT NOT NULL,
+    ctx TEXT NOT NULL,
+    wake_at INTEGER,
+    wait_key TEXT,
+    error TEXT,
+    seq INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX issues_wake ON issues (wake_at) WHERE wake_at IS NOT NULL;
+CREATE INDEX issues_state ON issues (state, id);
+CREATE INDEX issues_wait_key ON issues (wait_key) WHERE wait_key IS NOT NULL;
+CREATE TABLE history (
+    n INTEGER PRIMARY KEY,
+    issue TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX history_issue ON history (issue, n);
+CREATE TABLE ledger (
+    issue TEXT NOT NULL,
+    step TEXT NOT NULL,
+    iteration INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    attempts INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    response TEXT,
+    PRIMARY KEY (issue, step, iteration, n)
+) WITHOUT ROWID;
+CREATE TABLE inbox (
+    n INTEGER PRIMARY KEY,
+    issue TEXT NOT NULL,
+    match_key TEXT NOT NULL,
+    data TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    consumed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX inbox_issue ON inbox (issue, match_key) WHERE consumed = 0;
+CREATE TABLE events (
+    event_id TEXT PRIMARY KEY,
+    match_key TEXT NOT NULL,
+    data TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX events_key ON events (match_key);
+CREATE TABLE consumed_events (issue TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (issue, event_id)) WITHOUT ROWID;
+"#,
+)];
+
+/// How to open a SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The file; `:memory:` for a throwaway store (simulation).
+    pub path: PathBuf,
+    /// The flow the store belongs to; opening another flow's store is refused.
+    pub flow: String,
+    /// `synchronous=FULL` (the default: a commit survives power loss) or NORMAL.
+    pub synchronous_full: bool,
+    /// Most jobs in one transaction.
+    pub max_batch: usize,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl AsRef<Path>, flow: &str) -> SqliteOptions {
+        SqliteOptions {
+            path: path.as_ref().to_path_buf(),
+            flow: flow.to_string(),
+            synchronous_full: true,
+            max_batch: 1024,
+        }
+    }
+}
+
+type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&Connection, &Claims) -> Finisher + Send>;
+type Claims = Arc<Mutex<HashSet<String>>>;
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    tx: mpsc::Sender<Job>,
+    claims: Claims,
+}
+
+fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+fn ts(us: i64) -> Timestamp {
+    Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn json_text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn parse_json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or(Value::Null)
+}
+
+const ISSUE_COLS: &str = "id, state, step, data, ctx, wake_at, error, seq, created_at, updated_at";
+
+fn issue_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IssueRow> {
+    let state: String = r.get(1)?;
+    Ok(IssueRow {
+        id: r.get(0)?,
+        state: IssueState::parse(&state).unwrap_or(IssueState::Failed),
+        step: r.get(2)?,
+        data: parse_json(&r.get::<_, String>(3)?),
+        ctx: parse_json(&r.get::<_, String>(4)?),
+        wake_at: r.get::<_, Option<i64>>(5)?.map(ts),
+        error: r.get(6)?,
+        seq: r.get(7)?,
+        created_at: ts(r.get(8)?),
+        updated_at: ts(r.get(9)?),
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the store, and starts its writer thread.
+    #[allow(clippy::needless_pass_by_value)] // options are a value, like `File::open`
+    pub fn open(opts: SqliteOptions) -> StoreResult<SqliteStore> {
+        let conn = Connection::open(&opts.path)
+            .map_err(|e| StoreError(format!("cannot open store {}: {e}", opts.path.display())))?;
+        let mode = if opts.synchronous_full {
+            "FULL"
+        } else {
+            "NORMAL"
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={mode}; PRAGMA busy_timeout=10000; PRAGMA cache_size=-8000;"
+        ))?;
+        migrate(&conn)?;
+        let owner: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key='flow'", [], |r| r.get(0))
+            .optional()?;
+        match owner {
+            Some(f) if f != opts.flow => {
+                return Err(StoreError(format!(
+                    "the store {} belongs to flow `{f}`, not `{}`",
+                    opts.path.display(),
+                    opts.flow
+                )));
+            }
+            Some(_) => {}
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('flow', ?1)",
+                    [&opts.flow],
+                )?;
+            }
+        }
+        let (tx, rx) = mpsc::channel::<Job>();
+        let claims: Claims = Arc::default();
+        let c2 = claims.clone();
+        let max_batch = opts.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("flowc-store".into())
+            .spawn(move || writer(conn, rx, c2, max_batch))
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(SqliteStore { tx, claims })
+    }
+
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &Claims) -> StoreResult<T> + Send + 'static,
+    ) -> BoxFuture<'static, StoreResult<T>> {
+        let (otx, orx) = tokio::sync::oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn, claims| {
+            let r = (|| {
+                conn.execute_batch("SAVEPOINT job")?;
+                let r = f(conn, claims);
+                if r.is_ok() {
+                    conn.execute_batch("RELEASE job")?;
+                } else {
+                    conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                }
+                r
+            })();
+            Box::new(move |committed: Result<(), StoreError>| {
+                let _ = otx.send(committed.and(r));
+            })
+        });
+        let sent = self.tx.send(job);
+        Box::pin(async move {
+            sent.map_err(|_| StoreError("the store is closed".into()))?;
+            orx.await
+                .map_err(|_| StoreError("the store writer stopped".into()))?
+        })
+    }
+}
+
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    for (version, sql) in MIGRATIONS {
+        if *version > current {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let r = conn.execute_batch(sql).and_then(|_| {
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                    params![version, micros(Timestamp::now())],
+                )
+            });
+            match r {
+                Ok(_) => conn.execute_batch("COMMIT")?,
+                Err(e) => {
+                    conn.execute_batch("ROLLBACK")?;
+                    return Err(StoreError(format!("migration {version} failed: {e}")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The writer: takes every job that is waiting, runs them in one transaction,
+/// commits once, then answers them all.
+#[allow(clippy::needless_pass_by_value)] // the thread owns them until the channel closes
+fn writer(conn: Connection, rx: mpsc::Receiver<Job>, claims: Claims, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut finishers: Vec<Finisher> = Vec::new();
+        let began = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from);
+        if let Err(e) = began {
+            first(&conn, &claims)(Err(e));
+            continue;
+        }
+        finishers.push(first(&conn, &claims));
+        while finishers.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => finishers.push(job(&conn, &claims)),
+                Err(_) => break,
+            }
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for f in finishers {
+            f(committed.clone());
+        }
+    }
+}
+
+fn has_messages(conn: &Connection, id: &str, key: &str) -> rusqlite::Result<bool> {
+    if key.starts_with("event:") {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM events e WHERE e.match_key = ?2 AND NOT EXISTS \
+             (SELECT 1 FROM consumed_events c WHERE c.issue = ?1 AND c.event_id = e.event_id))",
+            params![id, key],
+            |r| r.get(0),
+        )
+    } else {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM inbox WHERE issue = ?1 AND match_key = ?2 AND consumed = 0)",
+            params![id, key],
+            |r| r.get(0),
+        )
+    }
+}
+
+impl Store for SqliteStore {
+    fn create_issues(&self, issues: Vec<NewIssue>) -> BoxFuture<'static, StoreResult<()>> {
+        self.call(move |conn, _| {
+            let mut ins = conn.prepare_cached(
+                "INSERT INTO issues (id, state, step, data, ctx, wake_at, seq, created_at, updated_at) \
+                 VALUES (?1, 'running', ?2, ?3, ?4, ?5, 0, ?5, ?5)",
+            )?;
+            let mut hist = conn.prepare_cached(
+                "INSERT INTO history (issue, at, step, event, detail) VALUES (?1, ?2, ?3, 'start', '')",
+            )?;
+            for i in &issues {
+                ins.execute(params![i.id, i.step, json_text(&i.data), json_text(&i.ctx), micros(i.now)])?;
+                hist.execute(params![i.id, micros(i.now), i.step])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn load(&self, id: &str) -> BoxFuture<'static, StoreResult<Option<IssueRow>>> {
+        let id = id.to_string();
+        self.call(move |conn, _| {
+            Ok(conn
+                .prepare_cached(&format!("SELECT {ISSUE_COLS} FROM issues WHERE id = ?1"))?
+                .query_row([&id], issue_row)
+                .optional()?)
+        })
+    }
+
+    fn commit(&self, c: Commit) -> BoxFuture<'static, StoreResult<CommitOutcome>> {
+        self.call(move |conn, claims| {
+            let mut seq = None;
+            if let Some(u) = &c.issue {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE issues SET state = ?1, step = ?2, data = ?3, ctx = ?4, wake_at = ?5, \
+                         wait_key = ?6, error = ?7, seq = seq + 1, updated_at = ?8 WHERE id = ?9 AND seq = ?10",
+                    )?
+                    .execute(params![
+                        u.state.as_str(),
+                        u.step,
+                        json_text(&u.data),
+                        json_text(&u.ctx),
+                        u.wake_at.map(micros),
+                        u.wait_key,
+                        u.error,
+                        micros(u.now),
+                        u.id,
+                        u.expected_seq
+                    ])?;
+                if n == 0 {
+                    return Ok(CommitOutcome::Conflict);
+                }
+                // A message that came while the engine was deciding to wait wakes it at once.
+                if u.state == IssueState::Waiting
+                    && let Some(k) = &u.wait_key
+                    && has_messages(conn, &u.id, k)?
+                {
+                    conn.execute(
+                        "UPDATE issues SET wake_at = ?1 WHERE id = ?2",
+                        params![micros(u.now), u.id],
+                    )?;
+                }
+                seq = Some(u.expected_seq + 1);
+            }
+            {
+                let mut hist = conn.prepare_cached(
+                    "INSERT INTO history (issue, at, step, event, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for (issue, h) in &c.history {
+                    hist.execute(params![issue, micros(h.at), h.step, h.event, h.detail])?;
+                }
+            }
+            for f in &c.ledger_finish {
+                conn.prepare_cached(
+                    "UPDATE ledger SET status = ?1, response = ?2, updated_at = updated_at WHERE key = ?3",
+                )?
+                .execute(params![f.status, json_text(&f.response), f.key])?;
+            }
+            let mut key = None;
+            if let Some(b) = &c.ledger_begin {
+                let existing: Option<String> = conn
+                    .prepare_cached(
+                        "SELECT key FROM ledger WHERE issue = ?1 AND step = ?2 AND iteration = ?3 AND n = ?4",
+                    )?
+                    .query_row(params![b.issue, b.step, b.iteration, b.n], |r| r.get(0))
+                    .optional()?;
+                match existing {
+                    Some(k) => {
+                        conn.prepare_cached(
+                            "UPDATE ledger SET attempts = attempts + 1, updated_at = ?1 WHERE key = ?2",
+                        )?
+                        .execute(params![micros(b.now), k])?;
+                        key = Some(k);
+                    }
+                    None => {
+                        conn.prepare_cached(
+                            "INSERT INTO ledger (issue, step, iteration, n, key, attempts, status, created_at, updated_at) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, 1, 'pending', ?6, ?6)",
+                        )?
+                        .execute(params![b.issue, b.step, b.iteration, b.n, b.proposed_key, micros(b.now)])?;
+                        key = Some(b.proposed_key.clone());
+                    }
+                }
+            }
+            for m in &c.consume {
+                if let Some(n) = m.strip_prefix("s:") {
+                    conn.execute("UPDATE inbox SET consumed = 1 WHERE n = ?1", [n])?;
+                } else if let (Some(e), Some(u)) = (m.strip_prefix("e:"), &c.issue) {
+                    conn.execute(
+                        "INSERT OR IGNORE INTO consumed_events (issue, event_id) VALUES (?1, ?2)",
+                        params![u.id, e],
+                    )?;
+                }
+            }
+            if let Some(u) = &c.issue
+                && u.release
+            {
+                claims.lock().unwrap_or_else(|e| e.into_inner()).remove(&u.id);
+            }
+            Ok(CommitOutcome::Done { seq, key })
+        })
+    }
+
+    fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> BoxFuture<'static, StoreResult<Vec<IssueRow>>> {
+        self.call(move |conn, claims| {
+            let mut claims = claims.lock().unwrap_or_else(|e| e.into_inner());
+            let fetch = (limit + claims.len()) as i64;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {ISSUE_COLS} FROM issues INDEXED BY issues_wake WHERE wake_at <= ?1 \
+                 ORDER BY wake_at LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![micros(now), fetch], issue_row)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let r = r?;
+                if out.len() < limit && !claims.contains(&r.id) {
+                    claims.insert(r.id.clone());
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn release(&self, id: &str) {
+        self.claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    fn reset_claims(&self) -> BoxFuture<'static, StoreResult<()>> {
+        self.call(|_, claims| {
+            claims.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            Ok(())
+        })
+    }
+
+    fn next_wake(&self) -> BoxFuture<'static, StoreResult<Option<Timestamp>>> {
+        self.call(|conn, _| {
+            let v: Option<i64> = conn.query_row(
+                "SELECT MIN(wake_at) FROM issues INDEXED BY issues_wake WHERE wake_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(v.map(ts))
+        })
+    }
+
+    fn messages(&self, id: &str, match_key: &str) -> BoxFuture<'static, StoreResult<Vec<Message>>> {
+        let (id, key) = (id.to_string(), match_key.to_string());
+        self.call(move |conn, _| {
+            let mut out = Vec::new();
+            if key.starts_with("event:") {
+                let mut st = conn.prepare_cached(
+                    "SELECT e.event_id, e.data, e.received_at FROM events e WHERE e.match_key = ?2 AND NOT EXISTS \
+                     (SELECT 1 FROM consumed_events c WHERE c.issue = ?1 AND c.event_id = e.event_id) ORDER BY e.received_at",
+                )?;
+                let rows = st.query_map(params![id, key], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                })?;
+                for r in rows {
+                    let (eid, data, at) = r?;
+                    out.push(Message { id: format!("e:{eid}"), match_key: key.clone(), data: parse_json(&data), received_at: ts(at) });
+                }
+            } else {
+                let mut st = conn.prepare_cached(
+                    "SELECT n, data, received_at FROM inbox WHERE issue = ?1 AND match_key = ?2 AND consumed = 0 ORDER BY n",
+                )?;
+                let rows = st.query_map(params![id, key], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                })?;
+                for r in rows {
+                    let (n, data, at) = r?;
+                    out.push(Message { id: format!("s:{n}"), match_key: key.clone(), data: parse_json(&data), received_at: ts(at) });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn send_signal(
+        &self,
+        id: &str,
+        name: &str,
+        data: Value,
+        now: Timestamp,
+    ) -> BoxFuture<'static, StoreResult<bool>> {
+        let (id, key) = (id.to_string(), format!("signal:{name}"));
+        self.call(move |conn, _| {
+            let state: Option<String> = conn
+                .query_row("SELECT state FROM issues WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()?;
+            match state.as_deref().and_then(IssueState::parse) {
+                Some(s) if !s.is_terminal() => {}
+                _ => return Ok(false),
+            }
+            conn.execute(
+                "INSERT INTO inbox (issue, match_key, data, received_at) VALUES (?1, ?2, ?3, ?4)",
+                params![id, key, json_text(&data), micros(now)],
+            )?;
+            conn.execute(
+                "UPDATE issues SET wake_at = ?1 WHERE id = ?2 AND state = 'waiting' AND wait_key = ?3",
+                params![micros(now), id, key],
+            )?;
+            Ok(true)
+        })
+    }
+
+    fn deliver_event(
+        &self,
+        name: &str,
+        key: &str,
+        event_id: &str,
+        data: Value,
+        now: Timestamp,
+    ) -> BoxFuture<'static, StoreResult<bool>> {
+        let (mk, eid) = (format!("event:{name}:{key}"), event_id.to_string());
+        self.call(move |conn, _| {
+            let n = conn.execute(
+                "INSERT OR IGNORE INTO events (event_id, match_key, data, received_at) VALUES (?1, ?2, ?3, ?4)",
+                params![eid, mk, json_text(&data), micros(now)],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            conn.execute(
+                "UPDATE issues SET wake_at = ?1 WHERE state = 'waiting' AND wait_key = ?2",
+                params![micros(now), mk],
+            )?;
+            Ok(true)
+        })
+    }
+
+    fn list(
+        &self,
+        state: Option<IssueState>,
+        limit: usize,
+    ) -> BoxFuture<'static, StoreResult<Vec<IssueRow>>> {
+        self.call(move |conn, _| {
+            let mut st = conn.prepare_cached(&format!(
+                "SELECT {ISSUE_COLS} FROM issues WHERE (?1 IS NULL OR state = ?1) ORDER BY id LIMIT ?2"
+            ))?;
+            let rows = st.query_map(params![state.map(IssueState::as_str), limit as i64], issue_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn counts(&self) -> BoxFuture<'static, StoreResult<Vec<(IssueState, u64)>>> {
+        self.call(|conn, _| {
+            let mut st =
+                conn.prepare_cached("SELECT state, COUNT(*) FROM issues GROUP BY state")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (s, n) = r?;
+                if let Some(s) = IssueState::parse(&s) {
+                    out.push((s, n as u64));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn history(&self, id: &str) -> BoxFuture<'static, StoreResult<Vec<HistoryEntry>>> {
+        let id = id.to_string();
+        self.call(move |conn, _| {
+            let mut st = conn.prepare_cached(
+                "SELECT at, step, event, detail FROM history WHERE issue = ?1 ORDER BY n",
+            )?;
+            let rows = st.query_map([&id], |r| {
+                Ok(HistoryEntry {
+                    at: ts(r.get(0)?),
+                    step: r.get(1)?,
+                    event: r.get(2)?,
+                    detail: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn ledger(&self, id: &str) -> BoxFuture<'static, StoreResult<Vec<LedgerEntry>>> {
+        let id = id.to_string();
+        self.call(move |conn, _| {
+            let mut st = conn.prepare_cached(
+                "SELECT key, step, iteration, n, attempts, status, created_at, response FROM ledger \
+                 WHERE issue = ?1 ORDER BY created_at, step, iteration, n",
+            )?;
+            let rows = st.query_map([&id], |r| {
+                Ok(LedgerEntry {
+                    key: r.get(0)?,
+                    step: r.get(1)?,
+                    iteration: r.get(2)?,
+                    n: r.get(3)?,
+                    attempts: r.get(4)?,
+                    status: r.get(5)?,
+                    created_at: ts(r.get(6)?),
+                    response: r.get::<_, Option<String>>(7)?.map(|s| parse_json(&s)),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn cancel(&self, id: &str, now: Timestamp) -> BoxFuture<'static, StoreResult<bool>> {
+        let id = id.to_string();
+        self.call(move |conn, _| {
+            let n = conn.execute(
+                "UPDATE issues SET state = 'cancelled', wake_at = NULL, wait_key = NULL, seq = seq + 1, updated_at = ?1 \
+                 WHERE id = ?2 AND state IN ('running', 'waiting')",
+                params![micros(now), id],
+            )?;
+            if n > 0 {
+                conn.execute(
+                    "INSERT INTO history (issue, at, step, event, detail) \
+                     SELECT id, ?1, step, 'cancelled', 'cancelled by the operator' FROM issues WHERE id = ?2",
+                    params![micros(now), id],
+                )?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    fn retry(&self, id: &str, now: Timestamp) -> BoxFuture<'static, StoreResult<bool>> {
+        let id = id.to_string();
+        self.call(move |conn, _| {
+            let row: Option<(String, String)> = conn
+                .query_row("SELECT ctx, state FROM issues WHERE id = ?1", [&id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let Some((ctx, state)) = row else { return Ok(false) };
+            if state != "failed" {
+                return Ok(false);
+            }
+            let mut ctx = parse_json(&ctx);
+            if let Some(o) = ctx.as_object_mut() {
+                o.insert("attempt".into(), Value::from(0));
+            }
+            conn.execute(
+                "UPDATE issues SET state = 'running', wake_at = ?1, error = NULL, ctx = ?2, seq = seq + 1, updated_at = ?1 \
+                 WHERE id = ?3",
+                params![micros(now), json_text(&ctx), id],
+            )?;
+            conn.execute(
+                "INSERT INTO history (issue, at, step, event, detail) \
+                 SELECT id, ?1, step, 'retry', 'retried by the operator' FROM issues WHERE id = ?2",
+                params![micros(now), id],
+            )?;
+            Ok(true)
+        })
+    }
+
+    fn resolve_id(&self, prefix: &str) -> BoxFuture<'static, StoreResult<Option<String>>> {
+        let p = prefix.to_string();
+        self.call(move |conn, _| {
+            let mut st = conn.prepare_cached(
+                "SELECT id FROM issues WHERE id >= ?1 AND id < ?1 || char(1114111) ORDER BY id LIMIT 2",
+            )?;
+            let ids: Vec<String> = st.query_map([&p], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(if ids.len() == 1 { ids.into_iter().next() } else { ids.into_iter().find(|i| *i == p) })
+        })
+    }
+}
