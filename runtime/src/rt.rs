@@ -141,7 +141,10 @@ pub fn money_scale(op: char, a: Money, factor: Decimal) -> Result<Money, StepErr
     match op {
         '*' => a.checked_mul(factor).map_err(fatal),
         _ => {
-            let amount = a.amount().checked_div(factor).ok_or_else(|| overflow("/"))?;
+            let amount = a
+                .amount()
+                .checked_div(factor)
+                .ok_or_else(|| overflow("/"))?;
             Ok(Money::new(amount, a.currency()))
         }
     }
@@ -247,7 +250,9 @@ impl Compare for Value {
                 .partial_cmp(&b.as_f64())
                 .unwrap_or(Ordering::Equal)),
             (Value::String(a), Value::String(b)) => Ok(a.cmp(b)),
-            _ => Err(StepError::Fatal(format!("cannot compare {self} and {other}"))),
+            _ => Err(StepError::Fatal(format!(
+                "cannot compare {self} and {other}"
+            ))),
         }
     }
 }
@@ -282,7 +287,7 @@ pub fn json<T: Serialize>(v: &T) -> Result<Value, StepError> {
 }
 
 /// A JSON object from fields in order (request bodies, action inputs).
-pub fn object(fields: Vec<(&str, Value)>) -> Value {
+pub fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
     Value::Object(
         fields
             .into_iter()
@@ -292,13 +297,16 @@ pub fn object(fields: Vec<(&str, Value)>) -> Value {
 }
 
 /// Reads a value out of JSON (`path` goes into nested objects).
-pub fn from_json<T: DeserializeOwned>(v: &Value, what: &str, path: &[&str]) -> Result<T, StepError> {
+pub fn from_json<T: DeserializeOwned>(
+    v: &Value,
+    what: &str,
+    path: &[&str],
+) -> Result<T, StepError> {
     let mut cur = v;
     for p in path {
         cur = cur.get(p).unwrap_or(&Value::Null);
     }
-    serde_json::from_value(cur.clone())
-        .map_err(|e| StepError::Fatal(format!("`{what}`: {e}")))
+    serde_json::from_value(cur.clone()).map_err(|e| StepError::Fatal(format!("`{what}`: {e}")))
 }
 
 /// A saved step result: `results["step.field"]`, then `path`.
@@ -454,7 +462,11 @@ pub fn widen(n: i64) -> Decimal {
 }
 
 /// The retry policy of a step (`retry { … }`), the runtime's defaults filling gaps.
-pub fn retry(max_attempts: Option<i64>, backoff: Option<Duration>, max_backoff: Option<Duration>) -> crate::retry::RetryPolicy {
+pub fn retry(
+    max_attempts: Option<i64>,
+    backoff: Option<Duration>,
+    max_backoff: Option<Duration>,
+) -> crate::retry::RetryPolicy {
     let d = crate::retry::RetryPolicy::default();
     crate::retry::RetryPolicy {
         max_attempts: max_attempts

@@ -45,7 +45,12 @@ pub fn generate(file: &Path) -> Result<FlowCrate, Exit> {
         }
         Ok(Err(not_text)) => {
             let (source, d) = *not_text;
-            let text = output::render(MessageFormat::Human, &source, &[d], output::color(Stream::Stderr));
+            let text = output::render(
+                MessageFormat::Human,
+                &source,
+                &[d],
+                output::color(Stream::Stderr),
+            );
             output::write(Stream::Stderr, &text);
             return Err(Exit::FlowErrors);
         }

@@ -25,7 +25,10 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<u8, Exit> {
     let bin = super::build::compile(&args.file, args.release)?;
     match Command::new(&bin).args(&args.args).status() {
-        Ok(status) => Ok(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
+        Ok(status) => Ok(status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(1)),
         Err(e) => {
             output::eprint_line(&format!("error: cannot run `{}`: {e}", bin.display()));
             Err(Exit::Usage)

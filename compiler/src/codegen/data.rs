@@ -42,7 +42,9 @@ impl Model {
             }
         }
         let mut results = BTreeSet::new();
-        super::steps::visit_exprs(flow, &mut |e| collect_results(e, &mut results));
+        super::steps::visit_exprs(flow, &mut |owner, e| {
+            collect_results(e, owner, &mut results);
+        });
         Model {
             items,
             columns,
@@ -76,23 +78,25 @@ impl Model {
     }
 }
 
-fn collect_results(e: &Expr, out: &mut BTreeSet<(String, String)>) {
+/// Step results read outside the step's own `save` (those inside it read
+/// the response directly).
+fn collect_results(e: &Expr, owner: Option<&str>, out: &mut BTreeSet<(String, String)>) {
     match &e.kind {
-        ExprKind::StepResult { step, field, .. } => {
+        ExprKind::StepResult { step, field, .. } if owner != Some(step.as_str()) => {
             out.insert((step.clone(), field.clone()));
         }
         ExprKind::Template(parts) => {
             for p in parts {
                 if let ir::TemplatePart::Expr(e) = p {
-                    collect_results(e, out);
+                    collect_results(e, owner, out);
                 }
             }
         }
-        ExprKind::Call { args, .. } => args.iter().for_each(|a| collect_results(a, out)),
-        ExprKind::Unary { operand, .. } => collect_results(operand, out),
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| collect_results(a, owner, out)),
+        ExprKind::Unary { operand, .. } => collect_results(operand, owner, out),
         ExprKind::Binary { lhs, rhs, .. } => {
-            collect_results(lhs, out);
-            collect_results(rhs, out);
+            collect_results(lhs, owner, out);
+            collect_results(rhs, owner, out);
         }
         _ => {}
     }
@@ -303,7 +307,7 @@ fn item_def(item: &DataItem, columns: Option<&proc_macro2::Ident>) -> TokenStrea
         def.extend(quote!(.pattern(#p)));
     }
     if let Some(n) = item.max_length {
-        let n = n as usize;
+        let n = proc_macro2::Literal::u64_unsuffixed(n);
         def.extend(quote!(.max_length(#n)));
     }
     def
@@ -324,7 +328,7 @@ pub fn item_statics(name: &str, items: &[DataItem]) -> TokenStream {
         defs.push(item_def(item, columns.as_ref()));
     }
     let ident = names::ident(name);
-    let n = defs.len();
+    let n = proc_macro2::Literal::usize_unsuffixed(defs.len());
     out.extend(quote! {
         static #ident: [::flowc_runtime::value::ItemDef; #n] = [#(#defs),*];
     });
@@ -338,7 +342,6 @@ pub fn secret(src: &CredentialSource) -> TokenStream {
         CredentialSource::SecretFile(p) => quote!(::flowc_runtime::flow::SecretSource::File(#p)),
     }
 }
-
 
 /// The data schema and the connections.
 pub fn statics(flow: &ir::Flow, _model: &Model) -> TokenStream {
@@ -367,7 +370,7 @@ pub fn statics(flow: &ir::Flow, _model: &Model) -> TokenStream {
             }
         }
     });
-    let n = flow.connections.len();
+    let n = proc_macro2::Literal::usize_unsuffixed(flow.connections.len());
     out.extend(quote! {
         static CONNECTIONS: [::flowc_runtime::flow::ConnectionDef; #n] = [#(#conns),*];
     });

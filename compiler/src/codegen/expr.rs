@@ -15,6 +15,19 @@ use crate::ir::{BinaryOp, Builtin, Expr, ExprKind, TemplatePart, Type, UnaryOp};
 pub struct Scope<'a> {
     pub model: &'a Model,
     pub loops: &'a [(String, String)],
+    /// In a step's `save`: the step, and the local that holds its results.
+    pub local: Option<(&'a str, Local)>,
+}
+
+/// The local variable of a step's own results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    /// `response` of an http step.
+    Response,
+    /// `result` of an action or batch step.
+    Result,
+    /// `payload` (JSON) of a wait's signal or event.
+    Payload,
 }
 
 impl Scope<'_> {
@@ -23,12 +36,8 @@ impl Scope<'_> {
         match self.loops.iter().position(|(v, _)| v == var) {
             Some(depth) => {
                 let item = names::field(&self.loops[depth].1);
-                quote! {
-                    ::flowc_runtime::rt::row(
-                        &data.#item,
-                        ::flowc_runtime::rt::loop_index(cx.loop_indices(), #depth),
-                    )?
-                }
+                let index = index_ident(var);
+                quote!(::flowc_runtime::rt::row(&data.#item, #index)?)
             }
             None => {
                 let msg = format!("flowc: unknown loop variable `{var}`");
@@ -46,14 +55,45 @@ impl Scope<'_> {
     }
 }
 
+/// `line_index`: the local holding the row index of the loop over `line`.
+pub fn index_ident(var: &str) -> proc_macro2::Ident {
+    quote::format_ident!("{}_index", var)
+}
+
+/// A readable place (`data.x`, `row.x`) holding a value that is always set,
+/// to pass by reference instead of cloning.
+fn place(e: &Expr, s: Scope<'_>) -> Option<TokenStream> {
+    match &e.kind {
+        ExprKind::Data(name) if !s.model.is_optional(name) => {
+            let f = names::field(name);
+            Some(quote!(data.#f))
+        }
+        ExprKind::LoopField { var, field } => {
+            let (_, item) = s.loop_item(var)?;
+            if s.model.column_optional(item, field) {
+                return None;
+            }
+            let row = s.row(var);
+            let f = names::field(field);
+            Some(quote!(#row.#f))
+        }
+        _ => None,
+    }
+}
+
+/// `&value`: a place by reference, else a reference to the computed value.
+pub fn by_ref(e: &Expr, s: Scope<'_>) -> TokenStream {
+    if let ExprKind::Str(text) = &e.kind {
+        return quote!(&#text);
+    }
+    let v = place(e, s).unwrap_or_else(|| expr(e, s));
+    quote!(&#v)
+}
+
 /// An integer literal (negative ones as `-n`, which syn reads as an expression).
 fn int_lit(n: i64) -> TokenStream {
     let lit = Literal::i64_unsuffixed(n.unsigned_abs() as i64);
-    if n < 0 {
-        quote!(-#lit)
-    } else {
-        quote!(#lit)
-    }
+    if n < 0 { quote!(-#lit) } else { quote!(#lit) }
 }
 
 /// A place that may be an `Option`: read it, failing when it has no value.
@@ -177,6 +217,24 @@ fn step_result(e: &Expr, want: &Type, s: Scope<'_>) -> TokenStream {
     };
     let key = format!("{step}.{field}");
     let ty = rust_type(want, s.model);
+    if let Some((own, local)) = s.local
+        && own == step
+    {
+        let json = quote!(::flowc_runtime::rt::serde_json::Value);
+        return match (local, path.is_empty()) {
+            (Local::Response, true) => quote!(response.get::<#ty>(#field)?),
+            (Local::Result, true) => quote!(result.get::<#ty>(#field)?),
+            (Local::Response, false) => quote! {
+                ::flowc_runtime::rt::from_json::<#ty>(&response.get::<#json>(#field)?, #key, &[#(#path),*])?
+            },
+            (Local::Result, false) => quote! {
+                ::flowc_runtime::rt::from_json::<#ty>(&result.get::<#json>(#field)?, #key, &[#(#path),*])?
+            },
+            (Local::Payload, _) => quote! {
+                ::flowc_runtime::rt::from_json::<#ty>(&payload, #key, &[#field, #(#path),*])?
+            },
+        };
+    }
     quote!(::flowc_runtime::rt::result::<#ty>(&data.step_results, #key, &[#(#path),*])?)
 }
 
@@ -188,7 +246,12 @@ fn template(parts: &[TemplatePart], s: Scope<'_>) -> TokenStream {
             TemplatePart::Text(t) => fmt.push_str(&t.replace('{', "{{").replace('}', "}}")),
             TemplatePart::Expr(e) => {
                 fmt.push_str("{}");
-                args.push(string(e, s));
+                let stringish = e.ty.is_stringish() || matches!(e.ty, Type::String | Type::Text);
+                let arg = match place(e, s) {
+                    Some(p) if stringish || !e.ty.is_unknown() => p,
+                    _ => string(e, s),
+                };
+                args.push(arg);
             }
         }
     }
@@ -203,7 +266,10 @@ fn template(parts: &[TemplatePart], s: Scope<'_>) -> TokenStream {
                 .collect();
             quote!(::std::string::String::from(#text))
         }
-        (1, 1) => args.remove(0),
+        (1, 1) => match &parts[0] {
+            TemplatePart::Expr(e) => string(e, s),
+            TemplatePart::Text(_) => args.remove(0),
+        },
         _ => quote!(::std::format!(#fmt, #(#args),*)),
     }
 }
@@ -241,8 +307,8 @@ fn call(f: Builtin, args: &[Expr], ty: &Type, s: Scope<'_>) -> TokenStream {
             quote!(#rt::sum(#list)?)
         }
         Builtin::Len => {
-            let v = arg(0);
-            quote!(#rt::len(&#v))
+            let v = by_ref(&args[0], s);
+            quote!(#rt::len(#v))
         }
         Builtin::Upper => {
             let v = string(&args[0], s);
@@ -333,6 +399,10 @@ fn binary(op: BinaryOp, lhs: &Expr, rhs: &Expr, s: Scope<'_>) -> TokenStream {
                     } else {
                         quote!(false)
                     }
+                }
+                (_, ExprKind::Str(text)) => {
+                    let a = by_ref(lhs, s);
+                    quote!(#rt::eq(#a, &#text))
                 }
                 _ => {
                     let (a, b) = pair();

@@ -6,7 +6,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use super::data::{self, Model};
-use super::expr::{self, Scope};
+use super::expr::{self, Local, Scope};
 use super::names;
 use crate::ir::{self, Expr, HttpAuth, HttpBody, StepKind, Target, Type, Value, WaitOn};
 
@@ -89,16 +89,33 @@ fn flatten<'a>(
     }
 }
 
-/// Visits every expression of the flow's steps.
-pub fn visit_exprs(flow: &ir::Flow, f: &mut dyn FnMut(&Expr)) {
+/// Visits every expression of the flow's steps, with the id of the step
+/// whose `save` holds it (where its own results are read from the response).
+pub fn visit_exprs(flow: &ir::Flow, f: &mut dyn FnMut(Option<&str>, &Expr)) {
+    visit_all(flow, &mut |owner, e| f(owner, e));
+}
+
+fn visit_all(flow: &ir::Flow, f: &mut dyn FnMut(Option<&str>, &Expr)) {
+    let mut g = |step: &ir::Step, saves: bool, e: &Expr| f(saves.then_some(step.id.as_str()), e);
+    flow.walk_steps(&mut |step| visit_step(step, &mut |saves, e| g(step, saves, e)));
+}
+
+/// The expressions of one step; `true` for those in its `save`.
+fn visit_step(step: &ir::Step, f: &mut dyn FnMut(bool, &Expr)) {
+    let mut f_in = |e: &Expr| f(false, e);
+    let saves = step_exprs(step, &mut f_in);
+    saves.iter().for_each(|a| f(true, &a.value));
+}
+
+fn step_exprs<'a>(step: &'a ir::Step, f: &mut dyn FnMut(&Expr)) -> &'a [ir::Assign] {
     fn value(v: &Value, f: &mut dyn FnMut(&Expr)) {
         match v {
             Value::Expr(e) => f(e),
             Value::Map(fields) => fields.iter().for_each(|x| value(&x.value, f)),
         }
     }
-    flow.walk_steps(&mut |step| {
-        let saves: &[ir::Assign] = match &step.kind {
+    {
+        match &step.kind {
             StepKind::Action(a) => {
                 a.inputs.iter().for_each(|x| value(&x.value, f));
                 &a.save
@@ -153,9 +170,8 @@ pub fn visit_exprs(flow: &ir::Flow, f: &mut dyn FnMut(&Expr)) {
                 &[]
             }
             _ => &[],
-        };
-        saves.iter().for_each(|a| f(&a.value));
-    });
+        }
+    }
 }
 
 fn goto(next: &Next) -> TokenStream {
@@ -193,6 +209,7 @@ pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
             let scope = Scope {
                 model,
                 loops: &n.loops,
+                local: None,
             };
             let body = match n.step {
                 Some(step) => step_body(step, &n.next, scope, &mut statics),
@@ -201,7 +218,16 @@ pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
                     quote!(Ok(#t))
                 }
             };
-            quote!(Step::#v => { #body })
+            // The row index of each enclosing loop the step reads.
+            let text = body.to_string();
+            let indices = n.loops.iter().enumerate().filter_map(|(depth, (var, _))| {
+                let index = expr::index_ident(var);
+                let depth = proc_macro2::Literal::usize_unsuffixed(depth);
+                text.contains(&index.to_string()).then(|| {
+                    quote!(let #index = ::flowc_runtime::rt::loop_index(cx.loop_indices(), #depth);)
+                })
+            });
+            quote!(Step::#v => { #(#indices)* #body })
         })
         .collect();
     let signal_schema = signals(flow, &mut statics);
@@ -323,7 +349,7 @@ fn assign(a: &ir::Assign, s: Scope<'_>) -> TokenStream {
             }
         }
         Target::LoopField { var, field } => {
-            let Some((depth, item)) = s.loop_item(var) else {
+            let Some((_, item)) = s.loop_item(var) else {
                 return quote!(::core::compile_error!("flowc: unknown loop variable"););
             };
             let (t, c) = (names::field(item), names::field(field));
@@ -338,13 +364,10 @@ fn assign(a: &ir::Assign, s: Scope<'_>) -> TokenStream {
             };
             let v = expr::expr_as(&a.value, &ty, s);
             let v = if optional { quote!(Some(#v)) } else { v };
+            let index = expr::index_ident(var);
             quote! {
                 let value = #v;
-                ::flowc_runtime::rt::row_mut(
-                    &mut data.#t,
-                    ::flowc_runtime::rt::loop_index(cx.loop_indices(), #depth),
-                )?
-                .#c = value;
+                ::flowc_runtime::rt::row_mut(&mut data.#t, #index)?.#c = value;
             }
         }
     }
@@ -354,8 +377,8 @@ fn assign(a: &ir::Assign, s: Scope<'_>) -> TokenStream {
 fn json_value(v: &Value, s: Scope<'_>) -> TokenStream {
     match v {
         Value::Expr(e) => {
-            let v = expr::expr(e, s);
-            quote!(::flowc_runtime::rt::json(&#v)?)
+            let v = expr::by_ref(e, s);
+            quote!(::flowc_runtime::rt::json(#v)?)
         }
         Value::Map(fields) => json_object(fields, s),
     }
@@ -366,16 +389,21 @@ fn json_object(fields: &[ir::Field], s: Scope<'_>) -> TokenStream {
         let (k, v) = (&f.name, json_value(&f.value, s));
         quote!((#k, #v))
     });
-    quote!(::flowc_runtime::rt::object(::std::vec![#(#entries),*]))
+    quote!(::flowc_runtime::rt::object([#(#entries),*]))
 }
 
 /// Keeps the step results that expressions read, from `response.get(..)`.
 fn keep_results(step: &str, s: Scope<'_>, get: impl Fn(&str) -> TokenStream) -> TokenStream {
-    let keep = s.model.results.iter().filter(|(st, _)| st == step).map(|(_, field)| {
-        let key = format!("{step}.{field}");
-        let v = get(field);
-        quote!(data.step_results.insert(::std::string::String::from(#key), #v);)
-    });
+    let keep = s
+        .model
+        .results
+        .iter()
+        .filter(|(st, _)| st == step)
+        .map(|(_, field)| {
+            let key = format!("{step}.{field}");
+            let v = get(field);
+            quote!(data.step_results.insert(::std::string::String::from(#key), #v);)
+        });
     quote!(#(#keep)*)
 }
 
@@ -461,7 +489,7 @@ fn http(step: &ir::Step, h: &ir::Http, s: Scope<'_>, statics: &mut TokenStream) 
                 let (k, v) = (&f.name, field_string(&f.value, s));
                 quote!((::std::string::String::from(#k), #v))
             });
-            req.extend(quote!(.form(::std::vec![#(#pairs),*])));
+            req.extend(quote!(.form(::std::vec::Vec::from([#(#pairs),*]))));
         }
         Some(HttpBody::Xml(e)) => {
             let v = expr::string(e, s);
@@ -489,11 +517,17 @@ fn http(step: &ir::Step, h: &ir::Http, s: Scope<'_>, statics: &mut TokenStream) 
     if let Some(r) = retry(&h.retry, s) {
         req.extend(quote!(.retry(#r)));
     }
-    let keep = keep_results(&step.id, s, |field| {
-        quote!(response.get::<::flowc_runtime::rt::serde_json::Value>(#field)?)
-    });
-    let saves = h.save.iter().map(|a| assign(a, s));
-    let response = if keep.is_empty() {
+    let keep = keep_results(
+        &step.id,
+        s,
+        |field| quote!(response.get::<::flowc_runtime::rt::serde_json::Value>(#field)?),
+    );
+    let local = Scope {
+        local: Some((step.id.as_str(), Local::Response)),
+        ..s
+    };
+    let saves: Vec<TokenStream> = h.save.iter().map(|a| assign(a, local)).collect();
+    let response = if keep.is_empty() && !quote!(#(#saves)*).to_string().contains("response") {
         quote!(_response)
     } else {
         quote!(response)
@@ -556,15 +590,21 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
         }
         _ => return TokenStream::new(),
     };
-    let keep = keep_results(&step.id, s, |field| {
-        quote!(result.get::<::flowc_runtime::rt::serde_json::Value>(#field)?)
-    });
-    let result = if keep.is_empty() {
+    let keep = keep_results(
+        &step.id,
+        s,
+        |field| quote!(result.get::<::flowc_runtime::rt::serde_json::Value>(#field)?),
+    );
+    let local = Scope {
+        local: Some((step.id.as_str(), Local::Result)),
+        ..s
+    };
+    let saves: Vec<TokenStream> = save.iter().map(|a| assign(a, local)).collect();
+    let result = if keep.is_empty() && !quote!(#(#saves)*).to_string().contains("result") {
         quote!(_result)
     } else {
         quote!(result)
     };
-    let saves = save.iter().map(|a| assign(a, s));
     quote! {
         let #result = #call.await?;
         #keep
@@ -594,15 +634,21 @@ fn wait(step: &ir::Step, w: &ir::Wait, next: &Next, s: Scope<'_>) -> TokenStream
     };
     let timeout = expr::expr(&w.timeout, s);
     let on_timeout = names::step_variant(&w.on_timeout);
-    let keep = keep_results(&step.id, s, |field| {
-        quote!(::flowc_runtime::rt::from_json(&payload, #field, &[#field])?)
-    });
-    let payload = if keep.is_empty() {
+    let keep = keep_results(
+        &step.id,
+        s,
+        |field| quote!(::flowc_runtime::rt::from_json(&payload, #field, &[#field])?),
+    );
+    let local = Scope {
+        local: Some((step.id.as_str(), Local::Payload)),
+        ..s
+    };
+    let saves: Vec<TokenStream> = w.save.iter().map(|a| assign(a, local)).collect();
+    let payload = if keep.is_empty() && !quote!(#(#saves)*).to_string().contains("payload") {
         quote!(_payload)
     } else {
         quote!(payload)
     };
-    let saves = w.save.iter().map(|a| assign(a, s));
     let t = goto(next);
     quote! {
         match cx.wake_data::<::flowc_runtime::rt::serde_json::Value>()? {
