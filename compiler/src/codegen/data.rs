@@ -18,6 +18,8 @@ pub struct Model {
     pub columns: BTreeMap<String, BTreeMap<String, bool>>,
     /// `step.field` results that expressions read: kept in `Data`.
     pub results: BTreeSet<(String, String)>,
+    /// The flow's connections (batch steps pass their settings).
+    pub connections: Vec<ir::Connection>,
 }
 
 /// Whether a data item or column is an `Option` in `Data`: neither required
@@ -49,6 +51,7 @@ impl Model {
             items,
             columns,
             results,
+            connections: flow.connections.clone(),
         }
     }
 

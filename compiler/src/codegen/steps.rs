@@ -539,52 +539,100 @@ fn http(step: &ir::Step, h: &ir::Http, s: Scope<'_>, statics: &mut TokenStream) 
     }
 }
 
+/// A batch's `schedule`: `every <duration>`, or a daily cron (`M H * * *`).
+fn batch_schedule(schedule: Option<&ir::Schedule>, s: Scope<'_>) -> TokenStream {
+    let bs = quote!(::flowc_runtime::action::BatchSchedule);
+    match schedule {
+        Some(ir::Schedule::Every(e)) => {
+            let v = expr::expr(e, s);
+            quote!(#bs::Every(#v))
+        }
+        Some(ir::Schedule::Cron(cron)) => {
+            let fields: Vec<&str> = cron.split_whitespace().collect();
+            let daily = match fields.as_slice() {
+                [m, h, "*", "*", "*"] => m.parse::<i8>().ok().zip(h.parse::<i8>().ok()),
+                _ => None,
+            };
+            match daily {
+                Some((minute, hour)) => {
+                    let (hour, minute) = (
+                        proc_macro2::Literal::i8_unsuffixed(hour),
+                        proc_macro2::Literal::i8_unsuffixed(minute),
+                    );
+                    quote!(#bs::DailyAt { hour: #hour, minute: #minute })
+                }
+                None => {
+                    let msg = format!(
+                        "flowc: batch schedule `{cron}`: only daily cron (`M H * * *`) is supported"
+                    );
+                    quote!(::core::compile_error!(#msg))
+                }
+            }
+        }
+        None => quote!(#bs::Every(::std::time::Duration::from_secs(86_400))),
+    }
+}
+
 /// A provider action or batch (`flowc_runtime::action`).
 fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
     let (call, save) = match &step.kind {
         StepKind::Action(a) => {
             let (p, n, c) = (&a.provider, &a.action, &a.connection);
             let inputs = json_object(&a.inputs, s);
-            let mut call = quote! {
+            // The step's `retry` is the runtime's business for actions:
+            // `ActionCall` carries none (yet).
+            let call = quote! {
                 cx.action(::flowc_runtime::action::ActionCall {
                     provider: #p,
                     action: #n,
                     connection: #c,
                     inputs: #inputs,
                 })
+                .await?
             };
-            if let Some(r) = retry(&a.retry, s) {
-                call = quote!(#call.retry(#r));
-            }
             (call, &a.save)
         }
         StepKind::Batch(b) => {
             let (p, n, c) = (&b.provider, &b.action, &b.connection);
             let inputs = json_object(&b.inputs, s);
             let max = match &b.max {
-                Some(e) => {
-                    let v = expr::expr(e, s);
-                    quote!(Some(#v))
-                }
-                None => quote!(None),
+                Some(Expr {
+                    kind: ir::ExprKind::Int(n),
+                    ..
+                }) => proc_macro2::Literal::usize_unsuffixed(usize::try_from(*n).unwrap_or(0)),
+                _ => proc_macro2::Literal::usize_unsuffixed(0),
             };
-            let schedule = match &b.schedule {
-                Some(ir::Schedule::Cron(c)) => quote!(Some(#c)),
-                Some(ir::Schedule::Every(e)) => {
-                    let v = expr::expr(e, s);
-                    quote!(Some(::flowc_runtime::rt::text(&#v.as_secs())))
-                }
-                None => quote!(None),
-            };
+            let schedule = batch_schedule(b.schedule.as_ref(), s);
+            let settings = s
+                .model
+                .connections
+                .iter()
+                .find(|conn| conn.name == b.connection)
+                .map(|conn| json_object(&conn.settings, s))
+                .unwrap_or_else(|| json_object(&[], s));
+            let v = names::step_variant(&step.id);
             let call = quote! {
-                cx.batch(::flowc_runtime::action::BatchCall {
-                    provider: #p,
-                    action: #n,
-                    connection: #c,
-                    inputs: #inputs,
-                    max: #max,
-                    schedule: #schedule,
-                })
+                match cx
+                    .batch(::flowc_runtime::action::BatchCall {
+                        provider: #p,
+                        action: #n,
+                        connection: #c,
+                        inputs: #inputs,
+                        max: #max,
+                        schedule: #schedule,
+                        settings: #settings,
+                    })
+                    .await?
+                {
+                    ::flowc_runtime::action::BatchStatus::HandedOver(result) => result,
+                    // Still open: look again when it closes or at the next poll.
+                    ::flowc_runtime::action::BatchStatus::Pending(pending) => {
+                        return Ok(::flowc_runtime::flow::Transition::Timer {
+                            until: pending.close_at.min(::flowc_runtime::clock::add(cx.now(), pending.poll)),
+                            next: Step::#v,
+                        });
+                    }
+                }
             };
             (call, &b.save)
         }
@@ -606,7 +654,7 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
         quote!(result)
     };
     quote! {
-        let #result = #call.await?;
+        let #result = #call;
         #keep
         #(#saves)*
     }
