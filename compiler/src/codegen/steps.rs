@@ -762,7 +762,10 @@ fn step_body(step: &ir::Step, next: &Next, s: Scope<'_>, statics: &mut TokenStre
             };
             for case in cases.iter().rev() {
                 let tests = case.values.iter().map(|val| {
-                    let val = expr::expr_as(val, &on.ty, s);
+                    let val = match &val.kind {
+                        ir::ExprKind::Str(text) => quote!(#text),
+                        _ => expr::expr_as(val, &on.ty, s),
+                    };
                     quote!(::flowc_runtime::rt::eq(&on, &#val))
                 });
                 let go = enter(&case.steps, next);

@@ -515,16 +515,10 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                     let on = ::flowc_runtime::rt::result::<
                         ::std::string::String,
                     >(&data.step_results, "wait_response.status", &[])?;
-                    if ::flowc_runtime::rt::eq(
-                        &on,
-                        &::std::string::String::from("success"),
-                    ) {
+                    if ::flowc_runtime::rt::eq(&on, &"success") {
                         Ok(::flowc_runtime::flow::Transition::Next(Step::Debited))
                     } else {
-                        if ::flowc_runtime::rt::eq(
-                            &on,
-                            &::std::string::String::from("validation_failure"),
-                        ) {
+                        if ::flowc_runtime::rt::eq(&on, &"validation_failure") {
                             Ok(
                                 ::flowc_runtime::flow::Transition::Next(
                                     Step::AccountInvalid,

@@ -445,7 +445,7 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                 }
                 Step::PickLanguage => {
                     let on = data.region.clone();
-                    if ::flowc_runtime::rt::eq(&on, &::std::string::String::from("81")) {
+                    if ::flowc_runtime::rt::eq(&on, &"81") {
                         Ok(::flowc_runtime::flow::Transition::Next(Step::SubjectJa))
                     } else {
                         Ok(::flowc_runtime::flow::Transition::Next(Step::SubjectEn))

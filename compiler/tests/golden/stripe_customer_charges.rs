@@ -476,22 +476,13 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                 }
                 Step::BillingInterval => {
                     let on = data.plan.clone();
-                    if ::flowc_runtime::rt::eq(&on, &::std::string::String::from("11"))
-                        || ::flowc_runtime::rt::eq(
-                            &on,
-                            &::std::string::String::from("21"),
-                        )
+                    if ::flowc_runtime::rt::eq(&on, &"11")
+                        || ::flowc_runtime::rt::eq(&on, &"21")
                     {
                         Ok(::flowc_runtime::flow::Transition::Next(Step::Monthly))
                     } else {
-                        if ::flowc_runtime::rt::eq(
-                            &on,
-                            &::std::string::String::from("12"),
-                        )
-                            || ::flowc_runtime::rt::eq(
-                                &on,
-                                &::std::string::String::from("22"),
-                            )
+                        if ::flowc_runtime::rt::eq(&on, &"12")
+                            || ::flowc_runtime::rt::eq(&on, &"22")
                         {
                             Ok(::flowc_runtime::flow::Transition::Next(Step::Yearly))
                         } else {
@@ -640,16 +631,10 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                     let on = ::flowc_runtime::rt::result::<
                         ::std::string::String,
                     >(&data.step_results, "charge.status", &[])?;
-                    if ::flowc_runtime::rt::eq(
-                        &on,
-                        &::std::string::String::from("succeeded"),
-                    ) {
+                    if ::flowc_runtime::rt::eq(&on, &"succeeded") {
                         Ok(::flowc_runtime::flow::Transition::Next(Step::CountCharge))
                     } else {
-                        if ::flowc_runtime::rt::eq(
-                            &on,
-                            &::std::string::String::from("pending"),
-                        ) {
+                        if ::flowc_runtime::rt::eq(&on, &"pending") {
                             Ok(
                                 ::flowc_runtime::flow::Transition::Next(Step::WaitSettled),
                             )

@@ -486,39 +486,21 @@ impl ::flowc_runtime::flow::Flow for VippsPaymentStatusFlow {
                 }
                 Step::ByStatus => {
                     let on = data.status.clone();
-                    if ::flowc_runtime::rt::eq(
-                        &on,
-                        &::std::string::String::from("RESERVE"),
-                    ) {
+                    if ::flowc_runtime::rt::eq(&on, &"RESERVE") {
                         Ok(::flowc_runtime::flow::Transition::Next(Step::ReservedOk))
                     } else {
-                        if ::flowc_runtime::rt::eq(
-                            &on,
-                            &::std::string::String::from("SALE"),
-                        )
-                            || ::flowc_runtime::rt::eq(
-                                &on,
-                                &::std::string::String::from("CAPTURE"),
-                            )
+                        if ::flowc_runtime::rt::eq(&on, &"SALE")
+                            || ::flowc_runtime::rt::eq(&on, &"CAPTURE")
                         {
                             Ok(::flowc_runtime::flow::Transition::Next(Step::Captured))
                         } else {
-                            if ::flowc_runtime::rt::eq(
-                                &on,
-                                &::std::string::String::from("REFUND"),
-                            ) {
+                            if ::flowc_runtime::rt::eq(&on, &"REFUND") {
                                 Ok(
                                     ::flowc_runtime::flow::Transition::Next(Step::FullyRefunded),
                                 )
                             } else {
-                                if ::flowc_runtime::rt::eq(
-                                    &on,
-                                    &::std::string::String::from("CANCEL"),
-                                )
-                                    || ::flowc_runtime::rt::eq(
-                                        &on,
-                                        &::std::string::String::from("VOID"),
-                                    )
+                                if ::flowc_runtime::rt::eq(&on, &"CANCEL")
+                                    || ::flowc_runtime::rt::eq(&on, &"VOID")
                                 {
                                     Ok(::flowc_runtime::flow::Transition::Next(Step::Closed))
                                 } else {
@@ -615,16 +597,10 @@ impl ::flowc_runtime::flow::Flow for VippsPaymentStatusFlow {
                 }
                 Step::Quiet => {
                     let on = data.status.clone();
-                    if ::flowc_runtime::rt::eq(
-                        &on,
-                        &::std::string::String::from("INITIATE"),
-                    ) {
+                    if ::flowc_runtime::rt::eq(&on, &"INITIATE") {
                         Ok(::flowc_runtime::flow::Transition::Next(Step::Withdraw))
                     } else {
-                        if ::flowc_runtime::rt::eq(
-                            &on,
-                            &::std::string::String::from("RESERVE"),
-                        ) {
+                        if ::flowc_runtime::rt::eq(&on, &"RESERVE") {
                             Ok(
                                 ::flowc_runtime::flow::Transition::Next(
                                     Step::CaptureMissing,
