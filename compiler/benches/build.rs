@@ -21,6 +21,14 @@ use std::time::{Duration, Instant};
 
 const FLOW: &str = "flows/kintone_delivery_sync.flow.yaml";
 
+/// The `flowc` under test; `FLOWC_BIN` overrides it (when other builds
+/// share the target dir and may replace cargo's copy meanwhile).
+fn flowc_bin() -> PathBuf {
+    std::env::var_os("FLOWC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flowc")))
+}
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -82,7 +90,7 @@ fn floor_build(manifest: &Path, target: &Path) -> Duration {
 }
 
 fn flowc_build(target: &Path, out: &Path) -> Duration {
-    run(Command::new(env!("CARGO_BIN_EXE_flowc"))
+    run(Command::new(flowc_bin())
         .current_dir(workspace())
         .env("FLOWC_TARGET_DIR", target)
         .args(["build", FLOW, "-o"])

@@ -23,6 +23,14 @@ use flowc::{Source, Syntax};
 /// The flows of `flows/` that the merged runtime can build (see above).
 const BUILDABLE: &[&str] = &["kintone_delivery_sync"];
 
+/// The `flowc` under test; `FLOWC_BIN` overrides it (when other builds
+/// share the target dir and may replace cargo's copy meanwhile).
+fn flowc_bin() -> PathBuf {
+    std::env::var_os("FLOWC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flowc")))
+}
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -84,7 +92,7 @@ fn generated_crates_build_and_pass_clippy() {
 
 /// `flowc run FLOW -- simulate --scenario FILE`, as the README shows it.
 fn simulate(scenario: &str) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_flowc"))
+    let out = Command::new(flowc_bin())
         .current_dir(workspace())
         .env("FLOWC_TARGET_DIR", toolchain().target_dir)
         .env("KINTONE_API_TOKEN", "test-token")
