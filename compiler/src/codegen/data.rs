@@ -23,9 +23,10 @@ pub struct Model {
 }
 
 /// Whether a data item or column is an `Option` in `Data`: neither required
-/// nor defaulted (validation fills defaults in).
+/// nor defaulted with a literal (validation fills those defaults in; a
+/// computed default is not in the schema, so the item may be missing).
 fn optional(item: &DataItem) -> bool {
-    !item.required && item.default.is_none()
+    !item.required && item.default.as_ref().and_then(literal_json).is_none()
 }
 
 impl Model {

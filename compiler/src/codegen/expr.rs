@@ -173,6 +173,25 @@ pub fn expr(e: &Expr, s: Scope<'_>) -> TokenStream {
     }
 }
 
+/// A condition (`if`): `a && b` without the parentheses an operand needs.
+pub fn condition(e: &Expr, s: Scope<'_>) -> TokenStream {
+    match &e.kind {
+        ExprKind::Binary {
+            op: op @ (BinaryOp::And | BinaryOp::Or),
+            lhs,
+            rhs,
+        } => {
+            let (a, b) = (expr(lhs, s), expr(rhs, s));
+            if *op == BinaryOp::And {
+                quote!(#a && #b)
+            } else {
+                quote!(#a || #b)
+            }
+        }
+        _ => expr(e, s),
+    }
+}
+
 /// The expression as a value of type `want` (where it is assigned or
 /// passed): integers widen to decimals, JSON results read as `want`.
 pub fn expr_as(e: &Expr, want: &Type, s: Scope<'_>) -> TokenStream {

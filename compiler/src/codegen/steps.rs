@@ -750,7 +750,7 @@ fn step_body(step: &ir::Step, next: &Next, s: Scope<'_>, statics: &mut TokenStre
             then,
             otherwise,
         } => {
-            let c = expr::expr(condition, s);
+            let c = expr::condition(condition, s);
             let (a, b) = (enter(then, next), enter(otherwise, next));
             quote!(if #c { Ok(#a) } else { Ok(#b) })
         }

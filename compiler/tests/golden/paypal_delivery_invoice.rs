@@ -883,7 +883,7 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                     )
                 }
                 Step::PaidAtTheLastMinute => {
-                    if (::flowc_runtime::rt::eq(
+                    if ::flowc_runtime::rt::eq(
                         &::flowc_runtime::rt::result::<
                             ::std::string::String,
                         >(&data.step_results, "check_before_cancel.status", &[])?,
@@ -894,7 +894,7 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                                 ::std::string::String,
                             >(&data.step_results, "check_before_cancel.status", &[])?,
                             &"MARKED_AS_PAID",
-                        ))
+                        )
                     {
                         Ok(
                             ::flowc_runtime::flow::Transition::Next(
