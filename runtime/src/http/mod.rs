@@ -90,6 +90,19 @@ pub struct HttpRequest {
     /// GET is not a side effect unless said otherwise.
     pub side_effect: bool,
     pub retry: Option<RetryPolicy>,
+    /// Reads the provider's message out of an error body (provider actions set
+    /// their own; `None` uses [`provider_message`]).
+    pub error_message: Option<MessageReader>,
+}
+
+/// Reads a provider's message out of an error body.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageReader(pub fn(&str) -> String);
+
+impl PartialEq for MessageReader {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
 }
 
 impl HttpRequest {
@@ -124,6 +137,7 @@ impl HttpRequest {
             idempotency_header: Some("Idempotency-Key"),
             side_effect: method != Method::Get,
             retry: None,
+            error_message: None,
         }
     }
 
@@ -174,6 +188,16 @@ impl HttpRequest {
     pub fn retry(mut self, p: RetryPolicy) -> Self {
         self.retry = Some(p);
         self
+    }
+    pub fn error_message(mut self, f: fn(&str) -> String) -> Self {
+        self.error_message = Some(MessageReader(f));
+        self
+    }
+
+    /// The provider's message in an error body.
+    fn message_of(&self, body: &str) -> String {
+        self.error_message
+            .map_or_else(|| provider_message(body), |f| (f.0)(body))
     }
 
     /// The absolute URL.
@@ -328,6 +352,14 @@ impl HttpClient {
                         .map_err(|_| StepError::Fatal(format!("bad header name `{name}`")))?;
                     rb.header(n, sensitive(resolve(value)?.expose())?)
                 }
+                Auth::Headers(headers) => {
+                    for (name, value) in headers {
+                        let n = HeaderName::from_bytes(name.as_bytes())
+                            .map_err(|_| StepError::Fatal(format!("bad header name `{name}`")))?;
+                        rb = rb.header(n, sensitive(value.expose())?);
+                    }
+                    rb
+                }
                 Auth::OAuth2 {
                     token_url,
                     client_id,
@@ -375,13 +407,13 @@ impl HttpClient {
             return match classify(status) {
                 StatusClass::Success => map_response(req, status, body, &what),
                 StatusClass::Retry => Err(StepError::Retry {
-                    message: format!("{what}: HTTP {status}: {}", provider_message(&body)),
+                    message: format!("{what}: HTTP {status}: {}", req.message_of(&body)),
                     retry_after,
                     policy: req.retry,
                 }),
                 StatusClass::Fatal => Err(StepError::Fatal(format!(
                     "{what}: HTTP {status}: {}",
-                    provider_message(&body)
+                    req.message_of(&body)
                 ))),
             };
         }
