@@ -479,3 +479,59 @@ impl StepContext {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_close_after_a_while_or_at_the_next_time_of_day() {
+        let t: Timestamp = "2025-03-01T09:30:00Z".parse().unwrap();
+        let every = BatchSchedule::Every(Duration::from_secs(3600));
+        assert_eq!(every.close_at(t), "2025-03-01T10:30:00Z".parse().unwrap());
+        let later = BatchSchedule::DailyAt {
+            hour: 17,
+            minute: 0,
+        };
+        assert_eq!(later.close_at(t), "2025-03-01T17:00:00Z".parse().unwrap());
+        let passed = BatchSchedule::DailyAt {
+            hour: 9,
+            minute: 30,
+        };
+        assert_eq!(passed.close_at(t), "2025-03-02T09:30:00Z".parse().unwrap());
+    }
+
+    #[test]
+    fn a_record_is_added_once_per_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = FileSpec {
+            dir: dir.path().to_path_buf(),
+            prefix: "B".into(),
+            extension: "csv".into(),
+            layout: vec!["a".into()],
+        };
+        let t: Timestamp = "2025-03-01T09:30:00Z".parse().unwrap();
+        let rec: Map<String, Value> = [("a".to_string(), json!("1"))].into_iter().collect();
+        let sched = BatchSchedule::Every(Duration::from_secs(60));
+        let call = ("buckaroo", "direct_debit_batch", "c");
+        let mut spool = Spool::open(dir.path()).unwrap();
+        let a = spool
+            .add(call, "k1", "i1", &rec, t, 2, sched, &file)
+            .unwrap();
+        let again = spool
+            .add(call, "k1", "i1", &rec, t, 2, sched, &file)
+            .unwrap();
+        assert_eq!((a.record_number, again.record_number), (1, 1));
+        assert_eq!(again.file, None, "one record, not two");
+        // Reopened (a restart): the open batch is still there.
+        let mut spool = Spool::open(dir.path()).unwrap();
+        let b = spool
+            .add(call, "k2", "i2", &rec, t, 2, sched, &file)
+            .unwrap();
+        assert_eq!(b.record_number, 2);
+        assert_eq!(b.file.as_deref(), Some("B20250301-000001.csv"));
+        assert_eq!(b.wake, ["i1"]);
+        let text = std::fs::read_to_string(dir.path().join("B20250301-000001.csv")).unwrap();
+        assert_eq!(text, "a\r\n1\r\n1\r\n");
+    }
+}
