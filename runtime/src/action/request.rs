@@ -90,7 +90,15 @@ pub fn build(
                     },
                     None => segs,
                 };
-                if let Err(e) = path::set(&mut body, &segs, c.value.clone()) {
+                // Buckaroo's service parameters are name/value pairs of strings.
+                let value = if kind == Kind::Buckaroo
+                    && segs.iter().any(|s| matches!(s, path::Seg::Match { .. }))
+                {
+                    Value::String(text(&c.value))
+                } else {
+                    c.value.clone()
+                };
+                if let Err(e) = path::set(&mut body, &segs, value) {
                     errors.push(format!("`{}`: {e}", c.field.name));
                 }
             }
@@ -123,4 +131,59 @@ pub fn build(
         query,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn built(provider: &str, action: &str, inputs: &Value) -> Built {
+        let p = flowc_catalog::provider(provider).unwrap();
+        let a = p.action(action).unwrap();
+        build(Kind::from_name(provider).unwrap(), p, a, inputs).unwrap()
+    }
+
+    #[test]
+    fn buckaroo_service_parameters_are_strings() {
+        let b = built(
+            "buckaroo",
+            "pay_per_email",
+            &json!({"email": "a@example.com", "last_name": "Jansen", "amount": "12.5",
+                   "invoice": "F-1", "expiration_date": "2025-04-01"}),
+        );
+        let Body::Json(v) = b.body else {
+            panic!("JSON")
+        };
+        assert_eq!(v["AmountDebit"], json!(12.5));
+        assert_eq!(
+            v["Services"]["ServiceList"][0]["Parameters"],
+            json!([
+                {"Name": "CustomerEmail", "Value": "a@example.com"},
+                {"Name": "CustomerLastName", "Value": "Jansen"},
+                {"Name": "CustomerGender", "Value": "0"},
+                {"Name": "ExpirationDate", "Value": "2025-04-01"},
+                {"Name": "MerchantSendsEmail", "Value": "false"}
+            ])
+        );
+    }
+
+    #[test]
+    fn path_parameters_are_encoded_and_reads_use_the_query() {
+        let b = built(
+            "stripe",
+            "retrieve_customer",
+            &json!({"customer": "cus_a/b c"}),
+        );
+        assert_eq!(b.method, Method::Get);
+        assert_eq!(b.path, "/v1/customers/cus_a%2Fb%20c");
+        assert_eq!(
+            b.query,
+            [("expand[]".to_string(), "default_source".to_string())]
+        );
+        assert_eq!(b.body, Body::None);
+        let b = built("paypal", "get_invoice", &json!({"invoice_id": "INV2-X"}));
+        assert_eq!(b.path, "/v2/invoicing/invoices/INV2-X");
+        assert_eq!(b.body, Body::None);
+    }
 }
