@@ -165,13 +165,10 @@ impl StepContext {
         req.query = built.query;
         req.body = built.body;
         let rt = self.rt.clone();
-        let req = kind
-            .authorize(&rt, conn, &base, req)
-            .await
-            .map_err(|e| match e {
-                StepError::Fatal(m) => fatal(m),
-                other => other,
-            })?;
+        let req = kind.authorize(&rt, conn, &base, req).map_err(|e| match e {
+            StepError::Fatal(m) => fatal(m),
+            other => other,
+        })?;
         let key = if req.side_effect {
             Some(
                 self.begin_effect(&format!("{name}: {}", req.describe(&rt.base_urls)))

@@ -655,6 +655,40 @@ async fn vipps_sends_its_headers_and_idempotency_keys() {
         json!({"transaction": {"amount": 1250, "transactionText": "Capture"}})
     );
     assert_eq!(e.seen("POST /accesstoken/get").len(), 1);
+
+    // A token refused with 401 (revoked early) is fetched again, once, and the call repeated.
+    e.server.script(
+        "POST /accesstoken/get",
+        [Reply::json(
+            200,
+            json!({"expires_in": "86398", "access_token": "eyJ-new"}),
+        )],
+    );
+    e.server.script(
+        "POST /ecomm/v2/payments/order-0001/refund",
+        [Reply::json(401, json!({"message": "token revoked"}))],
+    );
+    let id = e
+        .start(
+            "vipps",
+            "refund_payment",
+            "vipps",
+            json!({"order_id": "order-0001", "amount": 100, "transaction_text": "Refund"}),
+        )
+        .await;
+    let row = e.settle(&id).await;
+    assert_eq!(row.state, IssueState::Completed, "{:?}", row.error);
+    let refunds = e.seen("POST /ecomm/v2/payments/order-0001/refund");
+    let auths: Vec<_> = refunds
+        .iter()
+        .map(|r| r.headers["authorization"].as_str())
+        .collect();
+    assert_eq!(auths, ["Bearer eyJ-vipps", "Bearer eyJ-new"]);
+    assert_eq!(
+        refunds[0].headers["x-request-id"], refunds[1].headers["x-request-id"],
+        "the same key on the repeat"
+    );
+    assert_eq!(e.seen("POST /accesstoken/get").len(), 2);
 }
 
 #[tokio::test]

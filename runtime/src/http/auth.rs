@@ -71,6 +71,16 @@ pub enum Auth {
         name: String,
         value: SecretSource,
     },
+    /// Vipps MobilePay's access token (`POST /accesstoken/get` with the client id,
+    /// secret, subscription key and merchant serial number as headers), cached like
+    /// OAuth2's and fetched again once after a 401; the subscription key is sent too.
+    VippsToken {
+        token_url: String,
+        client_id: SecretSource,
+        client_secret: SecretSource,
+        subscription_key: SecretSource,
+        merchant_serial_number: SecretSource,
+    },
     /// Headers whose values are already resolved (provider actions: a bearer token
     /// from a provider's own token call, a request signature). Never logged.
     Headers(Vec<(String, Secret)>),
@@ -100,12 +110,14 @@ impl TokenCache {
     }
 
     /// A token from a provider's own token call (not OAuth2's form): the cached
-    /// one under `key` while it is valid, else the result of `fetch` (the token and
-    /// how long it lives), cached. One fetch at a time per key.
+    /// one under `key` while it is valid and is not `stale` (the token the API just
+    /// refused with 401), else the result of `fetch` (the token and how long it
+    /// lives), cached. One fetch at a time per key.
     pub async fn cached<F, Fut>(
         &self,
         key: &str,
         now: Timestamp,
+        stale: Option<&Secret>,
         fetch: F,
     ) -> Result<Secret, StepError>
     where
@@ -119,6 +131,7 @@ impl TokenCache {
         let mut guard = slot.lock().await;
         if let Some(t) = guard.as_ref()
             && t.expires_at > add(now, EXPIRY_MARGIN)
+            && stale != Some(&t.access_token)
         {
             return Ok(t.access_token.clone());
         }

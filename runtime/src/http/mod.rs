@@ -352,6 +352,32 @@ impl HttpClient {
                         .map_err(|_| StepError::Fatal(format!("bad header name `{name}`")))?;
                     rb.header(n, sensitive(resolve(value)?.expose())?)
                 }
+                Auth::VippsToken {
+                    token_url,
+                    client_id,
+                    client_secret,
+                    subscription_key,
+                    merchant_serial_number,
+                } => {
+                    let sub = resolve(subscription_key)?;
+                    let t = crate::providers::vipps::token(
+                        self,
+                        token_url,
+                        [
+                            resolve(client_id)?,
+                            resolve(client_secret)?,
+                            sub.clone(),
+                            resolve(merchant_serial_number)?,
+                        ],
+                        rt.clock.now(),
+                        stale.as_ref(),
+                    )
+                    .await?;
+                    let h = sensitive(&format!("Bearer {}", t.expose()))?;
+                    used_token = Some(t);
+                    rb.header("Authorization", h)
+                        .header("Ocp-Apim-Subscription-Key", sensitive(sub.expose())?)
+                }
                 Auth::Headers(headers) => {
                     for (name, value) in headers {
                         let n = HeaderName::from_bytes(name.as_bytes())
@@ -389,7 +415,10 @@ impl HttpClient {
                 policy: req.retry,
             })?;
             let status = resp.status().as_u16();
-            if status == 401 && stale.is_none() && matches!(req.auth, Auth::OAuth2 { .. }) {
+            if status == 401
+                && stale.is_none()
+                && matches!(req.auth, Auth::OAuth2 { .. } | Auth::VippsToken { .. })
+            {
                 // The token may have been revoked early: fetch a new one, once.
                 stale = used_token;
                 continue;

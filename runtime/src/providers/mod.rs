@@ -156,7 +156,7 @@ impl Kind {
     }
 
     /// Adds auth and the provider's fixed headers to a request bound for `url`.
-    pub async fn authorize(
+    pub fn authorize(
         self,
         rt: &Runtime,
         conn: &ConnectionDef,
@@ -166,7 +166,7 @@ impl Kind {
         match self {
             Kind::Stripe => stripe::authorize(conn, req),
             Kind::PayPal => paypal::authorize(conn, base_url, req),
-            Kind::Vipps => vipps::authorize(rt, conn, base_url, req).await,
+            Kind::Vipps => vipps::authorize(conn, base_url, req),
             Kind::Buckaroo => buckaroo::authorize(rt, conn, req),
         }
     }
@@ -194,8 +194,15 @@ pub fn amount_out(m: &Money, unit: Option<Unit>) -> Result<Value, String> {
 
 /// A credential of a connection, by its catalog name.
 pub fn credential(conn: &ConnectionDef, name: &str) -> Result<Secret, StepError> {
-    let src: &SecretSource = conn
-        .credentials
+    resolve(credential_source(conn, name)?)
+}
+
+/// Where a credential of a connection comes from, by its catalog name.
+pub fn credential_source<'c>(
+    conn: &'c ConnectionDef,
+    name: &str,
+) -> Result<&'c SecretSource, StepError> {
+    conn.credentials
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, s)| s)
@@ -204,8 +211,7 @@ pub fn credential(conn: &ConnectionDef, name: &str) -> Result<Secret, StepError>
                 "connection `{}` has no credential `{name}`",
                 conn.name
             ))
-        })?;
-    resolve(src)
+        })
 }
 
 /// The first string among `keys` of a JSON error body.

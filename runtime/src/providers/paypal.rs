@@ -4,24 +4,11 @@
 
 use serde_json::Value;
 
-use crate::flow::{ConnectionDef, SecretSource, StepError};
+use crate::flow::{ConnectionDef, StepError};
 use crate::http::{Auth, HttpRequest};
 
 /// The token endpoint under the connection's base URL.
 pub const TOKEN_PATH: &str = "/v1/oauth2/token";
-
-fn source<'c>(conn: &'c ConnectionDef, name: &str) -> Result<&'c SecretSource, StepError> {
-    conn.credentials
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, s)| s)
-        .ok_or_else(|| {
-            StepError::Fatal(format!(
-                "connection `{}` has no credential `{name}`",
-                conn.name
-            ))
-        })
-}
 
 pub fn authorize(
     conn: &ConnectionDef,
@@ -33,8 +20,8 @@ pub fn authorize(
         .header("Prefer", "return=representation")
         .auth(Auth::OAuth2 {
             token_url: format!("{}{TOKEN_PATH}", base_url.trim_end_matches('/')),
-            client_id: *source(conn, "client_id")?,
-            client_secret: *source(conn, "client_secret")?,
+            client_id: *super::credential_source(conn, "client_id")?,
+            client_secret: *super::credential_source(conn, "client_secret")?,
             scope: None,
         }))
 }

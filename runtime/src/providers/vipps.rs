@@ -11,9 +11,10 @@ use std::time::Duration;
 use flowc_catalog::Action;
 use serde_json::Value;
 
-use crate::engine::Runtime;
+use jiff::Timestamp;
+
 use crate::flow::{ConnectionDef, StepError};
-use crate::http::{Auth, HttpRequest, Secret};
+use crate::http::{Auth, HttpClient, HttpRequest, Secret};
 use crate::retry::{StatusClass, classify};
 
 /// The token endpoint under the connection's base URL.
@@ -28,53 +29,49 @@ pub fn idempotency_header(action: &Action) -> &'static str {
     }
 }
 
-pub async fn authorize(
-    rt: &Runtime,
+pub fn authorize(
     conn: &ConnectionDef,
     base_url: &str,
     req: HttpRequest,
 ) -> Result<HttpRequest, StepError> {
-    let client_id = super::credential(conn, "client_id")?;
-    let client_secret = super::credential(conn, "client_secret")?;
-    let sub_key = super::credential(conn, "subscription_key")?;
     let msn = super::credential(conn, "merchant_serial_number")?;
-    let token_url = format!("{}{TOKEN_PATH}", base_url.trim_end_matches('/'));
-    let cache_key = format!("vipps\u{1f}{token_url}\u{1f}{}", client_id.expose());
-    let client = rt.http.client().clone();
-    let token = rt
-        .http
-        .tokens
-        .cached(&cache_key, rt.clock.now(), || {
-            fetch_token(
-                client,
-                token_url,
-                client_id,
-                client_secret,
-                sub_key.clone(),
-                msn.clone(),
-            )
-        })
-        .await?;
     Ok(req
         .header("Merchant-Serial-Number", msn.expose())
         .header("Vipps-System-Name", "flowc")
         .header("Vipps-System-Version", env!("CARGO_PKG_VERSION"))
-        .auth(Auth::Headers(vec![
-            (
-                "Authorization".into(),
-                Secret::new(format!("Bearer {}", token.expose())),
-            ),
-            ("Ocp-Apim-Subscription-Key".into(), sub_key),
-        ])))
+        .auth(Auth::VippsToken {
+            token_url: format!("{}{TOKEN_PATH}", base_url.trim_end_matches('/')),
+            client_id: *super::credential_source(conn, "client_id")?,
+            client_secret: *super::credential_source(conn, "client_secret")?,
+            subscription_key: *super::credential_source(conn, "subscription_key")?,
+            merchant_serial_number: *super::credential_source(conn, "merchant_serial_number")?,
+        }))
+}
+
+/// A valid access token: the cached one, or a new one when there is none, it
+/// expired, or it is `stale` (just refused with 401). `credentials` are the client
+/// id, client secret, subscription key and merchant serial number.
+pub async fn token(
+    http: &HttpClient,
+    token_url: &str,
+    credentials: [Secret; 4],
+    now: Timestamp,
+    stale: Option<&Secret>,
+) -> Result<Secret, StepError> {
+    let cache_key = format!("vipps\u{1f}{token_url}\u{1f}{}", credentials[0].expose());
+    let client = http.client().clone();
+    let url = token_url.to_string();
+    http.tokens
+        .cached(&cache_key, now, stale, || {
+            fetch_token(client, url, credentials)
+        })
+        .await
 }
 
 async fn fetch_token(
     client: reqwest::Client,
     url: String,
-    client_id: Secret,
-    client_secret: Secret,
-    sub_key: Secret,
-    msn: Secret,
+    [client_id, client_secret, sub_key, msn]: [Secret; 4],
 ) -> Result<(Secret, Duration), StepError> {
     let resp = client
         .post(&url)
