@@ -21,7 +21,7 @@ pub mod value;
 /// What generated code needs, in one import.
 pub mod prelude {
     pub use crate::action::{
-        ActionCall, ActionResult, BatchCall, BatchResult, BatchSchedule, BatchStatus,
+        ActionCall, ActionResult, BatchCall, BatchPending, BatchResult, BatchSchedule, BatchStatus,
     };
     pub use crate::clock::BoxFuture;
     pub use crate::engine::{StepContext, Wake};
