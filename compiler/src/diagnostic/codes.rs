@@ -76,6 +76,7 @@ codes! {
     ProviderIdMismatch = "E0208", Error, "provider id of another kind";
     ConstraintViolation = "E0209", Error, "value breaks a constraint";
     InvalidConstraint = "E0210", Error, "constraint does not fit the type";
+    MalformedLiteral = "E0211", Error, "literal is not a valid value of its type";
     // 03xx: action inputs
     MissingInput = "E0301", Error, "missing required input";
     UnknownInput = "E0302", Error, "unknown input field";
