@@ -1,3 +1,8 @@
-//! The `flowc` command line.
+//! The `flowc` command line. Every file, terminal and process concern lives
+//! in [`cli`]; the library (`flowc::…`) stays pure.
 
-fn main() {}
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,85 @@
+//! The `flowc` subcommands (clap derive). Each subcommand lives in its own
+//! module and returns an [`Exit`] status:
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0 | clean (warnings allowed unless `--deny-warnings`) |
+//! | 1 | the flow has errors (diagnostics were printed) |
+//! | 2 | usage or IO error (bad arguments, missing or unreadable file, …) |
+
+mod check;
+mod explain;
+mod files;
+mod fmt;
+mod graph;
+mod output;
+mod schema;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// flowc: checks billing flows (YAML or DSL) and compiles them into durable
+/// binaries.
+#[derive(Debug, Parser)]
+#[command(name = "flowc", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check flow files (directories are searched for *.flow.yaml, *.flow.yml
+    /// and *.flow) and report every diagnostic.
+    Check(check::Args),
+    /// Convert a flow between YAML and the DSL.
+    Fmt(fmt::Args),
+    /// Draw a flow as a Mermaid or Graphviz diagram.
+    Graph(graph::Args),
+    /// Print the JSON Schema of the YAML flow format (for editors).
+    Schema(schema::Args),
+    /// Explain a diagnostic code (e.g. `flowc explain E0101`).
+    Explain(explain::Args),
+}
+
+/// The outcome of a subcommand, as the process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// 0: clean.
+    Clean = 0,
+    /// 1: the flow has errors.
+    FlowErrors = 1,
+    /// 2: usage or IO error.
+    Usage = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Parses the command line and runs the subcommand. Clap itself exits with
+/// 2 on a usage error and 0 for `--help` / `--version`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let exit = match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::Schema(args) => schema::run(&args),
+        Command::Explain(args) => explain::run(&args),
+    };
+    exit.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}
