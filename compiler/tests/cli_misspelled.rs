@@ -240,6 +240,7 @@ fn every_misspelled_data_reference_is_reported_where_it_is() {
         }
     }
     assert!(total > 0, "no references were tried");
+    println!("{total} misspelled references tried");
     assert!(
         failures.is_empty(),
         "{} of {total} misspelled references were not reported at their place:\n{}",

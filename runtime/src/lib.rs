@@ -5,11 +5,13 @@
 //! heavy logic (the store, the engine, retries, the idempotency ledger, the http
 //! action, values, the CLI and simulation) lives here and is compiled once.
 
+pub mod action;
 pub mod cli;
 pub mod clock;
 pub mod engine;
 pub mod flow;
 pub mod http;
+pub mod providers;
 pub mod retry;
 #[doc(hidden)]
 pub mod rt;
@@ -20,6 +22,9 @@ pub mod value;
 
 /// What generated code needs, in one import.
 pub mod prelude {
+    pub use crate::action::{
+        ActionCall, ActionResult, BatchCall, BatchPending, BatchResult, BatchSchedule, BatchStatus,
+    };
     pub use crate::clock::BoxFuture;
     pub use crate::engine::{StepContext, Wake};
     pub use crate::flow::{

@@ -365,14 +365,25 @@ fn build_primary(pair: Pair<'_, Rule>, base: usize) -> Expr {
             let args = inner.map(|a| build_expr(a, base)).collect();
             ExprKind::Call { function, args }
         }
-        Rule::path => ExprKind::Path(
-            pair.into_inner()
+        Rule::path => {
+            let parts: Vec<Ident> = pair
+                .into_inner()
                 .map(|p| Ident {
                     name: p.as_str().to_owned(),
                     span: span_of(&p, base),
                 })
-                .collect(),
-        ),
+                .collect();
+            // pest's implicit whitespace lets a path's pair run on over the
+            // blanks (and comments) after it; the path ends at its last name.
+            let span = match (parts.first(), parts.last()) {
+                (Some(first), Some(last)) => first.span.join(last.span),
+                _ => span,
+            };
+            return Expr {
+                kind: ExprKind::Path(parts),
+                span,
+            };
+        }
         // The grammar allows no other primary.
         _ => ExprKind::Null,
     };
@@ -713,6 +724,14 @@ mod tests {
             roundtrip(r#""Invoice ${n} for ${name}""#),
             r#""Invoice ${n} for ${name}""#
         );
+    }
+
+    #[test]
+    fn a_path_span_ends_at_its_last_name() {
+        let e = parse_expr("total  # a comment\n  ", 4).unwrap();
+        assert_eq!(e.span, Span::new(4, 9));
+        let e = parse_expr("a.b \n", 0).unwrap();
+        assert_eq!(e.span, Span::new(0, 3));
     }
 
     #[test]

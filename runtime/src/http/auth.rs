@@ -18,6 +18,10 @@ use crate::retry::{StatusClass, classify, parse_retry_after};
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value that must not be shown (a token, a signature, a key).
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -67,6 +71,19 @@ pub enum Auth {
         name: String,
         value: SecretSource,
     },
+    /// Vipps MobilePay's access token (`POST /accesstoken/get` with the client id,
+    /// secret, subscription key and merchant serial number as headers), cached like
+    /// OAuth2's and fetched again once after a 401; the subscription key is sent too.
+    VippsToken {
+        token_url: String,
+        client_id: SecretSource,
+        client_secret: SecretSource,
+        subscription_key: SecretSource,
+        merchant_serial_number: SecretSource,
+    },
+    /// Headers whose values are already resolved (provider actions: a bearer token
+    /// from a provider's own token call, a request signature). Never logged.
+    Headers(Vec<(String, Secret)>),
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +107,42 @@ impl TokenCache {
     /// How many tokens were fetched (for tests and metrics).
     pub fn fetches(&self) -> u64 {
         self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A token from a provider's own token call (not OAuth2's form): the cached
+    /// one under `key` while it is valid and is not `stale` (the token the API just
+    /// refused with 401), else the result of `fetch` (the token and how long it
+    /// lives), cached. One fetch at a time per key.
+    pub async fn cached<F, Fut>(
+        &self,
+        key: &str,
+        now: Timestamp,
+        stale: Option<&Secret>,
+        fetch: F,
+    ) -> Result<Secret, StepError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(Secret, Duration), StepError>>,
+    {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.entry(key.to_string()).or_default().clone()
+        };
+        let mut guard = slot.lock().await;
+        if let Some(t) = guard.as_ref()
+            && t.expires_at > add(now, EXPIRY_MARGIN)
+            && stale != Some(&t.access_token)
+        {
+            return Ok(t.access_token.clone());
+        }
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (token, lives) = fetch().await?;
+        *guard = Some(Token {
+            access_token: token.clone(),
+            expires_at: add(now, lives),
+        });
+        Ok(token)
     }
 
     /// A valid token: the cached one, or a new one when there is none, it expired,

@@ -93,6 +93,19 @@ pub struct HttpRequest {
     /// GET is not a side effect unless said otherwise.
     pub side_effect: bool,
     pub retry: Option<RetryPolicy>,
+    /// Reads the provider's message out of an error body (provider actions set
+    /// their own; `None` uses [`provider_message`]).
+    pub error_message: Option<MessageReader>,
+}
+
+/// Reads a provider's message out of an error body.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageReader(pub fn(&str) -> String);
+
+impl PartialEq for MessageReader {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
 }
 
 impl HttpRequest {
@@ -127,6 +140,7 @@ impl HttpRequest {
             idempotency_header: Some("Idempotency-Key"),
             side_effect: method != Method::Get,
             retry: None,
+            error_message: None,
         }
     }
 
@@ -177,6 +191,16 @@ impl HttpRequest {
     pub fn retry(mut self, p: RetryPolicy) -> Self {
         self.retry = Some(p);
         self
+    }
+    pub fn error_message(mut self, f: fn(&str) -> String) -> Self {
+        self.error_message = Some(MessageReader(f));
+        self
+    }
+
+    /// The provider's message in an error body.
+    fn message_of(&self, body: &str) -> String {
+        self.error_message
+            .map_or_else(|| provider_message(body), |f| (f.0)(body))
     }
 
     /// The absolute URL.
@@ -339,6 +363,40 @@ impl HttpClient {
                         .map_err(|_| StepError::Fatal(format!("bad header name `{name}`")))?;
                     rb.header(n, sensitive(resolve(value)?.expose())?)
                 }
+                Auth::VippsToken {
+                    token_url,
+                    client_id,
+                    client_secret,
+                    subscription_key,
+                    merchant_serial_number,
+                } => {
+                    let sub = resolve(subscription_key)?;
+                    let t = crate::providers::vipps::token(
+                        self,
+                        token_url,
+                        [
+                            resolve(client_id)?,
+                            resolve(client_secret)?,
+                            sub.clone(),
+                            resolve(merchant_serial_number)?,
+                        ],
+                        rt.clock.now(),
+                        stale.as_ref(),
+                    )
+                    .await?;
+                    let h = sensitive(&format!("Bearer {}", t.expose()))?;
+                    used_token = Some(t);
+                    rb.header("Authorization", h)
+                        .header("Ocp-Apim-Subscription-Key", sensitive(sub.expose())?)
+                }
+                Auth::Headers(headers) => {
+                    for (name, value) in headers {
+                        let n = HeaderName::from_bytes(name.as_bytes())
+                            .map_err(|_| StepError::Fatal(format!("bad header name `{name}`")))?;
+                        rb = rb.header(n, sensitive(value.expose())?);
+                    }
+                    rb
+                }
                 Auth::OAuth2 {
                     token_url,
                     client_id,
@@ -368,7 +426,10 @@ impl HttpClient {
                 policy: req.retry,
             })?;
             let status = resp.status().as_u16();
-            if status == 401 && stale.is_none() && matches!(req.auth, Auth::OAuth2 { .. }) {
+            if status == 401
+                && stale.is_none()
+                && matches!(req.auth, Auth::OAuth2 { .. } | Auth::VippsToken { .. })
+            {
                 // The token may have been revoked early: fetch a new one, once.
                 stale = used_token;
                 continue;
@@ -386,13 +447,13 @@ impl HttpClient {
             return match classify(status) {
                 StatusClass::Success => map_response(req, status, body, &what),
                 StatusClass::Retry => Err(StepError::Retry {
-                    message: format!("{what}: HTTP {status}: {}", provider_message(&body)),
+                    message: format!("{what}: HTTP {status}: {}", req.message_of(&body)),
                     retry_after,
                     policy: req.retry,
                 }),
                 StatusClass::Fatal => Err(StepError::Fatal(format!(
                     "{what}: HTTP {status}: {}",
-                    provider_message(&body)
+                    req.message_of(&body)
                 ))),
             };
         }

@@ -1,0 +1,193 @@
+//! Vipps MobilePay: an access token from `POST /accesstoken/get` (headers
+//! `client_id`, `client_secret`, `Ocp-Apim-Subscription-Key`,
+//! `Merchant-Serial-Number`), cached in the runtime's token cache; every call sends
+//! the token, the subscription key and the merchant serial number. eCom calls carry
+//! `X-Request-Id`, ePayment calls `Idempotency-Key`. Errors: eCom answers a list
+//! `[{"errorCode", "errorMessage"}]`, ePayment a problem `{"title", "detail",
+//! "extraDetails"}`; the access token call `{"error", "error_description"}`.
+
+use std::time::Duration;
+
+use flowc_catalog::Action;
+use serde_json::Value;
+
+use jiff::Timestamp;
+
+use crate::flow::{ConnectionDef, StepError};
+use crate::http::{Auth, HttpClient, HttpRequest, Secret};
+use crate::retry::{StatusClass, classify};
+
+/// The token endpoint under the connection's base URL.
+pub const TOKEN_PATH: &str = "/accesstoken/get";
+
+/// eCom (`/ecomm/…`) takes `X-Request-Id`; ePayment `Idempotency-Key`.
+pub fn idempotency_header(action: &Action) -> &'static str {
+    if action.api.path.starts_with("/ecomm/") {
+        "X-Request-Id"
+    } else {
+        "Idempotency-Key"
+    }
+}
+
+pub fn authorize(
+    conn: &ConnectionDef,
+    base_url: &str,
+    req: HttpRequest,
+) -> Result<HttpRequest, StepError> {
+    let msn = super::credential(conn, "merchant_serial_number")?;
+    Ok(req
+        .header("Merchant-Serial-Number", msn.expose())
+        .header("Vipps-System-Name", "flowc")
+        .header("Vipps-System-Version", env!("CARGO_PKG_VERSION"))
+        .auth(Auth::VippsToken {
+            token_url: format!("{}{TOKEN_PATH}", base_url.trim_end_matches('/')),
+            client_id: *super::credential_source(conn, "client_id")?,
+            client_secret: *super::credential_source(conn, "client_secret")?,
+            subscription_key: *super::credential_source(conn, "subscription_key")?,
+            merchant_serial_number: *super::credential_source(conn, "merchant_serial_number")?,
+        }))
+}
+
+/// A valid access token: the cached one, or a new one when there is none, it
+/// expired, or it is `stale` (just refused with 401). `credentials` are the client
+/// id, client secret, subscription key and merchant serial number.
+pub async fn token(
+    http: &HttpClient,
+    token_url: &str,
+    credentials: [Secret; 4],
+    now: Timestamp,
+    stale: Option<&Secret>,
+) -> Result<Secret, StepError> {
+    let cache_key = format!("vipps\u{1f}{token_url}\u{1f}{}", credentials[0].expose());
+    let client = http.client().clone();
+    let url = token_url.to_string();
+    http.tokens
+        .cached(&cache_key, now, stale, || {
+            fetch_token(client, url, credentials)
+        })
+        .await
+}
+
+async fn fetch_token(
+    client: reqwest::Client,
+    url: String,
+    [client_id, client_secret, sub_key, msn]: [Secret; 4],
+) -> Result<(Secret, Duration), StepError> {
+    let resp = client
+        .post(&url)
+        .header("client_id", client_id.expose())
+        .header("client_secret", client_secret.expose())
+        .header("Ocp-Apim-Subscription-Key", sub_key.expose())
+        .header("Merchant-Serial-Number", msn.expose())
+        .header("Content-Length", "0")
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(|e| StepError::Retry {
+            message: format!("Vipps access token request: {}", e.without_url()),
+            retry_after: None,
+            policy: None,
+        })?;
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    match classify(status) {
+        StatusClass::Success => {}
+        StatusClass::Retry => {
+            return Err(StepError::Retry {
+                message: format!("Vipps access token request: HTTP {status}"),
+                retry_after: None,
+                policy: None,
+            });
+        }
+        StatusClass::Fatal => {
+            return Err(StepError::Fatal(format!(
+                "Vipps access token request refused: HTTP {status}: {}",
+                error_message(&body)
+            )));
+        }
+    }
+    let v: Value = serde_json::from_str(&body)
+        .map_err(|_| StepError::Fatal("Vipps access token response is not JSON".into()))?;
+    let token = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            StepError::Fatal("Vipps access token response has no access_token".into())
+        })?;
+    // Vipps writes `expires_in` as a string of seconds ("86398").
+    let secs = match v.get("expires_in") {
+        Some(Value::String(s)) => s.parse().unwrap_or(3600),
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(3600),
+        _ => 3600,
+    };
+    Ok((Secret::new(token), Duration::from_secs(secs)))
+}
+
+/// The message of a Vipps error body, in any of its three shapes.
+pub fn error_message(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return super::fallback(body);
+    };
+    if let Some(list) = v.as_array() {
+        let msgs: Vec<String> = list
+            .iter()
+            .filter_map(|e| {
+                let m = super::first_string(e, &["/errorMessage"])?;
+                Some(match super::first_string(e, &["/errorCode"]) {
+                    Some(c) => format!("{m} [{c}]"),
+                    None => m.to_string(),
+                })
+            })
+            .collect();
+        if !msgs.is_empty() {
+            return msgs.join("; ");
+        }
+    }
+    if let Some(d) = super::first_string(&v, &["/detail", "/title", "/error_description"]) {
+        let mut out = d.to_string();
+        let extra: Vec<String> = v
+            .get("extraDetails")
+            .or_else(|| v.get("errors"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let reason = super::first_string(e, &["/reason", "/message"])?;
+                Some(match super::first_string(e, &["/name", "/field"]) {
+                    Some(n) => format!("{n}: {reason}"),
+                    None => reason.to_string(),
+                })
+            })
+            .collect();
+        if !extra.is_empty() {
+            out.push_str(&format!(" ({})", extra.join("; ")));
+        }
+        return out;
+    }
+    super::fallback(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_shape_reads() {
+        assert_eq!(
+            error_message(
+                r#"[{"errorGroup":"Payment","errorCode":"41","errorMessage":"Insufficient funds"}]"#
+            ),
+            "Insufficient funds [41]"
+        );
+        assert_eq!(
+            error_message(
+                r#"{"type":"x","title":"Bad Request","detail":"Invalid amount","extraDetails":[{"name":"amount.value","reason":"must be positive"}]}"#
+            ),
+            "Invalid amount (amount.value: must be positive)"
+        );
+        assert_eq!(
+            error_message(r#"{"error":"unauthorized_client","error_description":"Bad client id"}"#),
+            "Bad client id"
+        );
+    }
+}

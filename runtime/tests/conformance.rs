@@ -1,0 +1,606 @@
+//! Every Stripe, PayPal and Vipps action of the catalog, built by the runtime
+//! for a representative input (values generated from the field types), checked
+//! against the providers' OpenAPI files in `shared/specs/`: the path and method
+//! exist; Stripe form parameter names (and their bracketed nesting) exist in the
+//! operation's request body schema (or its query parameters for reads); every
+//! key of a PayPal or Vipps JSON body exists in the request schema; every query
+//! parameter is one the operation declares.
+//!
+//! The spec loading (and the cheap slicing of Stripe's 4 MB YAML) follows
+//! `runtime/catalog/tests/conformance.rs`.
+
+use flowc_catalog::{Action, Field, FieldType, Provider, provider};
+use flowc_runtime::action::path;
+use flowc_runtime::action::request::{Built, build};
+use flowc_runtime::http::Body;
+use flowc_runtime::providers::Kind;
+use serde_json::{Map, Value, json};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+fn specs_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs");
+    assert!(
+        dir.join("SOURCES.md").is_file(),
+        "the provider specs are not at {} (shared/ must sit beside the repository)",
+        dir.display()
+    );
+    dir
+}
+
+/// One spec file, parsed whole, or (Stripe) cut into pieces on demand.
+struct Spec {
+    /// Path relative to shared/specs, e.g. `vipps/ecom/swagger.yaml`.
+    name: String,
+    source: Source,
+    pieces: RefCell<HashMap<String, Option<Rc<Value>>>>,
+}
+
+enum Source {
+    Whole(Value),
+    Sliced(String),
+}
+
+impl Spec {
+    fn load(name: &str) -> Spec {
+        let path = specs_dir().join(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let source = if text.len() > 1_000_000 {
+            Source::Sliced(text)
+        } else if name.ends_with(".json") {
+            Source::Whole(serde_json::from_str(&text).expect(name))
+        } else {
+            Source::Whole(serde_saphyr::from_str(&text).expect(name))
+        };
+        Spec {
+            name: name.to_owned(),
+            source,
+            pieces: RefCell::default(),
+        }
+    }
+
+    /// The value at a JSON pointer such as `/components/schemas/invoice`.
+    fn pointer(&self, pointer: &str) -> Option<Rc<Value>> {
+        if let Some(v) = self.pieces.borrow().get(pointer) {
+            return v.clone();
+        }
+        let found = match &self.source {
+            Source::Whole(doc) => doc.pointer(pointer).cloned(),
+            Source::Sliced(text) => slice(text, pointer),
+        };
+        let found = found.map(Rc::new);
+        self.pieces
+            .borrow_mut()
+            .insert(pointer.to_owned(), found.clone());
+        found
+    }
+
+    /// The operation object, with the path item's shared parameters added.
+    fn operation(&self, path: &str, method: &str) -> Option<Value> {
+        let item = self.pointer(&format!("/paths/{}", escape(path)))?;
+        let mut op = item.get(method.to_ascii_lowercase())?.clone();
+        if let Some(shared) = item.get("parameters").and_then(Value::as_array) {
+            let params = op
+                .as_object_mut()?
+                .entry("parameters")
+                .or_insert_with(|| Value::Array(vec![]));
+            if let Value::Array(list) = params {
+                list.extend(shared.iter().cloned());
+            }
+        }
+        Some(op)
+    }
+}
+
+/// Escapes one JSON pointer token.
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+fn unescape(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
+/// Cuts `/paths/<path>` or `/components/schemas/<name>` (optionally followed
+/// by more pointer tokens) out of Stripe's YAML text and parses just that.
+fn slice(text: &str, pointer: &str) -> Option<Value> {
+    let tokens: Vec<String> = pointer.split('/').skip(1).map(unescape).collect();
+    let (section, indent, key, rest) = match tokens.as_slice() {
+        [s, key, rest @ ..] if s == "paths" => ("paths:", 2, key.clone(), rest),
+        [c, s, key, rest @ ..] if c == "components" && s == "schemas" => {
+            ("components:", 4, key.clone(), rest)
+        }
+        _ => return None,
+    };
+    let start_section = text
+        .lines()
+        .position(|l| l == section)
+        .expect("stripe spec section");
+    let pad = " ".repeat(indent);
+    // Keys with `{` are quoted in the file: '/v1/customers/{customer}':
+    let heads = [format!("{pad}{key}:"), format!("{pad}'{key}':")];
+    let lines: Vec<&str> = text.lines().collect();
+    let mut start = None;
+    for (i, line) in lines.iter().enumerate().skip(start_section + 1) {
+        if !line.is_empty() && !line.starts_with(' ') {
+            break; // the next top-level key: the section is over
+        }
+        let is_head = |h: &String| {
+            line.strip_prefix(h.as_str())
+                .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+        };
+        if heads.iter().any(is_head) {
+            start = Some(i);
+            break;
+        }
+    }
+    let start = start?;
+    let mut block = Vec::new();
+    for line in &lines[start + 1..] {
+        let depth = line.len() - line.trim_start().len();
+        if !line.trim().is_empty() && depth <= indent {
+            break;
+        }
+        block.push(line.get(indent + 2..).unwrap_or(""));
+    }
+    let value: Value = serde_saphyr::from_str(&block.join("\n")).ok()?;
+    rest.iter()
+        .try_fold(value, |v, t| v.get(t.as_str()).cloned())
+}
+
+/// All spec files, loaded once per test.
+#[derive(Default)]
+struct Specs(RefCell<HashMap<String, Rc<Spec>>>);
+
+impl Specs {
+    fn get(&self, name: &str) -> Rc<Spec> {
+        self.0
+            .borrow_mut()
+            .entry(name.to_owned())
+            .or_insert_with(|| Rc::new(Spec::load(name)))
+            .clone()
+    }
+
+    /// Follows a `$ref` written in `from`. External URLs are not followed.
+    fn resolve(&self, from: &Rc<Spec>, reference: &str) -> Option<(Rc<Spec>, Rc<Value>)> {
+        let (file, pointer) = reference.split_once('#').unwrap_or((reference, ""));
+        if file.starts_with("http://") || file.starts_with("https://") {
+            return None;
+        }
+        let spec = if file.is_empty() {
+            from.clone()
+        } else {
+            let dir = Path::new(&from.name).parent().unwrap_or(Path::new(""));
+            self.get(&dir.join(file).to_string_lossy())
+        };
+        let value = spec.pointer(pointer)?;
+        Some((spec, value))
+    }
+}
+
+// --------------------------------------------------------------- schema walk
+
+/// A schema, with the file its `$ref`s are relative to.
+#[derive(Clone)]
+#[allow(dead_code)] // `required` is kept as in the catalog's conformance test
+struct At {
+    spec: Rc<Spec>,
+    schema: Rc<Value>,
+    /// Whether every property on the way here was required by its parent
+    /// (since the last list element, for table columns).
+    required: bool,
+}
+
+/// The concrete schemas a schema stands for: `$ref`s followed, `allOf`,
+/// `anyOf` and `oneOf` flattened (a property found in any of them counts).
+fn expand(specs: &Specs, at: &At, depth: usize, out: &mut Vec<At>) {
+    if depth > 24 {
+        return;
+    }
+    if let Some(r) = at.schema.get("$ref").and_then(Value::as_str) {
+        if let Some((spec, schema)) = specs.resolve(&at.spec, r) {
+            expand(
+                specs,
+                &At {
+                    spec,
+                    schema,
+                    ..at.clone()
+                },
+                depth + 1,
+                out,
+            );
+        }
+        return;
+    }
+    out.push(at.clone());
+    for key in ["allOf", "anyOf", "oneOf"] {
+        for branch in at
+            .schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let branch = At {
+                schema: Rc::new(branch.clone()),
+                ..at.clone()
+            };
+            expand(specs, &branch, depth + 1, out);
+        }
+    }
+}
+
+/// The request body, parameters and first 2xx response body of an operation.
+struct Operation {
+    spec: Rc<Spec>,
+    op: Value,
+}
+
+#[allow(dead_code)] // `response` and `parameter` are kept as in the catalog's test
+impl Operation {
+    fn find(specs: &Specs, spec: &str, method: &str, path: &str) -> Option<Operation> {
+        let spec = specs.get(spec);
+        let op = spec.operation(path, method)?;
+        Some(Operation { spec, op })
+    }
+
+    fn at(&self, specs: &Specs, v: &Value) -> Option<At> {
+        let mut at = At {
+            spec: self.spec.clone(),
+            schema: Rc::new(v.clone()),
+            required: true,
+        };
+        // requestBody and responses may themselves be `$ref`s.
+        while let Some(r) = at.schema.get("$ref").and_then(Value::as_str) {
+            let (spec, schema) = specs.resolve(&at.spec, r)?;
+            at = At {
+                spec,
+                schema,
+                required: true,
+            };
+        }
+        Some(at)
+    }
+
+    fn content_schema(&self, specs: &Specs, holder: &Value) -> Option<At> {
+        let holder = self.at(specs, holder)?;
+        let content = holder.schema.get("content")?.as_object()?;
+        let (_, media) = content.iter().next()?;
+        let schema = media.get("schema")?;
+        Some(At {
+            spec: holder.spec.clone(),
+            schema: Rc::new(schema.clone()),
+            required: true,
+        })
+    }
+
+    fn request(&self, specs: &Specs) -> Option<At> {
+        self.content_schema(specs, self.op.get("requestBody")?)
+    }
+
+    fn response(&self, specs: &Specs) -> Option<At> {
+        let responses = self.op.get("responses")?.as_object()?;
+        responses
+            .iter()
+            .filter(|(code, _)| code.starts_with('2'))
+            .find_map(|(_, r)| self.content_schema(specs, r))
+    }
+
+    fn parameter(&self, specs: &Specs, place: &str, name: &str) -> Option<At> {
+        let params = self.op.get("parameters")?.as_array()?;
+        params.iter().find_map(|p| {
+            let p = self.at(specs, p)?;
+            let matches = p.schema.get("in").and_then(Value::as_str) == Some(place)
+                && p.schema.get("name").and_then(Value::as_str) == Some(name);
+            matches.then(|| At {
+                spec: p.spec.clone(),
+                schema: Rc::new(p.schema.get("schema").cloned().unwrap_or(Value::Null)),
+                required: p.schema.get("required").and_then(Value::as_bool) == Some(true),
+            })
+        })
+    }
+}
+
+// ------------------------------------------------------------ sample inputs
+
+/// A value of field `f` that the catalog's own checks accept.
+fn sample(p: &Provider, f: &Field) -> Value {
+    if let Some(first) = f.enum_values.first() {
+        return json!(first);
+    }
+    let text =
+        |fallback: &str| -> Value {
+            let min = f.min_length.unwrap_or(0) as usize;
+            let candidates = [
+                fallback.to_string(),
+                "order-12345678".into(),
+                "ABC12345".into(),
+                "12345678".into(),
+                "4791234567".into(),
+                "1234".into(),
+                "eur".into(),
+                "x".repeat(min.max(1)),
+            ];
+            let pattern = f.pattern.as_deref().map(|p| regex::Regex::new(p).unwrap());
+            let ok = |s: &String| {
+                s.chars().count() >= min
+                    && f.max_length.is_none_or(|m| s.chars().count() <= m as usize)
+                    && pattern.as_ref().is_none_or(|re| re.is_match(s))
+            };
+            json!(candidates.into_iter().find(ok).unwrap_or_else(|| panic!(
+                "no sample fits {}.{} ({:?})",
+                p.name, f.name, f.pattern
+            )))
+        };
+    match &f.ty {
+        FieldType::String | FieldType::Text => text("sample text"),
+        FieldType::Email => text("payer@example.com"),
+        FieldType::Url => text("https://example.com/callback"),
+        FieldType::Phone => text("4791234567"),
+        FieldType::Country => text("NO"),
+        FieldType::Currency => json!("EUR"),
+        FieldType::Id { kind, .. } => {
+            let prefix = p
+                .id_kind(kind)
+                .and_then(|k| k.prefix.clone())
+                .unwrap_or_default();
+            let id_pattern = p.id_kind(kind).and_then(|k| k.pattern.clone());
+            let mut g = f.clone();
+            if g.pattern.is_none() {
+                g.pattern = id_pattern;
+            }
+            g.ty = FieldType::String;
+            if prefix.is_empty() {
+                sample(p, &g)
+            } else {
+                json!(format!("{prefix}123"))
+            }
+        }
+        FieldType::Integer => json!(f.min.unwrap_or(1).max(1)),
+        FieldType::Decimal => json!(f.min.unwrap_or(1).max(1).to_string()),
+        FieldType::Money => json!({
+            "amount": "10.00",
+            "currency": f.currencies.first().map_or("EUR", String::as_str)
+        }),
+        FieldType::Bool => json!(true),
+        FieldType::Date => json!("2025-03-01"),
+        FieldType::Datetime => json!("2025-03-01T10:00:00Z"),
+        FieldType::Map => json!({"order": "A-1"}),
+        FieldType::Json => json!({}),
+        FieldType::Table => {
+            let row: Map<String, Value> = f
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), sample(p, c)))
+                .collect();
+            json!([row])
+        }
+    }
+}
+
+/// Every input of the action, optional ones too.
+fn inputs(p: &Provider, a: &Action) -> Value {
+    Value::Object(
+        a.inputs
+            .iter()
+            .map(|f| (f.name.clone(), sample(p, f)))
+            .collect(),
+    )
+}
+
+// ------------------------------------------------------------------- checks
+
+/// Whether the concrete schemas at a place take any key (`additionalProperties`).
+fn open_object(concrete: &[At]) -> bool {
+    concrete
+        .iter()
+        .any(|c| match c.schema.get("additionalProperties") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::Object(_)) => true,
+            _ => false,
+        })
+}
+
+/// Checks that every key of `v` exists in the schema `at` (at any branch of it).
+fn check_value(specs: &Specs, at: &At, v: &Value, here: &str, problems: &mut Vec<String>) {
+    let mut concrete = Vec::new();
+    expand(specs, at, 0, &mut concrete);
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                let children: Vec<At> = concrete
+                    .iter()
+                    .filter_map(|c| {
+                        c.schema.get("properties")?.get(k).map(|s| At {
+                            spec: c.spec.clone(),
+                            schema: Rc::new(s.clone()),
+                            required: false,
+                        })
+                    })
+                    .collect();
+                let path = format!("{here}.{k}");
+                match children.first() {
+                    Some(child) => check_value(specs, child, x, &path, problems),
+                    None if open_object(&concrete) => {}
+                    None => problems.push(format!("{path}: not in the request schema")),
+                }
+            }
+        }
+        Value::Array(list) => {
+            let items: Vec<At> = concrete
+                .iter()
+                .filter_map(|c| {
+                    c.schema.get("items").map(|s| At {
+                        spec: c.spec.clone(),
+                        schema: Rc::new(s.clone()),
+                        required: false,
+                    })
+                })
+                .collect();
+            match items.first() {
+                Some(item) => {
+                    for x in list {
+                        check_value(specs, item, x, &format!("{here}[]"), problems);
+                    }
+                }
+                None => problems.push(format!("{here}: a list where the schema has none")),
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Stripe's form pairs as the JSON tree they stand for (`a[b][0]` -> `{"a": {"b": [..]}}`).
+fn form_tree(pairs: &[(String, String)]) -> Value {
+    let mut tree = Value::Object(Map::new());
+    for (k, v) in pairs {
+        let key = k.replace("[]", "[0]");
+        let segs = path::parse_body(&key).unwrap();
+        path::set(&mut tree, &segs, json!(v)).unwrap();
+    }
+    tree
+}
+
+fn check_action(specs: &Specs, p: &Provider, a: &Action, problems: &mut Vec<String>) {
+    let Some(spec_name) = a.api.spec.as_deref() else {
+        return;
+    };
+    let at = format!("{}.{}", p.name, a.name);
+    let kind = Kind::from_name(&p.name).unwrap();
+    let built: Built = match build(kind, p, a, &inputs(p, a)) {
+        Ok(b) => b,
+        Err(e) => {
+            problems.push(format!(
+                "{at}: the sample input is refused: {}",
+                e.join("; ")
+            ));
+            return;
+        }
+    };
+    assert!(
+        !built.path.contains('{'),
+        "{at}: path parameters are filled"
+    );
+    let Some(op) = Operation::find(specs, spec_name, &a.api.method, &a.api.path) else {
+        problems.push(format!(
+            "{at}: {} {} is not in {spec_name}",
+            a.api.method, a.api.path
+        ));
+        return;
+    };
+    let query_names: Vec<String> = op
+        .op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|prm| op.at(specs, prm))
+        .filter(|prm| prm.schema.get("in").and_then(Value::as_str) == Some("query"))
+        .filter_map(|prm| prm.schema.get("name")?.as_str().map(str::to_string))
+        .collect();
+    for (k, _) in &built.query {
+        let base = k.split('[').next().unwrap_or(k);
+        if !query_names.iter().any(|n| n == base) {
+            problems.push(format!("{at}: query parameter `{k}` is not declared"));
+        }
+    }
+    let tree = match &built.body {
+        Body::None => return,
+        Body::Form(pairs) => form_tree(pairs),
+        Body::Json(v) => v.clone(),
+        other => panic!("{at}: unexpected body {other:?}"),
+    };
+    match op.request(specs) {
+        Some(schema) => check_value(specs, &schema, &tree, &at, problems),
+        None => problems.push(format!(
+            "{at}: a body is sent, but the operation takes none"
+        )),
+    }
+}
+
+#[test]
+fn every_action_request_fits_its_spec() {
+    let specs = Specs::default();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for name in ["stripe", "paypal", "vipps"] {
+        let p = provider(name).unwrap();
+        for a in &p.actions {
+            // No action is skipped silently: each names its spec operation.
+            assert!(a.api.spec.is_some(), "{name}.{} names no spec", a.name);
+            checked += 1;
+            check_action(&specs, p, a, &mut problems);
+        }
+    }
+    assert!(checked >= 39, "only {checked} actions checked");
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn a_key_missing_from_the_schema_is_found() {
+    let specs = Specs::default();
+    let op = Operation::find(&specs, "stripe/spec3.yaml", "POST", "/v1/charges").unwrap();
+    let schema = op.request(&specs).unwrap();
+    let mut problems = Vec::new();
+    let tree = form_tree(&[
+        ("amount".into(), "1".into()),
+        ("metadata[any]".into(), "x".into()),
+        ("nope[inner]".into(), "x".into()),
+    ]);
+    check_value(&specs, &schema, &tree, "t", &mut problems);
+    assert_eq!(problems, ["t.nope: not in the request schema"]);
+
+    // JSON bodies: a misspelled key deep in a PayPal invoice, at the top of a Vipps payment.
+    for (provider_name, action, bad, want) in [
+        (
+            "paypal",
+            "create_invoice",
+            "/detail",
+            "paypal.create_invoice.detail.bogus",
+        ),
+        (
+            "vipps",
+            "epayment_create_payment",
+            "",
+            "vipps.epayment_create_payment.bogus",
+        ),
+    ] {
+        let p = provider(provider_name).unwrap();
+        let a = p.action(action).unwrap();
+        let kind = Kind::from_name(provider_name).unwrap();
+        let built = build(kind, p, a, &inputs(p, a)).unwrap();
+        let Body::Json(mut body) = built.body else {
+            panic!("{action}: a JSON body")
+        };
+        body.pointer_mut(bad)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .insert("bogus".into(), json!(1));
+        let op = Operation::find(
+            &specs,
+            a.api.spec.as_deref().unwrap(),
+            &a.api.method,
+            &a.api.path,
+        )
+        .unwrap();
+        let mut problems = Vec::new();
+        let at = format!("{provider_name}.{action}");
+        check_value(
+            &specs,
+            &op.request(&specs).unwrap(),
+            &body,
+            &at,
+            &mut problems,
+        );
+        assert_eq!(problems, [format!("{want}: not in the request schema")]);
+    }
+}
