@@ -27,6 +27,7 @@ const BUILDABLE: &[&str] = &["kintone_delivery_sync"];
 /// share the target dir and may replace cargo's copy meanwhile).
 fn flowc_bin() -> PathBuf {
     std::env::var_os("FLOWC_BIN")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flowc")))
 }

@@ -26,7 +26,7 @@ pub use serde_json;
 pub type Results = BTreeMap<String, Value>;
 
 fn fatal(e: ValueError) -> StepError {
-    StepError::Fatal(e.to_string())
+    e.into()
 }
 
 fn overflow(op: &str) -> StepError {
@@ -70,7 +70,7 @@ impl Instant for Date {
 }
 
 /// `timer: until <date or datetime>`.
-pub fn until<T: Instant>(t: T) -> Result<Timestamp, StepError> {
+pub fn until<T: Instant + Copy>(t: T) -> Result<Timestamp, StepError> {
     t.instant()
 }
 
@@ -447,7 +447,7 @@ impl FormatDate for Timestamp {
 }
 
 /// `format_date(d, "era_ja")`.
-pub fn format_date<T: FormatDate>(d: T, fmt: &str) -> Result<String, StepError> {
+pub fn format_date<T: FormatDate + Copy>(d: T, fmt: &str) -> Result<String, StepError> {
     d.format(fmt).map_err(fatal)
 }
 

@@ -12,7 +12,7 @@ use crate::ir::{self, Expr, HttpAuth, HttpBody, StepKind, Target, Type, Value, W
 
 /// Where control goes after a step.
 #[derive(Debug, Clone, PartialEq)]
-enum Next {
+enum After {
     Step(String),
     /// The end of a `for_each` body.
     LoopNext,
@@ -26,21 +26,21 @@ struct Node<'a> {
     id: String,
     /// `None` for a synthetic step (the end of a loop that has no step after it).
     step: Option<&'a ir::Step>,
-    next: Next,
+    next: After,
     /// The enclosing loops: (variable, table item).
     loops: Vec<(String, String)>,
 }
 
 fn flatten<'a>(
     steps: &'a [ir::Step],
-    after: &Next,
+    after: &After,
     loops: &[(String, String)],
     out: &mut Vec<Node<'a>>,
 ) {
     for (i, step) in steps.iter().enumerate() {
         let next = steps
             .get(i + 1)
-            .map_or_else(|| after.clone(), |s| Next::Step(s.id.clone()));
+            .map_or_else(|| after.clone(), |s| After::Step(s.id.clone()));
         out.push(Node {
             id: step.id.clone(),
             step: Some(step),
@@ -67,8 +67,8 @@ fn flatten<'a>(
                 };
                 let mut inner = loops.to_vec();
                 inner.push((var.clone(), item));
-                flatten(steps, &Next::LoopNext, &inner, out);
-                if !matches!(next, Next::Step(_)) && !steps.is_empty() {
+                flatten(steps, &After::LoopNext, &inner, out);
+                if !matches!(next, After::Step(_)) && !steps.is_empty() {
                     // `EnterLoop` needs a step to go on with.
                     out.push(Node {
                         id: format!("{}_done", step.id),
@@ -78,7 +78,7 @@ fn flatten<'a>(
                     });
                 }
             }
-            StepKind::Timer(_) if !matches!(next, Next::Step(_)) => out.push(Node {
+            StepKind::Timer(_) if !matches!(next, After::Step(_)) => out.push(Node {
                 id: format!("{}_done", step.id),
                 step: None,
                 next: next.clone(),
@@ -174,23 +174,23 @@ fn step_exprs<'a>(step: &'a ir::Step, f: &mut dyn FnMut(&Expr)) -> &'a [ir::Assi
     }
 }
 
-fn goto(next: &Next) -> TokenStream {
+fn goto(next: &After) -> TokenStream {
     match next {
-        Next::Step(id) => {
+        After::Step(id) => {
             let v = names::step_variant(id);
             quote!(::flowc_runtime::flow::Transition::Next(Step::#v))
         }
-        Next::LoopNext => quote!(::flowc_runtime::flow::Transition::LoopNext),
-        Next::End => quote!(::flowc_runtime::flow::Transition::End(
+        After::LoopNext => quote!(::flowc_runtime::flow::Transition::LoopNext),
+        After::End => quote!(::flowc_runtime::flow::Transition::End(
             ::flowc_runtime::flow::Outcome::Completed
         )),
     }
 }
 
 /// Where a block starts: its first step, else where the block goes after.
-fn enter(block: &[ir::Step], next: &Next) -> TokenStream {
+fn enter(block: &[ir::Step], next: &After) -> TokenStream {
     match block.first() {
-        Some(s) => goto(&Next::Step(s.id.clone())),
+        Some(s) => goto(&After::Step(s.id.clone())),
         None => goto(next),
     }
 }
@@ -198,7 +198,7 @@ fn enter(block: &[ir::Step], next: &Next) -> TokenStream {
 /// The step enum, its `StepId` impl, per-step statics and `impl Flow`.
 pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
     let mut nodes = Vec::new();
-    flatten(&flow.steps, &Next::End, &[], &mut nodes);
+    flatten(&flow.steps, &After::End, &[], &mut nodes);
     let variants: Vec<Ident> = nodes.iter().map(|n| names::step_variant(&n.id)).collect();
     let ids: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
     let mut statics = TokenStream::new();
@@ -660,7 +660,7 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
     }
 }
 
-fn wait(step: &ir::Step, w: &ir::Wait, next: &Next, s: Scope<'_>) -> TokenStream {
+fn wait(step: &ir::Step, w: &ir::Wait, next: &After, s: Scope<'_>) -> TokenStream {
     let on = match &w.on {
         WaitOn::Signal { name, .. } => quote!(::flowc_runtime::flow::WaitOn::Signal(#name)),
         WaitOn::Event {
@@ -716,7 +716,12 @@ fn wait(step: &ir::Step, w: &ir::Wait, next: &Next, s: Scope<'_>) -> TokenStream
 }
 
 /// The body of one step's `match` arm: statements, then the transition.
-fn step_body(step: &ir::Step, next: &Next, s: Scope<'_>, statics: &mut TokenStream) -> TokenStream {
+fn step_body(
+    step: &ir::Step,
+    next: &After,
+    s: Scope<'_>,
+    statics: &mut TokenStream,
+) -> TokenStream {
     let t = goto(next);
     match &step.kind {
         StepKind::Http(h) => {
@@ -740,7 +745,7 @@ fn step_body(step: &ir::Step, next: &Next, s: Scope<'_>, statics: &mut TokenStre
                 }
             };
             let next = match next {
-                Next::Step(id) => names::step_variant(id),
+                After::Step(id) => names::step_variant(id),
                 _ => names::step_variant(&format!("{}_done", step.id)),
             };
             quote!(Ok(::flowc_runtime::flow::Transition::Timer { until: #until, next: Step::#next }))
@@ -789,7 +794,7 @@ fn step_body(step: &ir::Step, next: &Next, s: Scope<'_>, statics: &mut TokenStre
             };
             let body = names::step_variant(&first.id);
             let after = match next {
-                Next::Step(id) => names::step_variant(id),
+                After::Step(id) => names::step_variant(id),
                 _ => names::step_variant(&format!("{}_done", step.id)),
             };
             quote! {
@@ -816,7 +821,7 @@ fn step_body(step: &ir::Step, next: &Next, s: Scope<'_>, statics: &mut TokenStre
             quote!(Ok(::flowc_runtime::flow::Transition::End(::flowc_runtime::flow::Outcome::#o)))
         }
         StepKind::Goto(id) => {
-            let g = goto(&Next::Step(id.clone()));
+            let g = goto(&After::Step(id.clone()));
             quote!(Ok(#g))
         }
     }
