@@ -106,7 +106,13 @@ impl FlowCrate {
              flowc_runtime = {{ path = {runtime:?} }}\n\
              \n\
              # A workspace of its own: the crate lives outside flowc's workspace.\n\
-             [workspace]\n",
+             [workspace]\n\
+             \n\
+             # Line tables only for the flow's own code (the runtime's generic\n\
+             # engine is instantiated here): a faster warm build, backtraces\n\
+             # keep their lines. Dependencies keep the default profile.\n\
+             [profile.dev.package.{name}]\n\
+             debug = \"line-tables-only\"\n",
             flow = self.flow_name,
             name = self.package_name(),
         )
