@@ -48,6 +48,15 @@ pub fn parse_expr(text: &str, base: usize) -> Result<Expr, Diagnostic> {
         )
         .with_help("split the expression into smaller steps"));
     }
+    if let Some(expr) = super::expr_fast::parse(text, base) {
+        return Ok(expr);
+    }
+    parse_with_grammar(text, base)
+}
+
+/// Parses one expression with the pest grammar, the definition of the
+/// expression language (no fast path).
+pub(crate) fn parse_with_grammar(text: &str, base: usize) -> Result<Expr, Diagnostic> {
     let mut pairs = ExprParser::parse(Rule::expr_only, text)
         .map_err(|e| syntax_error(&e, text, base, Code::ExprSyntax))?;
     let Some(expr) = pairs.next().and_then(|p| p.into_inner().next()) else {
@@ -274,33 +283,52 @@ fn build_expr(pair: Pair<'_, Rule>, base: usize) -> Expr {
     pratt(pairs, base)
 }
 
+/// `op operand`; a minus on a number literal makes a negative literal (the
+/// same as YAML's `-5`).
+pub(crate) fn prefix_expr(op: UnaryOp, op_span: Span, operand: Expr) -> Expr {
+    let span = op_span.join(operand.span);
+    match (op, &operand.kind) {
+        (UnaryOp::Neg, ExprKind::Int(n)) => Expr {
+            kind: ExprKind::Int(n.wrapping_neg()),
+            span,
+        },
+        (UnaryOp::Neg, ExprKind::Decimal(d)) if !d.starts_with('-') => Expr {
+            kind: ExprKind::Decimal(format!("-{d}")),
+            span,
+        },
+        _ => Expr {
+            kind: ExprKind::Unary {
+                op,
+                operand: Box::new(operand),
+            },
+            span,
+        },
+    }
+}
+
+/// `lhs op rhs`.
+pub(crate) fn binary_expr(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
+    let span = lhs.span.join(rhs.span);
+    Expr {
+        kind: ExprKind::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        },
+        span,
+    }
+}
+
 fn pratt(pairs: Pairs<'_, Rule>, base: usize) -> Expr {
     PRATT
         .map_primary(|p| build_primary(p, base))
         .map_prefix(|op, operand| {
-            let span = span_of(&op, base).join(operand.span);
-            match (op.as_rule(), &operand.kind) {
-                // `-5` is a negative literal, the same as YAML's `-5`.
-                (Rule::op_neg, ExprKind::Int(n)) => Expr {
-                    kind: ExprKind::Int(n.wrapping_neg()),
-                    span,
-                },
-                (Rule::op_neg, ExprKind::Decimal(d)) if !d.starts_with('-') => Expr {
-                    kind: ExprKind::Decimal(format!("-{d}")),
-                    span,
-                },
-                _ => Expr {
-                    kind: ExprKind::Unary {
-                        op: if op.as_rule() == Rule::op_neg {
-                            UnaryOp::Neg
-                        } else {
-                            UnaryOp::Not
-                        },
-                        operand: Box::new(operand),
-                    },
-                    span,
-                },
-            }
+            let op_kind = if op.as_rule() == Rule::op_neg {
+                UnaryOp::Neg
+            } else {
+                UnaryOp::Not
+            };
+            prefix_expr(op_kind, span_of(&op, base), operand)
         })
         .map_infix(|lhs, op, rhs| {
             let op = match op.as_rule() {
@@ -318,15 +346,7 @@ fn pratt(pairs: Pairs<'_, Rule>, base: usize) -> Expr {
                 Rule::op_div => BinaryOp::Div,
                 _ => BinaryOp::Rem,
             };
-            let span = lhs.span.join(rhs.span);
-            Expr {
-                kind: ExprKind::Binary {
-                    op,
-                    lhs: Box::new(lhs),
-                    rhs: Box::new(rhs),
-                },
-                span,
-            }
+            binary_expr(op, lhs, rhs)
         })
         .parse(pairs)
 }

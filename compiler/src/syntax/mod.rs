@@ -4,5 +4,6 @@
 
 pub mod dsl;
 pub mod expr;
+mod expr_fast;
 pub mod strip;
 pub mod yaml;
