@@ -11,7 +11,8 @@
 //! kept as golden files (tests/golden.rs) but not built here:
 //! `paypal_delivery_invoice`, `stripe_customer_charges`,
 //! `vipps_payment_status` and `buckaroo_direct_debit` (all call provider
-//! actions). Once `actions` lands, add them to `BUILDABLE`.
+//! actions). Once `actions` lands, add them to `BUILDABLE`. (Checked by hand
+//! against branch `actions` at 92ac2b5: all four build and pass clippy.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

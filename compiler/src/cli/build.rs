@@ -102,9 +102,14 @@ pub fn run(args: &Args) -> Exit {
         output::eprint_line(&format!("error: cannot create `{}`: {e}", dir.display()));
         return Exit::Usage;
     }
-    // Copy through a temporary file, so a running binary is not overwritten in place.
+    // Through a temporary file renamed over BIN, so a running binary is not
+    // overwritten in place. A hard link when BIN is on the target dir's file
+    // system (a debug binary is over 100 MB); a copy otherwise.
     let tmp = args.output.with_extension("flowc-tmp");
-    let copied = std::fs::copy(&bin, &tmp).and_then(|_| std::fs::rename(&tmp, &args.output));
+    let _ = std::fs::remove_file(&tmp);
+    let copied = std::fs::hard_link(&bin, &tmp)
+        .or_else(|_| std::fs::copy(&bin, &tmp).map(|_| ()))
+        .and_then(|()| std::fs::rename(&tmp, &args.output));
     match copied {
         Ok(()) => {
             output::eprint_line(&format!("built {}", args.output.display()));
