@@ -34,12 +34,7 @@ fn build_emit_and_run_refuse_a_flow_with_errors() {
             "--out".into(),
             out_dir.clone().into(),
         ],
-        vec![
-            "run".into(),
-            flow.clone().into(),
-            "--".into(),
-            "--help".into(),
-        ],
+        vec!["run".into(), flow.into(), "--".into(), "--help".into()],
     ];
     for args in cases {
         let out = Command::new(flowc_bin())
