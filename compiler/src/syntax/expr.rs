@@ -440,7 +440,7 @@ fn build_string(pair: Pair<'_, Rule>, base: usize) -> ExprKind {
     template_kind(parts)
 }
 
-fn push_text(parts: &mut Vec<TemplatePart>, text: &str) {
+pub(crate) fn push_text(parts: &mut Vec<TemplatePart>, text: &str) {
     if text.is_empty() {
         return;
     }
@@ -452,7 +452,7 @@ fn push_text(parts: &mut Vec<TemplatePart>, text: &str) {
 }
 
 /// Plain text when there is no `${…}` part.
-fn template_kind(parts: Vec<TemplatePart>) -> ExprKind {
+pub(crate) fn template_kind(parts: Vec<TemplatePart>) -> ExprKind {
     if parts.iter().all(|p| matches!(p, TemplatePart::Text(_))) {
         let text = parts
             .into_iter()
@@ -473,7 +473,7 @@ fn unescape(escape: &str) -> String {
 
 /// The character an escape stands for; `None` for a `\u{…}` that is not a
 /// Unicode scalar value.
-fn unescape_checked(escape: &str) -> Option<char> {
+pub(crate) fn unescape_checked(escape: &str) -> Option<char> {
     match escape {
         "\\n" => Some('\n'),
         "\\t" => Some('\t'),

@@ -30,6 +30,7 @@
 //! (e.g. `found` of a lookup, Buckaroo's status name from its status code) or
 //! it lives in a file record.
 
+pub mod specs;
 mod types;
 
 pub use types::*;
