@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use flowc::driver::{self, FlowCrate, Toolchain};
 
 use super::Exit;
-use super::files::{self, Input};
-use super::output::{self, MessageFormat, Stream};
+use super::files;
+use super::output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,41 +27,7 @@ pub struct Args {
 /// Reads and checks a flow file and generates its crate; on flow errors
 /// prints the diagnostics and returns exit 1, on IO errors exit 2.
 pub fn generate(file: &Path) -> Result<FlowCrate, Exit> {
-    let Some(syntax) = files::syntax_of(file) else {
-        output::eprint_line(&format!(
-            "error: `{}` is not a flow file (*.flow.yaml or *.flow)",
-            file.display()
-        ));
-        return Err(Exit::Usage);
-    };
-    let input = Input {
-        path: file.to_path_buf(),
-        syntax,
-    };
-    let source = match files::load(&input) {
-        Err(e) => {
-            output::eprint_line(&format!("error: {e}"));
-            return Err(Exit::Usage);
-        }
-        Ok(Err(not_text)) => {
-            let (source, d) = *not_text;
-            let text = output::render(
-                MessageFormat::Human,
-                &source,
-                &[d],
-                output::color(Stream::Stderr),
-            );
-            output::write(Stream::Stderr, &text);
-            return Err(Exit::FlowErrors);
-        }
-        Ok(Ok(source)) => source,
-    };
-    let checked = flowc::check(&source);
-    if !checked.diagnostics.is_empty() {
-        let color = output::color(Stream::Stderr);
-        let text = output::render(MessageFormat::Human, &source, &checked.diagnostics, color);
-        output::write(Stream::Stderr, &text);
-    }
+    let (_, checked) = files::load_and_check(file)?;
     match checked.ir {
         Some(ir) if !checked.has_errors() => Ok(FlowCrate {
             flow_name: ir.name.clone(),

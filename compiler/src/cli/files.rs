@@ -1,6 +1,8 @@
 //! Finding and reading flow files: the only place `flowc` touches the file
 //! system for its inputs.
 
+use super::Exit;
+use super::output::{self, MessageFormat, Stream};
 use flowc::{Diagnostic, Source, Syntax};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -126,6 +128,47 @@ pub fn load(input: &Input) -> Result<Result<Source, Box<(Source, Diagnostic)>>, 
         ))
     })?;
     Ok(flowc::load(&input.name(), bytes, input.syntax))
+}
+
+/// Reads and checks the one flow file a command (`fmt`, `graph`, `build`,
+/// `emit`, `run`) works on, printing its diagnostics for people on stderr
+/// (stdout may carry the command's output). `Err` holds the exit status: 2
+/// when the file cannot be read or is not a flow file, 1 when it is not text.
+/// The caller decides what flow errors mean for it.
+pub fn load_and_check(file: &Path) -> Result<(Source, flowc::Checked), Exit> {
+    let (inputs, errors) = collect(std::slice::from_ref(&file.to_path_buf()));
+    if let Some(e) = errors.first() {
+        output::eprint_line(&format!("error: {e}"));
+        return Err(Exit::Usage);
+    }
+    let Some(input) = inputs.first() else {
+        output::eprint_line("error: no flow file given");
+        return Err(Exit::Usage);
+    };
+    let source = match load(input) {
+        Err(e) => {
+            output::eprint_line(&format!("error: {e}"));
+            return Err(Exit::Usage);
+        }
+        Ok(Err(not_text)) => {
+            let (source, d) = *not_text;
+            report(&source, &[d]);
+            return Err(Exit::FlowErrors);
+        }
+        Ok(Ok(source)) => source,
+    };
+    let checked = flowc::check(&source);
+    report(&source, &checked.diagnostics);
+    Ok((source, checked))
+}
+
+/// Prints diagnostics for people on stderr.
+pub fn report(source: &Source, diagnostics: &[Diagnostic]) {
+    if !diagnostics.is_empty() {
+        let color = output::color(Stream::Stderr);
+        let text = output::render(MessageFormat::Human, source, diagnostics, color);
+        output::write(Stream::Stderr, &text);
+    }
 }
 
 /// An IO error in words, without Rust's `(os error N)` suffix.

@@ -7,7 +7,7 @@
 
 use super::Exit;
 use super::files;
-use super::output::{self, MessageFormat, Stream};
+use super::output::{self, Stream};
 use flowc::{Source, Syntax};
 use std::path::PathBuf;
 
@@ -52,29 +52,10 @@ pub fn print(flow: &flowc::ast::Flow, syntax: Syntax) -> String {
 
 /// Runs `flowc fmt`.
 pub fn run(args: &Args) -> Exit {
-    let (inputs, errors) = files::collect(std::slice::from_ref(&args.file));
-    if let Some(e) = errors.first() {
-        output::eprint_line(&format!("error: {e}"));
-        return Exit::Usage;
-    }
-    let Some(input) = inputs.first() else {
-        output::eprint_line("error: no flow file given");
-        return Exit::Usage;
+    let (source, checked) = match files::load_and_check(&args.file) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
     };
-    let source = match files::load(input) {
-        Err(e) => {
-            output::eprint_line(&format!("error: {e}"));
-            return Exit::Usage;
-        }
-        Ok(Err(not_text)) => {
-            let (source, d) = *not_text;
-            report(&source, &[d]);
-            return Exit::FlowErrors;
-        }
-        Ok(Ok(source)) => source,
-    };
-    let checked = flowc::check(&source);
-    report(&source, &checked.diagnostics);
     if checked.has_errors() {
         output::eprint_line(&format!(
             "error: `{}` has errors; not converted",
@@ -88,14 +69,14 @@ pub fn run(args: &Args) -> Exit {
     };
 
     let to = Syntax::from(args.to);
-    let target = files::converted_path(&input.path, to);
+    let target = files::converted_path(&args.file, to);
     let text = print(ast, to);
 
     // The converted flow must check clean and mean the same thing.
     let converted = Source::new(target.to_string_lossy(), text, to);
     let again = flowc::check(&converted);
     if again.has_errors() || again.ir != checked.ir {
-        report(&converted, &again.diagnostics);
+        files::report(&converted, &again.diagnostics);
         output::eprint_line(&format!(
             "error: internal error: the converted `{}` does not lower to the same IR as `{}`; \
              nothing was written (please report this with the input file)",
@@ -125,15 +106,5 @@ pub fn run(args: &Args) -> Exit {
             ));
             Exit::Usage
         }
-    }
-}
-
-/// Prints diagnostics for people on stderr (stdout carries the converted
-/// flow).
-pub fn report(source: &Source, diagnostics: &[flowc::Diagnostic]) {
-    if !diagnostics.is_empty() {
-        let color = output::color(Stream::Stderr);
-        let text = output::render(MessageFormat::Human, source, diagnostics, color);
-        output::write(Stream::Stderr, &text);
     }
 }

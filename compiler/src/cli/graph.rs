@@ -4,7 +4,6 @@
 
 use super::Exit;
 use super::files;
-use super::fmt::report;
 use super::output::{self, Stream};
 use std::path::PathBuf;
 
@@ -29,29 +28,10 @@ pub struct Args {
 
 /// Runs `flowc graph`.
 pub fn run(args: &Args) -> Exit {
-    let (inputs, errors) = files::collect(std::slice::from_ref(&args.file));
-    if let Some(e) = errors.first() {
-        output::eprint_line(&format!("error: {e}"));
-        return Exit::Usage;
-    }
-    let Some(input) = inputs.first() else {
-        output::eprint_line("error: no flow file given");
-        return Exit::Usage;
+    let (source, checked) = match files::load_and_check(&args.file) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
     };
-    let source = match files::load(input) {
-        Err(e) => {
-            output::eprint_line(&format!("error: {e}"));
-            return Exit::Usage;
-        }
-        Ok(Err(not_text)) => {
-            let (source, d) = *not_text;
-            report(&source, &[d]);
-            return Exit::FlowErrors;
-        }
-        Ok(Ok(source)) => source,
-    };
-    let checked = flowc::check(&source);
-    report(&source, &checked.diagnostics);
     let ast = match &checked.ast {
         Some(ast) if !checked.has_errors() => ast,
         _ => {
