@@ -38,13 +38,18 @@ fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
 /// tokens (`)`, `,`) that follow it, but before trailing whitespace and
 /// comments. Between the last child pair and the pair's end there is only
 /// trivia and single-character literals, so a forward scan is exact.
+///
+/// The scan from the end of the rightmost leaf (the last child of the last
+/// child, and so on) gives the same offset as scanning level by level (each
+/// level's scan resumes where the one below stopped), so one scan suffices.
 fn content_end(pair: &Pair<'_, Rule>) -> usize {
     let end = pair.as_span().end();
-    let Some(last) = pair.clone().into_inner().last() else {
-        return end;
-    };
+    let mut leaf = pair.clone();
+    while let Some(last) = leaf.clone().into_inner().next_back() {
+        leaf = last;
+    }
     let input = pair.as_span().get_input();
-    let mut at = content_end(&last);
+    let mut at = leaf.as_span().end();
     loop {
         let next = skip_trivia(input, at);
         if next >= end {
