@@ -9,7 +9,7 @@
 //! The spec files are read with `flowc_catalog::specs`, shared with the
 //! catalog's own conformance test.
 
-use flowc_catalog::specs::{At, Spec, Specs, expand};
+use flowc_catalog::specs::{At, Operation, Specs, expand};
 use flowc_catalog::{Action, Field, FieldType, Provider, provider};
 use flowc_runtime::action::path;
 use flowc_runtime::action::request::{Built, build};
@@ -17,77 +17,6 @@ use flowc_runtime::http::Body;
 use flowc_runtime::providers::Kind;
 use serde_json::{Map, Value, json};
 use std::rc::Rc;
-
-/// The request body, parameters and first 2xx response body of an operation.
-struct Operation {
-    spec: Rc<Spec>,
-    op: Value,
-}
-
-#[allow(dead_code)] // `response` and `parameter` are kept as in the catalog's test
-impl Operation {
-    fn find(specs: &Specs, spec: &str, method: &str, path: &str) -> Option<Operation> {
-        let spec = specs.get(spec);
-        let op = spec.operation(path, method)?;
-        Some(Operation { spec, op })
-    }
-
-    fn at(&self, specs: &Specs, v: &Value) -> Option<At> {
-        let mut at = At {
-            spec: self.spec.clone(),
-            schema: Rc::new(v.clone()),
-            required: true,
-        };
-        // requestBody and responses may themselves be `$ref`s.
-        while let Some(r) = at.schema.get("$ref").and_then(Value::as_str) {
-            let (spec, schema) = specs.resolve(&at.spec, r)?;
-            at = At {
-                spec,
-                schema,
-                required: true,
-            };
-        }
-        Some(at)
-    }
-
-    fn content_schema(&self, specs: &Specs, holder: &Value) -> Option<At> {
-        let holder = self.at(specs, holder)?;
-        let content = holder.schema.get("content")?.as_object()?;
-        let (_, media) = content.iter().next()?;
-        let schema = media.get("schema")?;
-        Some(At {
-            spec: holder.spec.clone(),
-            schema: Rc::new(schema.clone()),
-            required: true,
-        })
-    }
-
-    fn request(&self, specs: &Specs) -> Option<At> {
-        self.content_schema(specs, self.op.get("requestBody")?)
-    }
-
-    fn response(&self, specs: &Specs) -> Option<At> {
-        let responses = self.op.get("responses")?.as_object()?;
-        responses
-            .iter()
-            .filter(|(code, _)| code.starts_with('2'))
-            .find_map(|(_, r)| self.content_schema(specs, r))
-    }
-
-    fn parameter(&self, specs: &Specs, place: &str, name: &str) -> Option<At> {
-        let params = self.op.get("parameters")?.as_array()?;
-        params.iter().find_map(|p| {
-            let p = self.at(specs, p)?;
-            let matches = p.schema.get("in").and_then(Value::as_str) == Some(place)
-                && p.schema.get("name").and_then(Value::as_str) == Some(name);
-            matches.then(|| At {
-                spec: p.spec.clone(),
-                schema: Rc::new(p.schema.get("schema").cloned().unwrap_or(Value::Null)),
-                required: p.schema.get("required").and_then(Value::as_bool) == Some(true),
-            })
-        })
-    }
-}
 
 // ------------------------------------------------------------ sample inputs
 

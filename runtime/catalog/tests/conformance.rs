@@ -14,7 +14,7 @@
 //! needs (the file is laid out regularly: paths at indent 2, methods at 4,
 //! component schemas at 4) and parses only those.
 
-use flowc_catalog::specs::{At, Spec, Specs, expand};
+use flowc_catalog::specs::{At, Operation, Specs, expand};
 use flowc_catalog::{Action, Event, Field, FieldType, Provider, all_providers, provider};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -209,76 +209,6 @@ impl Problems {
             self.0.len(),
             self.0.join("\n  ")
         );
-    }
-}
-
-/// The request body, parameters and first 2xx response body of an operation.
-struct Operation {
-    spec: Rc<Spec>,
-    op: Value,
-}
-
-impl Operation {
-    fn find(specs: &Specs, spec: &str, method: &str, path: &str) -> Option<Operation> {
-        let spec = specs.get(spec);
-        let op = spec.operation(path, method)?;
-        Some(Operation { spec, op })
-    }
-
-    fn at(&self, specs: &Specs, v: &Value) -> Option<At> {
-        let mut at = At {
-            spec: self.spec.clone(),
-            schema: Rc::new(v.clone()),
-            required: true,
-        };
-        // requestBody and responses may themselves be `$ref`s.
-        while let Some(r) = at.schema.get("$ref").and_then(Value::as_str) {
-            let (spec, schema) = specs.resolve(&at.spec, r)?;
-            at = At {
-                spec,
-                schema,
-                required: true,
-            };
-        }
-        Some(at)
-    }
-
-    fn content_schema(&self, specs: &Specs, holder: &Value) -> Option<At> {
-        let holder = self.at(specs, holder)?;
-        let content = holder.schema.get("content")?.as_object()?;
-        let (_, media) = content.iter().next()?;
-        let schema = media.get("schema")?;
-        Some(At {
-            spec: holder.spec.clone(),
-            schema: Rc::new(schema.clone()),
-            required: true,
-        })
-    }
-
-    fn request(&self, specs: &Specs) -> Option<At> {
-        self.content_schema(specs, self.op.get("requestBody")?)
-    }
-
-    fn response(&self, specs: &Specs) -> Option<At> {
-        let responses = self.op.get("responses")?.as_object()?;
-        responses
-            .iter()
-            .filter(|(code, _)| code.starts_with('2'))
-            .find_map(|(_, r)| self.content_schema(specs, r))
-    }
-
-    fn parameter(&self, specs: &Specs, place: &str, name: &str) -> Option<At> {
-        let params = self.op.get("parameters")?.as_array()?;
-        params.iter().find_map(|p| {
-            let p = self.at(specs, p)?;
-            let matches = p.schema.get("in").and_then(Value::as_str) == Some(place)
-                && p.schema.get("name").and_then(Value::as_str) == Some(name);
-            matches.then(|| At {
-                spec: p.spec.clone(),
-                schema: Rc::new(p.schema.get("schema").cloned().unwrap_or(Value::Null)),
-                required: p.schema.get("required").and_then(Value::as_bool) == Some(true),
-            })
-        })
     }
 }
 
