@@ -2,6 +2,8 @@
 //! connection's mode; the API version pinned; form-encoded bodies; errors as
 //! `{"error": {"message", "param", "code"}}`.
 
+pub mod signature;
+
 use flowc_catalog::Action;
 use serde_json::{Value, json};
 
