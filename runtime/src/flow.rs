@@ -65,6 +65,15 @@ pub trait Flow: Send + Sync + 'static {
     fn signal_schema(_name: &str) -> Option<&'static DataSchema> {
         None
     }
+    /// The provider events that start issues (`start: { event: …, every: … }`).
+    fn triggers() -> &'static [TriggerDef] {
+        &[]
+    }
+    /// The provider events the flow's waits match (`wait: { event: …, poll: … }`):
+    /// what the consolidated event feed of each connection lists.
+    fn event_feeds() -> &'static [FeedDef] {
+        &[]
+    }
     /// The retry limits of steps that do not set their own.
     fn default_retry() -> RetryPolicy {
         RetryPolicy::default()
@@ -121,6 +130,32 @@ impl ConnectionDef {
     pub fn resolved_base_url(&self) -> String {
         std::env::var(self.base_url_env()).unwrap_or_else(|_| self.base_url.to_string())
     }
+}
+
+/// A provider event that starts an issue: `start: { event: stripe.charge.succeeded,
+/// connection: stripe, every: 5m }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriggerDef {
+    /// `stripe`.
+    pub provider: &'static str,
+    /// The event's name without the provider, as the catalog spells it: `charge.succeeded`.
+    pub event: &'static str,
+    /// The connection whose account the event comes from.
+    pub connection: &'static str,
+    /// How often the connection's event list is polled for it (`None`: by webhook only).
+    pub every: Option<Duration>,
+}
+
+/// A provider event a `wait` matches: `wait: { event: stripe.invoice.paid,
+/// connection: stripe, for: …, poll: 15m }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedDef {
+    pub provider: &'static str,
+    /// Without the provider: `invoice.paid` (the name in the wait's match key).
+    pub event: &'static str,
+    pub connection: &'static str,
+    /// How often the event list is polled while an issue waits (`None`: by webhook only).
+    pub poll: Option<Duration>,
 }
 
 /// What happens after a step.

@@ -9,6 +9,7 @@ pub mod action;
 pub mod cli;
 pub mod clock;
 pub mod engine;
+pub mod events;
 pub mod flow;
 pub mod http;
 pub mod providers;
@@ -28,7 +29,8 @@ pub mod prelude {
     pub use crate::clock::BoxFuture;
     pub use crate::engine::{StepContext, Wake};
     pub use crate::flow::{
-        ConnectionDef, Flow, Outcome, SecretSource, StepError, StepId, Transition, Wait, WaitOn,
+        ConnectionDef, FeedDef, Flow, Outcome, SecretSource, StepError, StepId, Transition,
+        TriggerDef, Wait, WaitOn,
     };
     pub use crate::http::{Auth, Body, HttpRequest, HttpResponse, Method};
     pub use crate::retry::RetryPolicy;

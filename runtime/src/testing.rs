@@ -170,6 +170,12 @@ async fn handle(
                 // A provider: the same key gets the same answer.
                 if let Some((st, b)) = key.as_ref().and_then(|k| i.by_key.get(k)) {
                     Reply::json(*st, b.clone())
+                } else if route == "GET /v1/events" {
+                    // An event list with nothing new (script the events a test needs).
+                    Reply::json(
+                        200,
+                        json!({"object": "list", "data": [], "has_more": false}),
+                    )
                 } else {
                     let n = i.counter;
                     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

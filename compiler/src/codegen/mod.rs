@@ -16,6 +16,7 @@
 //! flow language is a call of a small helper in `flowc_runtime::rt`.
 
 mod data;
+mod events;
 mod expr;
 mod names;
 mod steps;

@@ -6,6 +6,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use super::data::{self, Model};
+use super::events;
 use super::expr::{self, Local, Scope};
 use super::names;
 use crate::ir::{self, Expr, HttpAuth, HttpBody, StepKind, Target, Type, Value, WaitOn};
@@ -231,6 +232,7 @@ pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
         })
         .collect();
     let signal_schema = signals(flow, &mut statics);
+    let event_defs = events::event_defs(flow, &mut statics);
     let arms_text = quote!(#(#arms)*).to_string();
     let cx = if arms_text.contains("cx") {
         quote!(cx)
@@ -278,6 +280,7 @@ pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
                 &CONNECTIONS
             }
             #signal_schema
+            #event_defs
             fn first_step() -> Step {
                 Step::#first
             }

@@ -310,6 +310,20 @@ static RESPONSE_BOOK_IN_RATOR: [::flowc_runtime::value::ItemDef; 1] = [
         ::flowc_runtime::value::ValueType::String,
     ),
 ];
+static EVENT_FEEDS: [::flowc_runtime::flow::FeedDef; 2] = [
+    ::flowc_runtime::flow::FeedDef {
+        provider: "buckaroo",
+        event: "response_file",
+        connection: "buckaroo",
+        poll: ::core::option::Option::None,
+    },
+    ::flowc_runtime::flow::FeedDef {
+        provider: "buckaroo",
+        event: "push",
+        connection: "buckaroo",
+        poll: ::core::option::Option::Some(::std::time::Duration::from_secs(21600)),
+    },
+];
 /// The flow, for the runtime's engine and CLI.
 #[derive(Debug)]
 pub struct BuckarooDirectDebitFlow;
@@ -322,6 +336,9 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
     }
     fn connections() -> &'static [::flowc_runtime::flow::ConnectionDef] {
         &CONNECTIONS
+    }
+    fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
+        &EVENT_FEEDS
     }
     fn first_step() -> Step {
         Step::Queue

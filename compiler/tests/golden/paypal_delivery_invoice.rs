@@ -361,6 +361,14 @@ static RESPONSE_UPDATE_DELIVERY_RECORD: [::flowc_runtime::value::ItemDef; 1] = [
         ::flowc_runtime::value::ValueType::String,
     ),
 ];
+static EVENT_FEEDS: [::flowc_runtime::flow::FeedDef; 1] = [
+    ::flowc_runtime::flow::FeedDef {
+        provider: "paypal",
+        event: "INVOICING.INVOICE.PAID",
+        connection: "paypal",
+        poll: ::core::option::Option::Some(::std::time::Duration::from_secs(3600)),
+    },
+];
 /// The flow, for the runtime's engine and CLI.
 #[derive(Debug)]
 pub struct PaypalDeliveryInvoiceFlow;
@@ -373,6 +381,9 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
     }
     fn connections() -> &'static [::flowc_runtime::flow::ConnectionDef] {
         &CONNECTIONS
+    }
+    fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
+        &EVENT_FEEDS
     }
     fn first_step() -> Step {
         Step::CheckLines

@@ -339,6 +339,14 @@ static SIGNAL_CARD_UPDATED: [::flowc_runtime::value::ItemDef; 1] = [
 static SIGNAL_CARD_UPDATED_SCHEMA: ::flowc_runtime::value::DataSchema = ::flowc_runtime::value::DataSchema::new(
     &SIGNAL_CARD_UPDATED,
 );
+static EVENT_FEEDS: [::flowc_runtime::flow::FeedDef; 1] = [
+    ::flowc_runtime::flow::FeedDef {
+        provider: "stripe",
+        event: "charge.succeeded",
+        connection: "stripe",
+        poll: ::core::option::Option::Some(::std::time::Duration::from_secs(900)),
+    },
+];
 /// The flow, for the runtime's engine and CLI.
 #[derive(Debug)]
 pub struct StripeCustomerChargesFlow;
@@ -360,6 +368,9 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
             "card_updated" => Some(&SIGNAL_CARD_UPDATED_SCHEMA),
             _ => None,
         }
+    }
+    fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
+        &EVENT_FEEDS
     }
     fn first_step() -> Step {
         Step::FindCustomer

@@ -263,6 +263,14 @@ impl ::flowc_runtime::flow::StepId for Step {
         }
     }
 }
+static EVENT_FEEDS: [::flowc_runtime::flow::FeedDef; 1] = [
+    ::flowc_runtime::flow::FeedDef {
+        provider: "vipps",
+        event: "ecom.status_changed",
+        connection: "vipps",
+        poll: ::core::option::Option::Some(::std::time::Duration::from_secs(900)),
+    },
+];
 /// The flow, for the runtime's engine and CLI.
 #[derive(Debug)]
 pub struct VippsPaymentStatusFlow;
@@ -275,6 +283,9 @@ impl ::flowc_runtime::flow::Flow for VippsPaymentStatusFlow {
     }
     fn connections() -> &'static [::flowc_runtime::flow::ConnectionDef] {
         &CONNECTIONS
+    }
+    fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
+        &EVENT_FEEDS
     }
     fn first_step() -> Step {
         Step::NewOrder

@@ -93,7 +93,7 @@ pub(crate) fn lookup(
 
 /// The base URL of a connection: the runtime's (the flow's, `FLOWC_<NAME>_BASE_URL`,
 /// or a simulator's), else the catalog's for the connection's mode.
-pub(crate) fn base_url(
+pub fn base_url(
     base_urls: &std::collections::HashMap<String, String>,
     conn: &ConnectionDef,
     provider: &Provider,

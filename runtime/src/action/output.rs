@@ -12,9 +12,19 @@ use crate::value::{parse_date, parse_datetime, parse_decimal};
 /// Maps every output of `action` from `body`. A missing output is `null`; a value
 /// of the wrong type is an error naming the output and what came.
 pub fn map(kind: Kind, action: &Action, body: &Value) -> Result<Map<String, Value>, Vec<String>> {
+    map_fields(kind, &action.outputs, body)
+}
+
+/// Maps catalog `outputs` from `body`: an action's response, or a provider event
+/// (a catalog event's outputs read `data.object.…` of the event).
+pub fn map_fields(
+    kind: Kind,
+    outputs: &[Field],
+    body: &Value,
+) -> Result<Map<String, Value>, Vec<String>> {
     let mut out = Map::new();
     let mut errors = Vec::new();
-    for f in &action.outputs {
+    for f in outputs {
         let raw = match f.api.as_deref() {
             Some(api) => match path::parse_body(api) {
                 Ok(segs) => path::get(body, &segs),
@@ -38,12 +48,11 @@ pub fn map(kind: Kind, action: &Action, body: &Value) -> Result<Map<String, Valu
         }
     }
     // `found` of a lookup: whether the lookup's other outputs came back.
-    if let Some(found) = action
-        .outputs
+    if let Some(found) = outputs
         .iter()
         .find(|f| f.name == "found" && f.api.is_none() && f.ty == FieldType::Bool)
     {
-        let any = action.outputs.iter().any(|f| {
+        let any = outputs.iter().any(|f| {
             f.api.is_some()
                 && f.ty != FieldType::Table
                 && out.get(&f.name).is_some_and(|v| !v.is_null())

@@ -1,17 +1,24 @@
-//! `run --listen`: new records, signals and provider events over HTTP.
+//! `run --listen`: new records, signals, provider webhooks and events over HTTP.
+
+use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::engine::{Engine, StartError};
+use crate::events::EventFeed;
+use crate::events::webhook::WebhookError;
 use crate::flow::Flow;
 
 type Reply = (StatusCode, axum::Json<Value>);
 
-pub(super) fn router<F: Flow>(engine: Engine<F>) -> Router {
+/// The listener's routes (also what the tests drive).
+pub fn router<F: Flow>(feed: Arc<EventFeed<F>>) -> Router {
+    let engine = feed.engine().clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/issues", post(start::<F>))
@@ -19,6 +26,42 @@ pub(super) fn router<F: Flow>(engine: Engine<F>) -> Router {
         .route("/issues/{id}/signals/{name}", post(signal::<F>))
         .route("/events/{name}", post(event::<F>))
         .with_state(engine)
+        .merge(
+            Router::new()
+                .route("/webhooks/{connection}", post(webhook::<F>))
+                .with_state(feed),
+        )
+}
+
+/// A provider webhook: the signature is checked on the raw body before anything
+/// else; a redelivered event is 200 and changes nothing.
+async fn webhook<F: Flow>(
+    State(feed): State<Arc<EventFeed<F>>>,
+    Path(connection): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let now = feed.engine().runtime().clock.now();
+    match feed.webhook(&connection, signature, &body, now).await {
+        Ok(o) => (
+            StatusCode::OK,
+            axum::Json(json!({
+                "event": o.event_id, "duplicate": o.duplicate, "ignored": o.ignored, "started": o.started
+            })),
+        ),
+        Err(e) => {
+            let status = match &e {
+                WebhookError::NotFound(_) => StatusCode::NOT_FOUND,
+                WebhookError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            tracing::warn!(connection = %connection, error = %e, "webhook refused");
+            (status, axum::Json(json!({"error": e.to_string()})))
+        }
+    }
 }
 
 fn invalid(e: StartError) -> Reply {

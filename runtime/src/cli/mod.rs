@@ -1,7 +1,7 @@
 //! The generated binary's command line: `start`, `run`, `status`, `list`,
 //! `history`, `signal`, `retry`, `cancel`, `simulate`.
 
-mod listen;
+pub mod listen;
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal};
@@ -12,8 +12,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::engine::{Engine, RecordError, RunOptions};
+use crate::events::EventFeed;
 use crate::flow::Flow;
 use crate::store::{IssueRow, IssueState, SqliteOptions, SqliteStore, Store};
 use crate::value::FieldError;
@@ -402,12 +403,22 @@ async fn run_worker<F: Flow>(
     concurrency: usize,
 ) -> CliResult {
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let feed = Arc::new(EventFeed::new(engine.clone()));
+    if !feed.is_empty() {
+        let clock = engine.runtime().clock.clone();
+        if once {
+            feed.poll_due(clock.now()).await;
+        } else {
+            let (feed, mut stop) = (feed.clone(), rx.clone());
+            tokio::spawn(async move { feed_loop(&feed, clock.as_ref(), &mut stop).await });
+        }
+    }
     if let Some(addr) = listen {
         let l = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| (2, format!("cannot listen on {addr}: {e}")))?;
         tracing::info!(%addr, "listening for signals, events and records");
-        let app = listen::router(engine.clone());
+        let app = listen::router(feed.clone());
         let mut stop = rx.clone();
         tokio::spawn(async move {
             let _ = axum::serve(l, app)
@@ -434,6 +445,24 @@ async fn run_worker<F: Flow>(
         .map_err(|e| (2, e.to_string()))?;
     tracing::info!(runs, "worker stopped");
     Ok(())
+}
+
+/// Polls the flow's event feeds when they are due, on the runtime's clock, until shutdown.
+async fn feed_loop<F: Flow>(
+    feed: &EventFeed<F>,
+    clock: &dyn Clock,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        feed.poll_due(clock.now()).await;
+        // Look again at least every minute: waits begin and end meanwhile.
+        let cap = crate::clock::add(clock.now(), std::time::Duration::from_secs(60));
+        let until = feed.next_due().map_or(cap, |t| t.min(cap));
+        tokio::select! {
+            _ = clock.sleep_until(until) => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {

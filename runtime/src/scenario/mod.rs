@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::clock::{Clock, VirtualClock, add};
 use crate::engine::Engine;
+use crate::events::EventFeed;
 use crate::flow::Flow;
 use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
 use crate::testing::{Reply, TestServer};
@@ -34,6 +35,9 @@ pub struct Scenario {
     /// get 200 with `{"id": "obj_N"}` (the same answer again for a repeated key).
     #[serde(default)]
     pub http: Vec<HttpRule>,
+    /// Input records (none for a flow started by provider events: script the
+    /// provider's event list under `http` instead, e.g. `GET /v1/events`).
+    #[serde(default)]
     pub records: Vec<ScenarioRecord>,
     #[serde(default)]
     pub events: Vec<ScenarioEvent>,
@@ -216,6 +220,8 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     actions.sort_by_key(|(t, _)| *t);
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut next_action = 0;
+    // The flow's event feeds poll the scripted server on the virtual clock.
+    let feed = EventFeed::new(engine.clone());
     for _ in 0..1_000_000 {
         let now = clock.now();
         while next_action < actions.len() && actions[next_action].0 <= now {
@@ -231,9 +237,14 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             }
             next_action += 1;
         }
+        feed.poll_due(clock.now()).await;
         engine.run_due(16).await.map_err(|e| e.to_string())?;
         let wake = store.next_wake().await.map_err(|e| e.to_string())?;
-        let next = [wake, actions.get(next_action).map(|a| a.0)]
+        // The feed keeps the simulation going only while something else does
+        // (an issue is active or a scenario action is to come).
+        let busy = wake.is_some() || next_action < actions.len();
+        let feed_due = feed.next_due().filter(|_| busy);
+        let next = [wake, actions.get(next_action).map(|a| a.0), feed_due]
             .into_iter()
             .flatten()
             .min();

@@ -6,8 +6,10 @@
 //! issue's `seq`), and work is taken with `claim_due` (row leases on PostgreSQL;
 //! an in-process claim set on SQLite, where one worker owns the file).
 
+mod feed;
 mod sqlite;
 
+pub use feed::{FeedBatch, FeedEvent, FeedOutcome, FeedStart, FeedStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 use std::fmt;
@@ -210,7 +212,7 @@ pub struct LedgerEntry {
 }
 
 /// The store of one flow.
-pub trait Store: Send + Sync + fmt::Debug + 'static {
+pub trait Store: FeedStore + Send + Sync + fmt::Debug + 'static {
     fn create_issues(&self, issues: Vec<NewIssue>) -> BoxFuture<'static, StoreResult<()>>;
     fn load(&self, id: &str) -> BoxFuture<'static, StoreResult<Option<IssueRow>>>;
     fn commit(&self, commit: Commit) -> BoxFuture<'static, StoreResult<CommitOutcome>>;

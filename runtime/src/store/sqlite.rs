@@ -17,13 +17,16 @@ use super::{
 };
 use crate::clock::BoxFuture;
 
+mod feed;
+
 // Invariant: `wake_at` is set only for active (running or waiting) issues, so the
 // partial index `issues_wake` alone finds due work.
 
 /// Schema migrations, applied in order; each runs once (table `schema_migrations`).
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE issues (
     id TEXT PRIMARY KEY,
@@ -81,7 +84,14 @@ CREATE TABLE events (
 CREATE INDEX events_key ON events (match_key);
 CREATE TABLE consumed_events (issue TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (issue, event_id)) WITHOUT ROWID;
 "#,
-)];
+    ),
+    // The issue each trigger event started: one per event id, whether it came by
+    // webhook, by poll or both (sqlite/feed.rs).
+    (
+        2,
+        "CREATE TABLE trigger_starts (event_id TEXT PRIMARY KEY, issue TEXT NOT NULL, started_at INTEGER NOT NULL) WITHOUT ROWID;",
+    ),
+];
 
 /// How to open a SQLite store.
 #[derive(Debug, Clone)]

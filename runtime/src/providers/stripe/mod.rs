@@ -2,6 +2,7 @@
 //! connection's mode; the API version pinned; form-encoded bodies; errors as
 //! `{"error": {"message", "param", "code"}}`.
 
+pub mod events;
 pub mod signature;
 
 use flowc_catalog::Action;

@@ -1,0 +1,90 @@
+//! [`FeedStore`] on SQLite: the cursor lives in `meta` (`feed_cursor:<feed>`),
+//! trigger starts in `trigger_starts` (migration 2). Everything of a batch is
+//! one job of the writer, so one transaction: a crash never keeps the cursor
+//! without its events, nor the events without the cursor.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteStore, json_text, micros};
+use crate::clock::BoxFuture;
+use crate::store::{FeedBatch, FeedOutcome, FeedStore, StoreResult};
+
+fn cursor_key(feed: &str) -> String {
+    format!("feed_cursor:{feed}")
+}
+
+impl FeedStore for SqliteStore {
+    fn feed_cursor(&self, feed: &str) -> BoxFuture<'static, StoreResult<Option<String>>> {
+        let key = cursor_key(feed);
+        self.call(move |conn, _| {
+            Ok(conn
+                .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row([&key], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn ingest_events(&self, b: FeedBatch) -> BoxFuture<'static, StoreResult<FeedOutcome>> {
+        self.call(move |conn, _| {
+            let now = micros(b.now);
+            let mut out = FeedOutcome::default();
+            for e in &b.events {
+                let mk = format!("event:{}:{}", e.name, e.key);
+                let n = conn
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO events (event_id, match_key, data, received_at) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![e.event_id, mk, json_text(&e.data), now])?;
+                if n == 0 {
+                    out.duplicates += 1;
+                    continue;
+                }
+                out.delivered += 1;
+                conn.prepare_cached(
+                    "UPDATE issues SET wake_at = ?1 WHERE state = 'waiting' AND wait_key = ?2",
+                )?
+                .execute(params![now, mk])?;
+            }
+            for s in &b.starts {
+                let n = conn
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO trigger_starts (event_id, issue, started_at) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![s.event_id, s.issue.id, now])?;
+                if n == 0 {
+                    continue;
+                }
+                let i = &s.issue;
+                conn.prepare_cached(
+                    "INSERT INTO issues (id, state, step, data, ctx, wake_at, seq, created_at, updated_at) \
+                     VALUES (?1, 'running', ?2, ?3, ?4, ?5, 0, ?5, ?5)",
+                )?
+                .execute(params![i.id, i.step, json_text(&i.data), json_text(&i.ctx), micros(i.now)])?;
+                conn.prepare_cached(
+                    "INSERT INTO history (issue, at, step, event, detail) VALUES (?1, ?2, ?3, 'start', ?4)",
+                )?
+                .execute(params![i.id, micros(i.now), i.step, format!("event {}", s.event_id)])?;
+                out.started.push(i.id.clone());
+            }
+            if let Some(c) = &b.cursor {
+                conn.prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![cursor_key(&b.feed), c])?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn waiting_on(&self, prefix: &str) -> BoxFuture<'static, StoreResult<bool>> {
+        let p = prefix.to_string();
+        self.call(move |conn, _| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM issues WHERE wait_key >= ?1 AND wait_key < ?1 || char(1114111) \
+                     AND state = 'waiting')",
+                )?
+                .query_row([&p], |r| r.get(0))?)
+        })
+    }
+}
