@@ -108,6 +108,8 @@ cases! {
     e0505_unknown_credential_dsl,
     e0506_start_not_a_trigger,
     e0506_start_not_a_trigger_dsl,
+    e0507_trigger_leaves_data_empty,
+    e0507_trigger_leaves_data_empty_dsl,
     w0001_short_poll_interval,
     w0001_short_poll_interval_dsl,
     w0002_unused_data_item,

@@ -31,6 +31,7 @@ mod lower;
 mod scope;
 mod secrets;
 mod steps;
+mod triggers;
 pub mod types;
 mod values;
 
@@ -108,6 +109,7 @@ impl<'a> Checker<'a> {
             start: self.check_starts(&flow.start),
             steps: Vec::new(),
         };
+        self.check_trigger_records(flow, &parts.start);
         parts.steps = self.check_block(&flow.steps);
         self.check_control(flow);
         self.scan_secrets(flow);

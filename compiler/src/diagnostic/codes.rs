@@ -95,6 +95,7 @@ codes! {
     MissingCredential = "E0504", Error, "missing credential";
     UnknownCredential = "E0505", Error, "unknown credential";
     InvalidStart = "E0506", Error, "invalid start";
+    TriggerLeavesDataEmpty = "E0507", Error, "start event leaves a required data item empty";
     // warnings
     ShortPollInterval = "W0001", Warning, "poll interval under 15 seconds";
     UnusedDataItem = "W0002", Warning, "data item is never used";
