@@ -1,0 +1,211 @@
+//! Benchmark of the event feed (run with `cargo bench -p flowc_runtime --bench events`):
+//! 10,000 open invoices wait for `invoice.paid`; Stripe's `/v1/events` is played
+//! by the recording test server. Printed: list calls per poll cycle (the target:
+//! one per page of at most 100 events, however many issues wait) and the time of
+//! one poll cycle (list, map, store with the cursor, wake the matching issues).
+//!
+//! Env: BENCH_WAITING (default 10000), BENCH_PAID (events per cycle, default 1000).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowc_runtime::clock::{Clock, VirtualClock};
+use flowc_runtime::engine::Engine;
+use flowc_runtime::events::EventFeed;
+use flowc_runtime::prelude::*;
+use flowc_runtime::store::{SqliteOptions, SqliteStore, Store};
+use flowc_runtime::testing::{Reply, TestServer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Data {
+    invoice: String,
+    #[serde(default)]
+    paid_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Step {
+    WaitPaid,
+}
+
+impl StepId for Step {
+    const ALL: &'static [Step] = &[Step::WaitPaid];
+    fn id(self) -> &'static str {
+        "wait_paid"
+    }
+}
+
+static ITEMS: [ItemDef; 2] = [
+    ItemDef::new("invoice", ValueType::String).required(),
+    ItemDef::new("paid_by", ValueType::String),
+];
+static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
+static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
+    name: "stripe",
+    provider: "stripe",
+    mode: "test",
+    base_url: "",
+    credentials: &[(
+        "secret_key",
+        SecretSource::File(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/events/testdata/stripe_key"
+        )),
+    )],
+}];
+static FEEDS: [FeedDef; 1] = [FeedDef {
+    provider: "stripe",
+    event: "invoice.paid",
+    connection: "stripe",
+    poll: Some(Duration::from_secs(900)),
+}];
+
+struct OpenInvoices;
+
+impl Flow for OpenInvoices {
+    const NAME: &'static str = "bench_open_invoices";
+    type Data = Data;
+    type Step = Step;
+    fn schema() -> &'static DataSchema {
+        &SCHEMA
+    }
+    fn connections() -> &'static [ConnectionDef] {
+        &CONNECTIONS
+    }
+    fn event_feeds() -> &'static [FeedDef] {
+        &FEEDS
+    }
+    fn first_step() -> Step {
+        Step::WaitPaid
+    }
+    fn run_step<'a>(
+        _step: Step,
+        data: &'a mut Data,
+        cx: &'a mut StepContext,
+    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
+        Box::pin(async move {
+            match cx.wake_data::<Value>()? {
+                Some(p) => {
+                    data.paid_by = p["event_id"].as_str().map(str::to_string);
+                    Ok(Transition::End(Outcome::Completed))
+                }
+                None => Ok(Transition::Wait(Wait {
+                    on: WaitOn::Event {
+                        name: "invoice.paid",
+                        key: data.invoice.clone(),
+                    },
+                    timeout: Duration::from_secs(30 * 86_400),
+                    on_timeout: Step::WaitPaid,
+                    poll: Some(Duration::from_secs(900)),
+                })),
+            }
+        })
+    }
+}
+
+fn env_usize(k: &str, d: usize) -> usize {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+fn invoice_paid(n: usize) -> Value {
+    json!({"id": format!("evt_{n:08}"), "object": "event", "type": "invoice.paid",
+        "data": {"object": {"id": format!("in_{n}"), "object": "invoice", "status": "paid",
+            "paid": true, "amount_paid": 1500, "currency": "jpy"}}})
+}
+
+/// Pages as Stripe answers `ending_before` walks: each page newest first, the
+/// oldest page first; `has_more` on all but the last.
+fn pages(from: usize, count: usize) -> Vec<Reply> {
+    let ids: Vec<usize> = (from..from + count).collect();
+    let chunks: Vec<&[usize]> = ids.chunks(100).collect();
+    let last = chunks.len().saturating_sub(1);
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let events: Vec<Value> = c.iter().rev().map(|n| invoice_paid(*n)).collect();
+            Reply::json(
+                200,
+                json!({"object": "list", "data": events, "has_more": i < last}),
+            )
+        })
+        .collect()
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let waiting = env_usize("BENCH_WAITING", if quick { 1000 } else { 10_000 });
+    let paid = env_usize("BENCH_PAID", if quick { 250 } else { 1000 }).min(waiting);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(SqliteOptions::new(
+                dir.path().join("bench.db"),
+                OpenInvoices::NAME,
+            ))
+            .unwrap(),
+        );
+        let server = TestServer::start_with(Duration::ZERO, false).await;
+        let clock = VirtualClock::new("2025-01-01T00:00:00Z".parse().unwrap());
+        let engine = Engine::<OpenInvoices>::with_base_url(
+            store.clone(),
+            Arc::new(clock.clone()),
+            Some(&server.url()),
+        );
+        let records: Vec<Value> = (0..waiting)
+            .map(|i| json!({"invoice": format!("in_{i}")}))
+            .collect();
+        for chunk in records.chunks(1000) {
+            engine.start_validated(chunk.to_vec()).await.unwrap();
+        }
+        engine.run_due(64).await.unwrap();
+        let feed = EventFeed::new(engine.clone());
+
+        // The first cycle sets the cursor.
+        server.script("GET /v1/events", pages(waiting + 1, 1));
+        feed.poll_due(clock.now()).await;
+
+        // A cycle with nothing new.
+        clock.advance(Duration::from_secs(900));
+        let before = server.count();
+        let t = Instant::now();
+        feed.poll_due(clock.now()).await;
+        let idle = t.elapsed();
+        println!(
+            "idle cycle      waiting={waiting}: {} list call(s), {idle:.1?}",
+            server.count() - before
+        );
+
+        // A cycle with `paid` invoices paid.
+        server.script("GET /v1/events", pages(0, paid));
+        clock.advance(Duration::from_secs(900));
+        let before = server.count();
+        let t = Instant::now();
+        let r = feed.poll_due(clock.now()).await;
+        let cycle = t.elapsed();
+        let calls = server.count() - before;
+        let delivered = r.first().map_or(0, |r| r.outcome.delivered);
+        println!(
+            "busy cycle      waiting={waiting} paid={paid}: {calls} list calls ({} per page of at most 100; target {}), {delivered} delivered, {cycle:.1?}",
+            calls as f64 / paid.div_ceil(100) as f64,
+            paid.div_ceil(100)
+        );
+        let t = Instant::now();
+        let runs = engine.run_due(64).await.unwrap();
+        println!(
+            "run_due         {runs} issue runs after the cycle in {:.1?} ({paid} paid; the rest are the engine's own per-issue `poll` re-runs, which make no API call)",
+            t.elapsed()
+        );
+        assert_eq!(calls as usize, paid.div_ceil(100), "one list call per page");
+        assert_eq!(delivered, paid);
+    });
+}
