@@ -208,13 +208,19 @@ impl ::flowc_runtime::flow::Flow for StripeChargeRefundTriggersFlow {
                                         (
                                             "refunded_charge",
                                             ::flowc_runtime::rt::json(
-                                                &::flowc_runtime::rt::value(&data.charge, "charge")?,
+                                                &::flowc_runtime::rt::coalesce(
+                                                    data.charge.clone(),
+                                                    || Ok(::std::string::String::from("")),
+                                                )?,
                                             )?,
                                         ),
                                         (
                                             "customer",
                                             ::flowc_runtime::rt::json(
-                                                &::flowc_runtime::rt::value(&data.customer, "customer")?,
+                                                &::flowc_runtime::rt::coalesce(
+                                                    data.customer.clone(),
+                                                    || Ok(::std::string::String::from("")),
+                                                )?,
                                             )?,
                                         ),
                                         ("amount", ::flowc_runtime::rt::json(&data.amount)?),
@@ -227,13 +233,19 @@ impl ::flowc_runtime::flow::Flow for StripeChargeRefundTriggersFlow {
                                         (
                                             "status",
                                             ::flowc_runtime::rt::json(
-                                                &::flowc_runtime::rt::value(&data.status, "status")?,
+                                                &::flowc_runtime::rt::coalesce(
+                                                    data.status.clone(),
+                                                    || Ok(::std::string::String::from("")),
+                                                )?,
                                             )?,
                                         ),
                                         (
                                             "reason",
                                             ::flowc_runtime::rt::json(
-                                                &::flowc_runtime::rt::value(&data.reason, "reason")?,
+                                                &::flowc_runtime::rt::coalesce(
+                                                    data.reason.clone(),
+                                                    || Ok(::std::string::String::from("")),
+                                                )?,
                                             )?,
                                         ),
                                     ]),
