@@ -3,6 +3,7 @@
 //! `{"error": {"message", "param", "code"}}`.
 
 pub mod signature;
+pub mod sim;
 
 use flowc_catalog::Action;
 use serde_json::{Value, json};
