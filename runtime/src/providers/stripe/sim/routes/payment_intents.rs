@@ -121,6 +121,8 @@ pub fn create(cx: &mut Ctx) -> Result<Value, ApiError> {
     cx.store.emit("payment_intent.created", &intent, cx.key);
     let (ch, error) = charge(cx, &spec, &payer);
     let ch_id = ch["id"].clone();
+    let now = cx.store.now();
+    let intent_customer = customer.clone();
     let intent = cx.store.update(&id, |i| {
         i["latest_charge"] = ch_id.clone();
         match &error {
@@ -139,7 +141,17 @@ pub fn create(cx: &mut Ctx) -> Result<Value, ApiError> {
                     "code": e.code,
                     "decline_code": e.decline_code,
                     "message": e.message,
-                    "payment_method": {"id": payer.payment_method, "object": "payment_method", "type": "card"},
+                    "payment_method": {
+                        "id": payer.payment_method,
+                        "object": "payment_method",
+                        "billing_details": {"address": null, "email": null, "name": null, "phone": null},
+                        "card": payer.card.details()["card"],
+                        "created": now,
+                        "customer": intent_customer,
+                        "livemode": false,
+                        "metadata": {},
+                        "type": "card",
+                    },
                     "type": "card_error",
                 });
             }
