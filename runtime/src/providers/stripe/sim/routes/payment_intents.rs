@@ -122,7 +122,7 @@ pub fn create(cx: &mut Ctx) -> Result<Value, ApiError> {
     let (ch, error) = charge(cx, &spec, &payer);
     let ch_id = ch["id"].clone();
     let now = cx.store.now();
-    let intent_customer = customer.clone();
+    let intent_customer = customer;
     let intent = cx.store.update(&id, |i| {
         i["latest_charge"] = ch_id.clone();
         match &error {
