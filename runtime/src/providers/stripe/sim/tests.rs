@@ -860,14 +860,16 @@ async fn config_webhooks_and_dropped_deliveries() {
     t.ok("/v1/customers", &[("email", "b@example.com")]).await;
     assert!(t.sim.settle(Duration::from_secs(5)).await);
     assert_eq!(got.lock().unwrap().len(), 1);
-    let outcomes: Vec<String> = t
+    // Deliveries run concurrently: which one met the fault is not fixed.
+    let mut outcomes: Vec<String> = t
         .sim
         .state()
         .deliveries()
         .into_iter()
         .map(|d| d.outcome)
         .collect();
-    assert_eq!(outcomes, ["dropped", "delivered"]);
+    outcomes.sort();
+    assert_eq!(outcomes, ["delivered", "dropped"]);
     // Failing endpoints use up their retries.
     let t2 = T::with(fast_retries()).await;
     t2.sim.add_webhook(&WebhookTarget {
