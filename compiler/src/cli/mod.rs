@@ -17,6 +17,7 @@ mod graph;
 mod output;
 mod run;
 mod schema;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -49,6 +50,9 @@ enum Command {
     Emit(emit::Args),
     /// Build a flow if needed and run its binary with the arguments after `--`.
     Run(run::Args),
+    /// Run a provider simulator (e.g. `flowc sim stripe --listen 127.0.0.1:12111`)
+    /// for built flows to talk to instead of the real provider.
+    Sim(sim::Args),
 }
 
 /// The outcome of a subcommand, as the process exit status.
@@ -80,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Emit(args) => emit::run(&args),
+        Command::Sim(args) => sim::run(&args),
         Command::Run(args) => {
             return match run::run(&args) {
                 Ok(code) => ExitCode::from(code),

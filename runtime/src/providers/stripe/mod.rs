@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod signature;
+pub mod sim;
 
 use flowc_catalog::Action;
 use serde_json::{Value, json};

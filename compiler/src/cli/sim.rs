@@ -1,0 +1,130 @@
+//! `flowc sim stripe --listen ADDR [--webhook URL]...`: the runtime's Stripe
+//! simulator as a standalone server. Prints its URL and the environment to
+//! point a built flow at it, then serves until Ctrl-C.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use clap::Subcommand;
+use flowc_runtime::providers::stripe::sim::{SimConfig, StripeSim, WebhookTarget};
+
+use super::Exit;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    provider: Provider,
+}
+
+#[derive(Debug, Subcommand)]
+enum Provider {
+    /// Stripe, API version 2023-08-16: customers, products, prices, charges,
+    /// payment intents, invoices, refunds, events and signed webhooks.
+    Stripe(StripeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StripeArgs {
+    /// Address to listen on (loopback only; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:12111")]
+    listen: SocketAddr,
+    /// Deliver every event to this URL (repeatable), signed with `--webhook-secret`.
+    #[arg(long = "webhook", value_name = "URL")]
+    webhooks: Vec<String>,
+    /// The `whsec_…` secret to sign webhook deliveries with (random if not given).
+    #[arg(long, value_name = "SECRET")]
+    webhook_secret: Option<String>,
+    /// The flow's connection name, for the `FLOWC_<CONNECTION>_BASE_URL` line.
+    #[arg(long, default_value = "stripe")]
+    connection: String,
+}
+
+pub fn run(args: &Args) -> Exit {
+    match &args.provider {
+        Provider::Stripe(a) => stripe(a),
+    }
+}
+
+/// `FLOWC_<NAME>_BASE_URL`, spelled as the runtime's `ConnectionDef::base_url_env`.
+fn base_url_env(connection: &str) -> String {
+    let name: String = connection
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("FLOWC_{name}_BASE_URL")
+}
+
+fn stripe(a: &StripeArgs) -> Exit {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Usage;
+        }
+    };
+    let mut secret = a.webhook_secret.clone();
+    if let Some(s) = &secret
+        && !s.starts_with("whsec_")
+    {
+        eprintln!("error: a webhook secret starts with `whsec_`");
+        return Exit::Usage;
+    }
+    if !a.webhooks.is_empty() && secret.is_none() {
+        // One secret for all the given URLs, so one env var configures the flow.
+        secret = Some(format!("whsec_sim{:016x}", rand_seed()));
+    }
+    let config = SimConfig {
+        listen: a.listen,
+        webhooks: a
+            .webhooks
+            .iter()
+            .map(|url| WebhookTarget {
+                url: url.clone(),
+                events: vec!["*".into()],
+                secret: secret.clone(),
+            })
+            .collect(),
+        ..SimConfig::default()
+    };
+    runtime.block_on(async {
+        let sim = match StripeSim::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Usage;
+            }
+        };
+        let url = sim.url();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "Stripe simulator (API 2023-08-16) listening on {url}");
+        let _ = writeln!(out, "Point a built flow at it:");
+        let _ = writeln!(out, "  export {}={url}", base_url_env(&a.connection));
+        let _ = writeln!(out, "  (its secret key must be a test key: sk_test_… or rk_test_…)");
+        for (w, s) in a.webhooks.iter().zip(sim.webhook_secrets()) {
+            let _ = writeln!(out, "Webhooks to {w}, signed with {s}");
+        }
+        let _ = writeln!(out, "Control endpoints under {url}/_sim/ (state, requests, deliveries, faults, reset). Ctrl-C stops.");
+        let _ = out.flush();
+        drop(out);
+        let _ = tokio::signal::ctrl_c().await;
+        Exit::Clean
+    })
+}
+
+/// A little entropy for a default secret (time and process id; not for real secrets).
+fn rand_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ (u64::from(std::process::id()) << 32)
+}
