@@ -27,8 +27,8 @@ fn all_flows() -> Vec<String> {
         .collect();
     names.sort();
     assert!(
-        names.len() >= 5,
-        "flows/ should hold the five flows: {names:?}"
+        names.len() >= 6,
+        "flows/ should hold the six flows: {names:?}"
     );
     names
 }
@@ -102,15 +102,17 @@ fn generated_crates_build_and_pass_clippy() {
     }
 }
 
-/// `flowc run FLOW -- simulate --scenario FILE`, as the README shows it.
-fn simulate(scenario: &str) -> (bool, String) {
+/// `flowc run FLOW -- simulate --scenario FILE`, as the README shows it (with
+/// the credentials the flow reads from the environment).
+fn simulate(flow: &str, scenario: &str) -> (bool, String) {
     let out = Command::new(flowc_bin())
         .current_dir(workspace())
         .env("FLOWC_TARGET_DIR", toolchain().target_dir)
         .env("KINTONE_API_TOKEN", "test-token")
+        .env("STRIPE_SECRET_KEY", "sk_test_simulated")
         .args([
             "run",
-            "flows/kintone_delivery_sync.flow.yaml",
+            &format!("flows/{flow}.flow.yaml"),
             "--",
             "simulate",
             "--scenario",
@@ -128,13 +130,32 @@ fn simulate(scenario: &str) -> (bool, String) {
 
 #[test]
 fn kintone_flow_runs_its_scenarios_end_to_end() {
-    let (ok, out) = simulate("examples/kintone_delivery_sync/happy.scenario.yaml");
+    let flow = "kintone_delivery_sync";
+    let (ok, out) = simulate(flow, "examples/kintone_delivery_sync/happy.scenario.yaml");
     assert!(ok, "{out}");
     assert!(out.contains("2 of 2 expectations met"), "{out}");
     assert!(out.contains("two_items: completed at done"), "{out}");
-    let (ok, out) = simulate("examples/kintone_delivery_sync/rejected.scenario.yaml");
+    let (ok, out) = simulate(
+        flow,
+        "examples/kintone_delivery_sync/rejected.scenario.yaml",
+    );
     assert!(ok, "{out}");
     assert!(out.contains("bad_app: failed at post_line"), "{out}");
+}
+
+#[test]
+fn stripe_invoice_flow_runs_its_scenarios_end_to_end() {
+    let flow = "stripe_invoice_reminders";
+    let (ok, out) = simulate(flow, "examples/stripe_invoice_reminders/paid.scenario.yaml");
+    assert!(ok, "{out}");
+    assert!(out.contains("delivery: completed at done"), "{out}");
+    let (ok, out) = simulate(
+        flow,
+        "examples/stripe_invoice_reminders/voided.scenario.yaml",
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("unpaid: cancelled at cancelled"), "{out}");
+    assert!(out.contains("1 of 1 expectations met"), "{out}");
 }
 
 /// A second flow, different from every flow in `flows/`.

@@ -318,3 +318,54 @@ fn a_key_missing_from_the_schema_is_found() {
         assert_eq!(problems, [format!("{want}: not in the request schema")]);
     }
 }
+
+/// Every page request of a Stripe list (the first, capped at 100 rows, and the
+/// ones after, with `starting_after`) sends only parameters the operation
+/// declares, within their bounds.
+#[test]
+fn list_page_requests_fit_the_spec() {
+    use flowc_runtime::http::{HttpRequest, Method};
+    use flowc_runtime::providers::stripe::pages;
+    let specs = Specs::default();
+    let p = provider("stripe").unwrap();
+    let lists: Vec<&Action> = p.actions.iter().filter(|a| pages::is_list(a)).collect();
+    assert!(lists.len() >= 2, "list_refunds and find_customer page");
+    for a in lists {
+        let mut inputs = inputs(p, a);
+        inputs["limit"] = json!(250);
+        let mut built = build(Kind::Stripe, p, a, &inputs).unwrap();
+        assert_eq!(pages::first_page(&mut built.query), Some(250));
+        let mut req = HttpRequest::new(Method::Get, "http://127.0.0.1/x");
+        req.query = built.query;
+        let rows: Vec<Value> = (0..100).map(|i| json!({"id": format!("x_{i}")})).collect();
+        let next = pages::next_page(&req, &json!({"data": rows, "has_more": true}), 250).unwrap();
+        let op = Operation::find(&specs, "stripe/spec3.yaml", "GET", &a.api.path).unwrap();
+        for query in [&req.query, &next.query] {
+            for (k, v) in query {
+                let base = k.split('[').next().unwrap_or(k);
+                let prm = op
+                    .op
+                    .get("parameters")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|prm| op.at(&specs, prm))
+                    .find(|prm| prm.schema.get("name").and_then(Value::as_str) == Some(base))
+                    .unwrap_or_else(|| panic!("{}: `{k}` is not declared", a.name));
+                if let Some(max) = prm
+                    .schema
+                    .pointer("/schema/maximum")
+                    .and_then(Value::as_i64)
+                {
+                    let n: i64 = v.parse().unwrap();
+                    assert!(n <= max, "{}: {k}={v} is over {max}", a.name);
+                }
+            }
+        }
+        assert!(
+            next.query
+                .iter()
+                .any(|(k, v)| k == "starting_after" && v == "x_99")
+        );
+    }
+}

@@ -30,8 +30,8 @@ use serde_json::{Map, Value, json};
 
 use crate::engine::StepContext;
 use crate::flow::{ConnectionDef, StepError};
-use crate::http::HttpRequest;
-use crate::providers::Kind;
+use crate::http::{HttpRequest, RateLimit};
+use crate::providers::{Kind, stripe};
 
 /// One provider action step, as generated code writes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,16 +154,36 @@ impl StepContext {
                 conn.name, conn.provider
             )));
         }
+        if conn.mode == "live"
+            && !self.rt.http.live_allowed()
+            && !self.rt.base_urls.contains_key(crate::http::SIMULATED)
+        {
+            return Err(fatal(format!(
+                "connection `{}` is a live connection (real money): run the binary with \
+                 --live to call it; nothing was sent",
+                conn.name
+            )));
+        }
         let base = base_url(&self.rt.base_urls, conn, provider)?;
+        let rate = RateLimit::for_connection(conn, kind.default_rate_limit(conn.mode))
+            .map_err(|e| fatal(format!("connection `{}`: {e}", conn.name)))?;
         let mut req = HttpRequest::new(
             built.method,
             format!("{}{}", base.trim_end_matches('/'), built.path),
         )
         .idempotency_header(kind.idempotency_header(action))
         .side_effect(action.side_effect)
-        .error_message(kind.error_message());
+        .error_message(kind.error_message())
+        .budget(conn.name, rate);
+        if let Some(f) = kind.error_class() {
+            req = req.error_class(f);
+        }
         req.query = built.query;
         req.body = built.body;
+        // A Stripe list: `limit` rows in all, in pages of at most 100.
+        let wanted = (kind == Kind::Stripe && stripe::pages::is_list(action))
+            .then(|| stripe::pages::first_page(&mut req.query))
+            .flatten();
         let rt = self.rt.clone();
         let req = kind.authorize(&rt, conn, &base, req).map_err(|e| match e {
             StepError::Fatal(m) => fatal(m),
@@ -177,42 +197,48 @@ impl StepContext {
         } else {
             None
         };
-        let result = rt
-            .http
-            .execute(&req, key.as_deref(), &rt)
-            .await
-            .and_then(|resp| {
-                let body: Value = if resp.body.trim().is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_str(&resp.body).map_err(|_| {
-                        StepError::Fatal(format!("HTTP {}: the response is not JSON", resp.status))
+        let result = async {
+            let resp = rt.http.execute(&req, key.as_deref(), &rt).await?;
+            let mut body: Value = if resp.status >= 400 {
+                // An error answer the provider's classifier handed over (a declined card).
+                kind.error_answer(action, &call.inputs, resp.status, &resp.body)
+                    .map_err(|m| {
+                        StepError::Fatal(format!("{}: {m}", req.describe(&rt.base_urls)))
                     })?
-                };
-                kind.check_response(&body).map_err(StepError::Fatal)?;
-                let fields = output::map(kind, action, &body).map_err(|e| {
-                    StepError::Fatal(format!("{}; nothing was stored", e.join("; ")))
-                })?;
-                Ok(ActionResult {
-                    provider: call.provider,
-                    action: call.action,
-                    status: resp.status,
-                    fields,
-                })
+            } else if resp.body.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&resp.body).map_err(|_| {
+                    StepError::Fatal(format!("HTTP {}: the response is not JSON", resp.status))
+                })?
+            };
+            if let Some(wanted) = wanted {
+                stripe::pages::follow(&rt, &req, &mut body, wanted).await?;
+            }
+            kind.check_response(&body).map_err(StepError::Fatal)?;
+            let fields = output::map(kind, action, &body)
+                .map_err(|e| StepError::Fatal(format!("{}; nothing was stored", e.join("; "))))?;
+            Ok(ActionResult {
+                provider: call.provider,
+                action: call.action,
+                status: resp.status,
+                fields,
             })
-            .map_err(|e| match e {
-                StepError::Fatal(m) => fatal(m),
-                StepError::Retry {
-                    message,
-                    retry_after,
-                    policy,
-                } => StepError::Retry {
-                    message: format!("step `{step}`: {name}: {message}"),
-                    retry_after,
-                    policy,
-                },
-                other => other,
-            });
+        }
+        .await
+        .map_err(|e| match e {
+            StepError::Fatal(m) => fatal(m),
+            StepError::Retry {
+                message,
+                retry_after,
+                policy,
+            } => StepError::Retry {
+                message: format!("step `{step}`: {name}: {message}"),
+                retry_after,
+                policy,
+            },
+            other => other,
+        });
         if let Some(k) = key {
             match &result {
                 Ok(r) => {

@@ -820,3 +820,5 @@ async fn a_batch_of_three_issues_is_one_request_file() {
     let text = std::fs::read_to_string(outbox.path().join("DD_20250301-000002.csv")).unwrap();
     assert_eq!(text.lines().count(), 2, "{text}");
 }
+
+mod stripe_client;

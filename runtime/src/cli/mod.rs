@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::clock::{Clock, SystemClock};
 use crate::engine::{Engine, RecordError, RunOptions};
 use crate::events::EventFeed;
-use crate::flow::Flow;
+use crate::flow::{ConnectionDef, Flow};
 use crate::store::{IssueRow, IssueState, SqliteOptions, SqliteStore, Store};
 use crate::value::FieldError;
 
@@ -31,6 +31,10 @@ struct Cli {
     /// Log filter (tracing's env-filter syntax), e.g. `info` or `flowc_runtime=debug`.
     #[arg(long, global = true, env = "FLOWC_LOG", default_value = "info")]
     log: String,
+    /// Allow calls on the flow's `mode: live` connections (real money). Without
+    /// it, `run` refuses to work a flow that has one.
+    #[arg(long, global = true)]
+    live: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -206,6 +210,13 @@ async fn dispatch<F: Flow>(cli: Cli) -> i32 {
         }
     };
     let engine = Engine::<F>::new(store.clone(), Arc::new(SystemClock));
+    engine.runtime().http.allow_live(cli.live);
+    if matches!(cli.command, Command::Run { .. })
+        && let Err(e) = check_live(F::connections(), cli.live)
+    {
+        eprintln!("error: {e}");
+        return 2;
+    }
     let r = match cli.command {
         Command::Start {
             record,
@@ -242,6 +253,23 @@ async fn dispatch<F: Flow>(cli: Cli) -> i32 {
 }
 
 type CliResult = Result<(), (i32, String)>;
+
+/// Live connections move real money: without `--live`, a flow that has one is
+/// not worked on at all (the action layer refuses each call too).
+fn check_live(connections: &[ConnectionDef], live: bool) -> Result<(), String> {
+    let names: Vec<String> = connections
+        .iter()
+        .filter(|c| c.mode == "live")
+        .map(|c| format!("`{}`", c.name))
+        .collect();
+    if live || names.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "connection {} is in live mode (real money); run with --live to call it",
+        names.join(", ")
+    ))
+}
 
 async fn resolve<F: Flow>(engine: &Engine<F>, id: &str) -> Result<String, (i32, String)> {
     match engine.store().resolve_id(id).await {
@@ -635,5 +663,32 @@ async fn cancel<F: Flow>(engine: &Engine<F>, id: &str) -> CliResult {
         }
         Ok(false) => Err((1, format!("{id} has already ended"))),
         Err(e) => Err((2, e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_connections_need_the_live_flag() {
+        let conn = |name, mode| ConnectionDef {
+            name,
+            provider: "stripe",
+            mode,
+            base_url: "",
+            credentials: &[],
+        };
+        let test = [conn("stripe", "test")];
+        assert_eq!(check_live(&test, false), Ok(()));
+        let both = [conn("stripe", "test"), conn("stripe_jp", "live")];
+        let e = check_live(&both, false).unwrap_err();
+        assert!(e.contains("`stripe_jp`") && e.contains("--live"), "{e}");
+        assert!(!e.contains("`stripe`,"), "{e}");
+        assert_eq!(check_live(&both, true), Ok(()));
+        let cli = Cli::try_parse_from(["f", "run", "--once", "--live"]).unwrap();
+        assert!(cli.live);
+        let cli = Cli::try_parse_from(["f", "--live", "status", "x"]).unwrap();
+        assert!(cli.live);
     }
 }

@@ -2,8 +2,10 @@
 //! retry classification, and typed mapping of the response into data items.
 
 mod auth;
+pub mod budget;
 
 pub use auth::{Auth, Secret, TokenCache, resolve, strip_query};
+pub use budget::{Budgets, RateLimit};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -96,6 +98,34 @@ pub struct HttpRequest {
     /// Reads the provider's message out of an error body (provider actions set
     /// their own; `None` uses [`provider_message`]).
     pub error_message: Option<MessageReader>,
+    /// Classifies an error answer by the provider's typed errors (Stripe); `None`
+    /// classifies by the status alone ([`classify`]).
+    pub error_class: Option<ErrorClassifier>,
+    /// The connection whose request budget every send of this request waits
+    /// for, and its rate ([`budget`]).
+    pub budget: Option<(&'static str, RateLimit)>,
+}
+
+/// What an error answer means for the step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Worth trying again (with this message).
+    Retry(String),
+    /// Final (with this message).
+    Fatal(String),
+    /// Not an error of the call: the body is the action's answer (Stripe's
+    /// declined card), returned as a response with its status.
+    Answer,
+}
+
+/// Classifies an error answer (status, body) of a provider.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorClassifier(pub fn(u16, &str) -> ErrorClass);
+
+impl PartialEq for ErrorClassifier {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
 }
 
 /// Reads a provider's message out of an error body.
@@ -141,6 +171,8 @@ impl HttpRequest {
             side_effect: method != Method::Get,
             retry: None,
             error_message: None,
+            error_class: None,
+            budget: None,
         }
     }
 
@@ -194,6 +226,15 @@ impl HttpRequest {
     }
     pub fn error_message(mut self, f: fn(&str) -> String) -> Self {
         self.error_message = Some(MessageReader(f));
+        self
+    }
+
+    pub fn budget(mut self, connection: &'static str, rate: Option<RateLimit>) -> Self {
+        self.budget = rate.map(|r| (connection, r));
+        self
+    }
+    pub fn error_class(mut self, f: fn(u16, &str) -> ErrorClass) -> Self {
+        self.error_class = Some(ErrorClassifier(f));
         self
     }
 
@@ -284,11 +325,16 @@ pub fn provider_message(body: &str) -> String {
     }
 }
 
-/// The shared HTTP client and OAuth2 token cache.
+/// The shared HTTP client, OAuth2 token cache, request budgets, and whether
+/// live connections may be called.
 #[derive(Debug)]
 pub struct HttpClient {
     client: reqwest::Client,
     pub tokens: TokenCache,
+    /// One request budget per connection, shared by every issue of the process.
+    pub budgets: Budgets,
+    /// Whether `mode: live` connections may be called (the binary's `--live`).
+    live: std::sync::atomic::AtomicBool,
 }
 
 impl Default for HttpClient {
@@ -307,7 +353,19 @@ impl HttpClient {
         HttpClient {
             client,
             tokens: TokenCache::default(),
+            budgets: Budgets::default(),
+            live: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Allows (or forbids) calls on `mode: live` connections (`--live`).
+    pub fn allow_live(&self, yes: bool) {
+        self.live.store(yes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether `mode: live` connections may be called.
+    pub fn live_allowed(&self) -> bool {
+        self.live.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -325,6 +383,9 @@ impl HttpClient {
         let what = format!("{} {}", req.method.as_str(), strip_query(&url));
         let mut stale: Option<Secret> = None;
         loop {
+            if let Some((connection, rate)) = req.budget {
+                self.budgets.acquire(connection, rate, &*rt.clock).await;
+            }
             let mut rb = self
                 .client
                 .request(req.method.reqwest(), &url)
@@ -444,6 +505,31 @@ impl HttpClient {
                 retry_after: None,
                 policy: req.retry,
             })?;
+            let class = match (classify(status), req.error_class) {
+                (StatusClass::Success, _) => None,
+                (_, Some(f)) => Some((f.0)(status, &body)),
+                _ => None,
+            };
+            match class {
+                Some(ErrorClass::Answer) => {
+                    return Ok(HttpResponse {
+                        status,
+                        fields: Map::new(),
+                        body,
+                    });
+                }
+                Some(ErrorClass::Retry(m)) => {
+                    return Err(StepError::Retry {
+                        message: format!("{what}: HTTP {status}: {m}"),
+                        retry_after,
+                        policy: req.retry,
+                    });
+                }
+                Some(ErrorClass::Fatal(m)) => {
+                    return Err(StepError::Fatal(format!("{what}: HTTP {status}: {m}")));
+                }
+                None => {}
+            }
             return match classify(status) {
                 StatusClass::Success => map_response(req, status, body, &what),
                 StatusClass::Retry => Err(StepError::Retry {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::engine::Runtime;
 use crate::flow::{ConnectionDef, SecretSource, StepError};
-use crate::http::{HttpRequest, Secret, resolve};
+use crate::http::{ErrorClass, HttpRequest, RateLimit, Secret, resolve};
 use crate::value::{Currency, Decimal, Money, parse_decimal};
 
 /// How a request body is written.
@@ -132,6 +132,42 @@ impl Kind {
         }
     }
 
+    /// The request budget of a connection in this mode when
+    /// `FLOWC_<CONNECTION>_RATE_LIMIT` does not set one: Stripe's documented
+    /// limits (25 requests/s in test mode, 100 live); none for the others.
+    pub fn default_rate_limit(self, mode: &str) -> Option<RateLimit> {
+        match (self, mode) {
+            (Kind::Stripe, "live") => Some(RateLimit { per_second: 100.0 }),
+            (Kind::Stripe, _) => Some(RateLimit { per_second: 25.0 }),
+            _ => None,
+        }
+    }
+
+    /// The provider's typed classification of error answers (Stripe's error
+    /// types); `None` classifies by the HTTP status.
+    pub fn error_class(self) -> Option<fn(u16, &str) -> ErrorClass> {
+        match self {
+            Kind::Stripe => Some(stripe::errors::classify_error),
+            _ => None,
+        }
+    }
+
+    /// An error answer the classifier handed to the action ([`ErrorClass::Answer`]):
+    /// the body its outputs are read from (Stripe's declined card as a failed
+    /// charge), or the step's error message.
+    pub fn error_answer(
+        self,
+        action: &Action,
+        inputs: &Value,
+        status: u16,
+        body: &str,
+    ) -> Result<Value, String> {
+        match self {
+            Kind::Stripe => stripe::decline::answer(&action.name, inputs, status, body),
+            _ => Err(format!("HTTP {status}: {}", (self.error_message())(body))),
+        }
+    }
+
     /// Parameters the runtime adds to every request of an action (Stripe's `expand[]`).
     pub fn extra_body(self, action: &Action, body: &mut Value) {
         if self == Kind::Stripe {
@@ -151,6 +187,7 @@ impl Kind {
     pub fn derived_output(self, name: &str, body: &Value) -> Option<Value> {
         match self {
             Kind::Buckaroo => buckaroo::derived_output(name, body),
+            Kind::Stripe => stripe::decline::derived_output(name, body),
             _ => None,
         }
     }

@@ -1,8 +1,13 @@
 //! Stripe: a secret (or restricted) key as a bearer token, checked against the
-//! connection's mode; the API version pinned; form-encoded bodies; errors as
-//! `{"error": {"message", "param", "code"}}`.
+//! connection's mode; the API version pinned; form-encoded bodies; typed errors
+//! ([`errors`]: retried or final by `error.type` and status); a declined card as
+//! the result of a failed charge ([`decline`]); list pages followed by
+//! `starting_after` ([`pages`]).
 
+pub mod decline;
+pub mod errors;
 pub mod events;
+pub mod pages;
 pub mod signature;
 pub mod sim;
 
@@ -64,24 +69,10 @@ pub fn add_expand(action: &Action, body: &mut Value) {
     }
 }
 
-/// Stripe's error message with the parameter it is about.
+/// Stripe's error message with the parameter it is about (and the decline or
+/// error code), API keys cut out.
 pub fn error_message(body: &str) -> String {
-    let Ok(v) = serde_json::from_str::<Value>(body) else {
-        return super::fallback(body);
-    };
-    match super::first_string(&v, &["/error/message"]) {
-        Some(m) => {
-            let mut out = m.to_string();
-            if let Some(p) = super::first_string(&v, &["/error/param"]) {
-                out.push_str(&format!(" (param: {p})"));
-            }
-            if let Some(c) = super::first_string(&v, &["/error/decline_code", "/error/code"]) {
-                out.push_str(&format!(" [{c}]"));
-            }
-            out
-        }
-        None => super::fallback(body),
-    }
+    errors::StripeError::parse(0, body).to_string()
 }
 
 /// Flattens a JSON tree into Stripe's form pairs: `a[b]` for nested keys,
