@@ -1,0 +1,67 @@
+//! Building the flows of `flows/` into binaries, for the tests that run them.
+//!
+//! All builds go to one persistent target dir under cargo's test tmp dir
+//! (`target/tmp/flowc-flows`): the first run builds flowc_runtime and its
+//! dependencies once (minutes on two cores), later runs are warm.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use flowc::driver::{self, FlowCrate, Toolchain};
+use flowc::{Source, Syntax};
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+pub fn toolchain() -> Toolchain {
+    let mut t = Toolchain::from_env();
+    t.target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("flowc-flows");
+    t
+}
+
+/// The generated crate of a flow given as text.
+pub fn generate(name: &str, text: &str, syntax: Syntax) -> FlowCrate {
+    let checked = flowc::check(&Source::new(name, text.to_string(), syntax));
+    let ir = checked
+        .ir
+        .unwrap_or_else(|| panic!("{name}: {:#?}", checked.diagnostics));
+    FlowCrate {
+        flow_name: ir.name.clone(),
+        main_rs: flowc::codegen::generate(&ir),
+    }
+}
+
+/// The generated crate of `flows/<flow>.flow.yaml`.
+pub fn flow_crate(flow: &str) -> FlowCrate {
+    let path = workspace().join("flows").join(format!("{flow}.flow.yaml"));
+    let text = std::fs::read_to_string(&path).expect("flow file");
+    generate(&path.to_string_lossy(), &text, Syntax::Yaml)
+}
+
+/// Writes and builds a crate (debug), returning the binary.
+pub fn build(krate: &FlowCrate, t: &Toolchain) -> PathBuf {
+    let dir = t.crate_dir(krate);
+    driver::emit(krate, &dir, t).expect("emit");
+    driver::build(krate, &dir, t, false).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The binary of `flows/<flow>.flow.yaml`, built once per test process (tests of
+/// one binary run in parallel and would otherwise write the same crate at once).
+pub fn build_flow(flow: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(flow.to_string())
+        .or_insert_with(|| build(&flow_crate(flow), &toolchain()))
+        .clone()
+}
