@@ -369,3 +369,58 @@ fn list_page_requests_fit_the_spec() {
         );
     }
 }
+
+/// The event feed's `GET /v1/events` (first poll, and pages walking newer or
+/// older from a cursor) sends only parameters the operation declares, with the
+/// types it declares: `types` as an array of every event the catalog knows,
+/// `limit` an integer of at most 100, the cursors strings.
+#[test]
+fn event_list_requests_fit_the_spec() {
+    use flowc_runtime::providers::stripe::events::{PAGE_LIMIT, Page, list_request};
+    let specs = Specs::default();
+    let p = provider("stripe").unwrap();
+    let types: Vec<&str> = p.events.iter().map(|e| e.name.as_str()).collect();
+    assert!(types.len() >= 10, "the catalog's Stripe events: {types:?}");
+    let op = Operation::find(&specs, "stripe/spec3.yaml", "GET", "/v1/events").unwrap();
+    let declared = |name: &str| {
+        op.op
+            .get("parameters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|prm| op.at(&specs, prm))
+            .find(|prm| prm.schema.get("name").and_then(Value::as_str) == Some(name))
+            .map(|prm| prm.schema.get("schema").cloned().unwrap_or(Value::Null))
+    };
+    for page in [
+        Page::Newest,
+        Page::NewerThan("evt_1"),
+        Page::OlderThan("evt_2"),
+    ] {
+        let req = list_request("http://127.0.0.1:1", &types, &page, 500);
+        assert!(
+            matches!(&req.target, flowc_runtime::http::Target::Url(u) if u.ends_with("/v1/events")),
+            "{:?}",
+            req.target
+        );
+        let mut seen_types = Vec::new();
+        for (k, v) in &req.query {
+            let (name, array) = match k.strip_suffix("[]") {
+                Some(n) => (n, true),
+                None => (k.as_str(), false),
+            };
+            let schema = declared(name).unwrap_or_else(|| panic!("`{k}` is not declared"));
+            let ty = schema.get("type").and_then(Value::as_str);
+            if array {
+                assert_eq!(ty, Some("array"), "`{k}` is sent as an array");
+                seen_types.push(v.as_str());
+            } else if ty == Some("integer") {
+                let n: usize = v.parse().unwrap_or_else(|_| panic!("{k}={v}"));
+                assert!((1..=PAGE_LIMIT).contains(&n), "{k}={v}");
+            } else {
+                assert_eq!(ty, Some("string"), "`{k}`: {schema}");
+            }
+        }
+        assert_eq!(seen_types, types, "every event type is asked for");
+    }
+}
