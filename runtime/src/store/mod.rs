@@ -6,8 +6,10 @@
 //! issue's `seq`), and work is taken with `claim_due` (row leases on PostgreSQL;
 //! an in-process claim set on SQLite, where one worker owns the file).
 
+mod group_commit;
 mod sqlite;
 
+pub use group_commit::StoreStats;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 use std::fmt;
