@@ -224,3 +224,47 @@ fn sync_wal(file: &mut Option<(File, u64)>, wal: &Path) -> std::io::Result<()> {
     };
     f.sync_data()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{NewIssue, SqliteOptions, SqliteStore, Store};
+    use jiff::Timestamp;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn commits_are_synced_and_grouped_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        let store = SqliteStore::open(SqliteOptions::new(&path, "g")).unwrap();
+        let before = store.stats();
+        // Many concurrent jobs: answered only after a sync, in fewer transactions.
+        let jobs: Vec<_> = (0..50)
+            .map(|i| {
+                store.create_issues(vec![NewIssue {
+                    id: format!("i{i}"),
+                    step: "s".into(),
+                    data: json!({"n": i}),
+                    ctx: json!({}),
+                    now: Timestamp::now(),
+                }])
+            })
+            .collect();
+        for j in jobs {
+            j.await.unwrap();
+        }
+        let s = store.stats().since(before);
+        assert_eq!(s.jobs, 50);
+        assert!(s.fsyncs >= 1, "{s:?}");
+        assert!(s.fsyncs <= s.transactions && s.transactions <= 50, "{s:?}");
+        // A read alone needs no sync.
+        let f = store.stats().fsyncs;
+        assert!(store.load("i7").await.unwrap().is_some());
+        assert_eq!(store.stats().fsyncs, f);
+        drop(store);
+        let again = SqliteStore::open(SqliteOptions::new(&path, "g")).unwrap();
+        assert_eq!(
+            again.load("i49").await.unwrap().unwrap().data,
+            json!({"n": 49})
+        );
+    }
+}
