@@ -5,7 +5,7 @@ mod context;
 
 pub use context::{StepContext, Wake};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::clock::{Clock, add};
+use crate::clock::{BoxFuture, Clock, add};
 use crate::flow::{ConnectionDef, Flow, Outcome, StepError, StepId, Transition, WaitOn};
 use crate::http::HttpClient;
 use crate::retry::RetryPolicy;
@@ -113,6 +113,8 @@ impl Default for RunOptions {
         }
     }
 }
+
+type ClaimFuture = BoxFuture<'static, Result<Vec<IssueRow>, StoreError>>;
 
 /// Runs the issues of flow `F`.
 pub struct Engine<F: Flow> {
@@ -301,6 +303,10 @@ impl<F: Flow> Engine<F> {
 
     /// The worker loop. With `once`, returns when nothing is due; otherwise runs until
     /// `shutdown` resolves.
+    ///
+    /// Due issues are claimed ahead (up to `concurrency` more than run), in batches,
+    /// while others run: a finished issue's slot is refilled at once, without waiting
+    /// for a store round trip.
     pub async fn run(
         &self,
         opts: RunOptions,
@@ -308,31 +314,32 @@ impl<F: Flow> Engine<F> {
     ) -> Result<usize, StoreError> {
         self.rt.store.reset_claims().await?;
         let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut ready: VecDeque<IssueRow> = VecDeque::new();
+        // A claim in flight: how many it asked for, and its answer.
+        let mut claiming: Option<(usize, ClaimFuture)> = None;
+        // Whether something happened since the last claim that may have made work due.
+        let mut look = true;
+        let mut stopping = false;
         let mut runs = 0usize;
         let concurrency = opts.concurrency.max(1);
         loop {
-            let free = concurrency - tasks.len();
-            let mut claimed = 0;
-            if free > 0 {
-                let rows = self.rt.store.claim_due(self.rt.clock.now(), free).await?;
-                claimed = rows.len();
-                for row in rows {
-                    runs += 1;
-                    let rt = self.rt.clone();
-                    tasks.spawn(async move { drive::<F>(rt, row).await });
-                }
+            while tasks.len() < concurrency
+                && let Some(row) = ready.pop_front()
+            {
+                runs += 1;
+                let rt = self.rt.clone();
+                tasks.spawn(async move { drive::<F>(rt, row).await });
             }
-            if tasks.is_empty() && claimed == 0 && opts.once {
+            let want = 2 * concurrency - tasks.len() - ready.len();
+            if claiming.is_none() && look && ready.len() < concurrency && want > 0 {
+                look = false;
+                claiming = Some((want, self.rt.store.claim_due(self.rt.clock.now(), want)));
+            }
+            if opts.once && tasks.is_empty() && ready.is_empty() && claiming.is_none() {
                 return Ok(runs);
             }
-            if claimed > 0 && claimed == free {
-                // Full: wait for a slot.
-                if tasks.join_next().await.is_some() {
-                    while tasks.try_join_next().is_some() {}
-                }
-                continue;
-            }
-            let next = if tasks.is_empty() {
+            let idle = tasks.is_empty() && ready.is_empty() && claiming.is_none();
+            let next = if idle {
                 self.rt.store.next_wake().await?
             } else {
                 None
@@ -353,16 +360,44 @@ impl<F: Flow> Engine<F> {
                     None => std::future::pending::<()>().await,
                 }
             };
+            let claim_idle = claiming.is_none();
+            let claim = async {
+                match claiming.as_mut() {
+                    Some((want, f)) => (*want, f.await),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                (want, rows) = claim => {
+                    claiming = None;
+                    let rows = rows?;
+                    // A full batch: there may be more due right now.
+                    look |= rows.len() == want;
+                    ready.extend(rows);
+                }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {
                     while tasks.try_join_next().is_some() {}
+                    look = true;
                 }
-                _ = sleep, if !opts.once || tasks.is_empty() => {}
-                _ = self.rt.notify.notified() => {}
+                _ = sleep, if !opts.once || (tasks.is_empty() && claim_idle) => {
+                    look = true;
+                }
+                _ = self.rt.notify.notified() => {
+                    look = true;
+                }
                 _ = stop => {
-                    while tasks.join_next().await.is_some() {}
-                    return Ok(runs);
+                    stopping = true;
                 }
+            }
+            if stopping {
+                while tasks.join_next().await.is_some() {}
+                if let Some((_, f)) = claiming.take() {
+                    ready.extend(f.await.unwrap_or_default());
+                }
+                for row in ready {
+                    self.rt.store.release(&row.id);
+                }
+                return Ok(runs);
             }
         }
     }

@@ -7,9 +7,11 @@
 //! an in-process claim set on SQLite, where one worker owns the file).
 
 mod feed;
+mod group_commit;
 mod sqlite;
 
 pub use feed::{FeedBatch, FeedEvent, FeedOutcome, FeedStart, FeedStore};
+pub use group_commit::StoreStats;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 use std::fmt;

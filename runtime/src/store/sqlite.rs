@@ -1,16 +1,16 @@
 //! The SQLite store: one file per flow, WAL, schema migrations, and a single
 //! writer thread that groups the commits of concurrent issues into one
-//! transaction (one fsync for many state changes: group commit).
+//! transaction (one fsync for many state changes: group commit, in `group_commit`).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
+use super::group_commit::{self, Claims, Counters, Durability, Job, StoreStats};
 use super::{
     Commit, CommitOutcome, HistoryEntry, IssueRow, IssueState, LedgerEntry, Message, NewIssue,
     Store, StoreError, StoreResult,
@@ -100,7 +100,8 @@ pub struct SqliteOptions {
     pub path: PathBuf,
     /// The flow the store belongs to; opening another flow's store is refused.
     pub flow: String,
-    /// `synchronous=FULL` (the default: a commit survives power loss) or NORMAL.
+    /// Durable commits (the default: a commit survives power loss; SQLite's
+    /// `synchronous=FULL`, done as NORMAL plus a grouped sync of the WAL), or NORMAL.
     pub synchronous_full: bool,
     /// Most jobs in one transaction.
     pub max_batch: usize,
@@ -117,15 +118,12 @@ impl SqliteOptions {
     }
 }
 
-type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection, &Claims) -> Finisher + Send>;
-type Claims = Arc<Mutex<HashSet<String>>>;
-
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     tx: mpsc::Sender<Job>,
     claims: Claims,
+    counters: Arc<Counters>,
 }
 
 fn micros(t: Timestamp) -> i64 {
@@ -168,13 +166,25 @@ impl SqliteStore {
     pub fn open(opts: SqliteOptions) -> StoreResult<SqliteStore> {
         let conn = Connection::open(&opts.path)
             .map_err(|e| StoreError(format!("cannot open store {}: {e}", opts.path.display())))?;
-        let mode = if opts.synchronous_full {
-            "FULL"
+        let journal: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        // Durable commits in WAL mode: NORMAL plus our own sync of the WAL after each
+        // group of transactions (see `group_commit`), which equals FULL without
+        // making the writer wait for the disk. Without WAL (`:memory:`), SQLite's own.
+        let durability = if !opts.synchronous_full {
+            Durability::InCommit
+        } else if journal.eq_ignore_ascii_case("wal") {
+            let mut wal = opts.path.clone().into_os_string();
+            wal.push("-wal");
+            Durability::SyncWal(PathBuf::from(wal))
         } else {
-            "NORMAL"
+            Durability::InCommit
+        };
+        let mode = match (&durability, opts.synchronous_full) {
+            (Durability::InCommit, true) => "FULL",
+            _ => "NORMAL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={mode}; PRAGMA busy_timeout=10000; PRAGMA cache_size=-8000;"
+            "PRAGMA synchronous={mode}; PRAGMA busy_timeout=10000; PRAGMA cache_size=-8000;"
         ))?;
         migrate(&conn)?;
         let owner: Option<String> = conn
@@ -196,15 +206,27 @@ impl SqliteStore {
                 )?;
             }
         }
-        let (tx, rx) = mpsc::channel::<Job>();
         let claims: Claims = Arc::default();
-        let c2 = claims.clone();
-        let max_batch = opts.max_batch.max(1);
-        std::thread::Builder::new()
-            .name("flowc-store".into())
-            .spawn(move || writer(conn, rx, c2, max_batch))
-            .map_err(|e| StoreError(e.to_string()))?;
-        Ok(SqliteStore { tx, claims })
+        let counters: Arc<Counters> = Arc::default();
+        let tx = group_commit::spawn(
+            conn,
+            claims.clone(),
+            opts.max_batch.max(1),
+            durability,
+            counters.clone(),
+        )
+        .map_err(|e| StoreError(e.to_string()))?;
+        Ok(SqliteStore {
+            tx,
+            claims,
+            counters,
+        })
+    }
+
+    /// How many jobs, transactions and fsyncs the store made so far (jobs per fsync
+    /// is how well group commit groups).
+    pub fn stats(&self) -> StoreStats {
+        self.counters.read()
     }
 
     fn call<T: Send + 'static>(
@@ -264,36 +286,6 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
         }
     }
     Ok(())
-}
-
-/// The writer: takes every job that is waiting, runs them in one transaction,
-/// commits once, then answers them all.
-#[allow(clippy::needless_pass_by_value)] // the thread owns them until the channel closes
-fn writer(conn: Connection, rx: mpsc::Receiver<Job>, claims: Claims, max_batch: usize) {
-    while let Ok(first) = rx.recv() {
-        let mut finishers: Vec<Finisher> = Vec::new();
-        let began = conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(StoreError::from);
-        if let Err(e) = began {
-            first(&conn, &claims)(Err(e));
-            continue;
-        }
-        finishers.push(first(&conn, &claims));
-        while finishers.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => finishers.push(job(&conn, &claims)),
-                Err(_) => break,
-            }
-        }
-        let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for f in finishers {
-            f(committed.clone());
-        }
-    }
 }
 
 fn has_messages(conn: &Connection, id: &str, key: &str) -> rusqlite::Result<bool> {
@@ -448,14 +440,18 @@ impl Store for SqliteStore {
                 "SELECT {ISSUE_COLS} FROM issues INDEXED BY issues_wake WHERE wake_at <= ?1 \
                  ORDER BY wake_at LIMIT ?2"
             ))?;
-            let rows = stmt.query_map(params![micros(now), fetch], issue_row)?;
+            let mut rows = stmt.query(params![micros(now), fetch])?;
             let mut out = Vec::new();
-            for r in rows {
-                let r = r?;
-                if out.len() < limit && !claims.contains(&r.id) {
-                    claims.insert(r.id.clone());
-                    out.push(r);
+            while out.len() < limit
+                && let Some(r) = rows.next()?
+            {
+                // Skip issues already taken before reading (and parsing) the rest.
+                if claims.contains(r.get_ref(0)?.as_str().unwrap_or_default()) {
+                    continue;
                 }
+                let row = issue_row(r)?;
+                claims.insert(row.id.clone());
+                out.push(row);
             }
             Ok(out)
         })
