@@ -11,7 +11,7 @@
 //!    state change durable (SQLite, synchronous=FULL);
 //! 2. a plain reqwest loop making the same three calls with the same bodies,
 //!    headers and idempotency keys (target: the flow at least 0.8x of it);
-//! 3. Stripe's official Python library (`stripe` from PyPI, `stripe.py` beside
+//! 3. Stripe's official Python library (`stripe` from PyPI, `stripe_python.py` beside
 //!    this file) on a thread pool (target: the flow at least 5x of it). The
 //!    library is installed into a venv under the target dir when python3 has
 //!    none; without python3 or PyPI this part is reported as skipped.
@@ -290,7 +290,7 @@ fn python_with_stripe() -> Option<PathBuf> {
 }
 
 fn python_loop(python: &Path, url: &str, issues: usize, conc: usize) -> f64 {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/stripe.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/stripe_python.py");
     let out = Command::new(python)
         .arg(script)
         .arg(url)
@@ -300,11 +300,11 @@ fn python_loop(python: &Path, url: &str, issues: usize, conc: usize) -> f64 {
         .expect("python");
     assert!(
         out.status.success(),
-        "stripe.py failed:\n{}",
+        "stripe_python.py failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
-        .expect("stripe.py prints issues per second")
+        .expect("stripe_python.py prints issues per second")
 }

@@ -2,9 +2,10 @@
 made with Stripe's official Python library against the simulator: for each
 sign-up, find the customer by e-mail, create it with the card token, charge it.
 Same calls, same concurrency (threads) as the flow binary and the reqwest loop
-in `stripe.rs`, which runs this script and reads the rate it prints.
+in `stripe.rs`, which runs this script and reads the rate it prints. (Not
+named stripe.py: that would shadow the library.)
 
-usage: python3 stripe.py BASE_URL ISSUES CONCURRENCY
+usage: python3 stripe_python.py BASE_URL ISSUES CONCURRENCY
 """
 
 import concurrent.futures
