@@ -39,10 +39,16 @@ use crate::value::{DataSchema, ValueError};
 /// The step enum of a flow. Each step has a stable id (its id in the flow file),
 /// which is what the store and the idempotency keys record.
 pub trait StepId: Copy + Eq + Hash + fmt::Debug + Send + Sync + 'static {
+    /// Every step, as generated code declares them.
     const ALL: &'static [Self];
+    /// Every step, as the runtime reads them (the erased flow of a generated
+    /// binary knows its steps only at run time; see [`crate::erased`]).
+    fn all() -> &'static [Self] {
+        Self::ALL
+    }
     fn id(self) -> &'static str;
     fn from_id(id: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|s| s.id() == id)
+        Self::all().iter().copied().find(|s| s.id() == id)
     }
 }
 
@@ -50,6 +56,11 @@ pub trait StepId: Copy + Eq + Hash + fmt::Debug + Send + Sync + 'static {
 pub trait Flow: Send + Sync + 'static {
     /// The flow's name (`flow:` in the file); part of every idempotency key.
     const NAME: &'static str;
+    /// The name as the runtime reads it (the erased flow of a generated binary
+    /// knows it only at run time; see [`crate::erased`]).
+    fn name() -> &'static str {
+        Self::NAME
+    }
     /// The data items (and saved step results), as a serde struct.
     type Data: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
     type Step: StepId;

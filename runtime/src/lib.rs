@@ -9,6 +9,7 @@ pub mod action;
 pub mod cli;
 pub mod clock;
 pub mod engine;
+pub mod erased;
 pub mod events;
 pub mod flow;
 pub mod http;

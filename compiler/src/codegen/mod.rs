@@ -10,7 +10,8 @@
 //! - an enum `Step` of every step, nested blocks flattened into steps with
 //!   explicit next steps (`for_each` through `EnterLoop` / `LoopNext`);
 //! - `impl Flow` whose `run_step` is one `match`;
-//! - `fn main() { ::flowc_runtime::cli::main::<…>() }`.
+//! - `fn main() { ::flowc_runtime::cli::main_typed::<…>() }` (the engine and CLI
+//!   are compiled once in the runtime, behind a trait object: `runtime/src/erased.rs`).
 //!
 //! Every path is absolute (`::flowc_runtime::…`) and every operation of the
 //! flow language is a call of a small helper in `flowc_runtime::rt`.
@@ -71,7 +72,7 @@ fn tokens(flow: &ir::Flow) -> TokenStream {
         #step_items
 
         fn main() {
-            ::flowc_runtime::cli::main::<#flow_ty>()
+            ::flowc_runtime::cli::main_typed::<#flow_ty>()
         }
     }
 }

@@ -28,6 +28,9 @@ fn output_has_header_and_is_deterministic() {
         a.contains("::flowc_runtime::rt::int('+', data.n, 1)?"),
         "{a}"
     );
-    assert!(a.contains("::flowc_runtime::cli::main::<TFlow>()"), "{a}");
+    assert!(
+        a.contains("::flowc_runtime::cli::main_typed::<TFlow>()"),
+        "{a}"
+    );
     assert_eq!(a, generate(src));
 }

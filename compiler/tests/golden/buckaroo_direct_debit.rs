@@ -857,5 +857,5 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
     }
 }
 fn main() {
-    ::flowc_runtime::cli::main::<BuckarooDirectDebitFlow>()
+    ::flowc_runtime::cli::main_typed::<BuckarooDirectDebitFlow>()
 }

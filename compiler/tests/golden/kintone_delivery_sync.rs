@@ -402,5 +402,5 @@ impl ::flowc_runtime::flow::Flow for KintoneDeliverySyncFlow {
     }
 }
 fn main() {
-    ::flowc_runtime::cli::main::<KintoneDeliverySyncFlow>()
+    ::flowc_runtime::cli::main_typed::<KintoneDeliverySyncFlow>()
 }

@@ -981,5 +981,5 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
     }
 }
 fn main() {
-    ::flowc_runtime::cli::main::<PaypalDeliveryInvoiceFlow>()
+    ::flowc_runtime::cli::main_typed::<PaypalDeliveryInvoiceFlow>()
 }

@@ -323,5 +323,5 @@ impl ::flowc_runtime::flow::Flow for StripeChargeRefundTriggersFlow {
     }
 }
 fn main() {
-    ::flowc_runtime::cli::main::<StripeChargeRefundTriggersFlow>()
+    ::flowc_runtime::cli::main_typed::<StripeChargeRefundTriggersFlow>()
 }

@@ -958,5 +958,5 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
     }
 }
 fn main() {
-    ::flowc_runtime::cli::main::<StripeCustomerChargesFlow>()
+    ::flowc_runtime::cli::main_typed::<StripeCustomerChargesFlow>()
 }

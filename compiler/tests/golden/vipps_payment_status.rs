@@ -678,5 +678,5 @@ impl ::flowc_runtime::flow::Flow for VippsPaymentStatusFlow {
     }
 }
 fn main() {
-    ::flowc_runtime::cli::main::<VippsPaymentStatusFlow>()
+    ::flowc_runtime::cli::main_typed::<VippsPaymentStatusFlow>()
 }

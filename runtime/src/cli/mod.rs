@@ -139,7 +139,31 @@ fn parse_state(s: &str) -> Result<IssueState, String> {
     })
 }
 
-/// The entry point of a generated binary: `fn main() { flowc_runtime::cli::main::<MyFlow>() }`.
+/// The entry point of a generated binary: `fn main() { flowc_runtime::cli::main_typed::<MyFlow>() }`.
+/// Registers the flow behind a trait object and runs [`main_erased`], so that
+/// the CLI and the engine are compiled once, in this crate (see [`crate::erased`]).
+pub fn main_typed<F: Flow>() {
+    static_flow::<F>();
+    main_erased()
+}
+
+fn static_flow<F: Flow>() {
+    static TYPED_FLOW: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    TYPED_FLOW.get_or_init(|| {
+        let flow: &'static crate::erased::Typed<F> = Box::leak(Box::default());
+        if let Err(e) = crate::erased::register(flow) {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    });
+}
+
+/// The CLI of the registered flow: one instantiation shared by every generated binary.
+pub fn main_erased() {
+    main::<crate::erased::Erased>()
+}
+
+/// The CLI of a typed flow, compiled for that flow (tests and hand-written flows).
 pub fn main<F: Flow>() {
     std::process::exit(run::<F>(std::env::args_os()));
 }
@@ -147,7 +171,7 @@ pub fn main<F: Flow>() {
 /// Runs the CLI with these arguments; returns the exit code (0 ok, 1 a failure
 /// such as invalid records or a failed expectation, 2 usage or IO errors).
 pub fn run<F: Flow>(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> i32 {
-    let cmd = <Cli as clap::CommandFactory>::command().name(F::NAME);
+    let cmd = <Cli as clap::CommandFactory>::command().name(F::name());
     let cli = match cmd
         .try_get_matches_from(args)
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
@@ -192,8 +216,8 @@ pub fn default_store_path(flow: &str) -> PathBuf {
 fn open_store<F: Flow>(path: Option<&Path>) -> Result<Arc<dyn Store>, String> {
     let path = path
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| default_store_path(F::NAME));
-    SqliteStore::open(SqliteOptions::new(&path, F::NAME))
+        .unwrap_or_else(|| default_store_path(F::name()));
+    SqliteStore::open(SqliteOptions::new(&path, F::name()))
         .map(|s| Arc::new(s) as Arc<dyn Store>)
         .map_err(|e| e.to_string())
 }
@@ -466,7 +490,7 @@ async fn run_worker<F: Flow>(
         once,
         ..RunOptions::default()
     };
-    tracing::info!(flow = F::NAME, once, concurrency, "worker started");
+    tracing::info!(flow = F::name(), once, concurrency, "worker started");
     let runs = engine
         .run(opts, Some(rx))
         .await

@@ -198,7 +198,7 @@ impl<F: Flow> Engine<F> {
             store,
             clock,
             http: HttpClient::new(),
-            flow: F::NAME,
+            flow: F::name(),
             connections: F::connections(),
             default_retry: F::default_retry(),
             notify: Notify::new(),

@@ -195,7 +195,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         server.script(&r.route, std::iter::repeat_n(reply, r.times));
     }
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(SqliteOptions::new(":memory:", F::NAME)).map_err(|e| e.to_string())?,
+        SqliteStore::open(SqliteOptions::new(":memory:", F::name())).map_err(|e| e.to_string())?,
     );
     let clock = VirtualClock::new(start);
     let engine =
