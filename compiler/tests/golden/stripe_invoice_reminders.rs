@@ -236,7 +236,14 @@ static CONNECTIONS: [::flowc_runtime::flow::ConnectionDef; 1] = [
         mode: "test",
         base_url: "https://api.stripe.com",
         credentials: &[
-            ("secret_key", ::flowc_runtime::flow::SecretSource::Env("STRIPE_SECRET_KEY")),
+            (
+                "secret_key",
+                ::flowc_runtime::flow::SecretSource::Env("STRIPE_SECRET_KEY"),
+            ),
+            (
+                "webhook_secret",
+                ::flowc_runtime::flow::SecretSource::Env("STRIPE_WEBHOOK_SECRET"),
+            ),
         ],
     },
 ];
