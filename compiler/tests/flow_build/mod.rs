@@ -52,16 +52,32 @@ pub fn build(krate: &FlowCrate, t: &Toolchain) -> PathBuf {
     driver::build(krate, &dir, t, false).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Binaries built by this test process, by flow name.
+fn built() -> std::sync::MutexGuard<'static, HashMap<String, PathBuf>> {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    BUILT
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 /// The binary of `flows/<flow>.flow.yaml`, built once per test process (tests of
 /// one binary run in parallel and would otherwise write the same crate at once).
 pub fn build_flow(flow: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    built
+    built()
         .entry(flow.to_string())
         .or_insert_with(|| build(&flow_crate(flow), &toolchain()))
+        .clone()
+}
+
+/// The binary of a test copy of a flow (YAML `text`), built once per test
+/// process. The copy must have a flow name of its own (`flow: …_e2e`): the
+/// crate directory is named after the flow, so a copy under the product
+/// flow's name would rebuild over it.
+pub fn build_flow_text(text: &str) -> PathBuf {
+    let krate = generate("test copy", text, Syntax::Yaml);
+    built()
+        .entry(krate.flow_name.clone())
+        .or_insert_with(|| build(&krate, &toolchain()))
         .clone()
 }
