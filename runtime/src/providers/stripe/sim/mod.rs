@@ -88,6 +88,10 @@ struct Shared {
     backoff: Vec<Duration>,
     in_flight: AtomicUsize,
     shutdown: watch::Sender<bool>,
+    /// The runtime the simulator was started on: webhook deliveries run there,
+    /// also when a change comes from a handle call outside it (`pay_invoice`
+    /// from a test's own thread).
+    runtime: tokio::runtime::Handle,
 }
 
 impl Shared {
@@ -161,6 +165,7 @@ impl StripeSim {
             backoff: config.webhook_backoff.clone(),
             in_flight: AtomicUsize::new(0),
             shutdown,
+            runtime: tokio::runtime::Handle::current(),
         });
         let mut secrets = Vec::new();
         for w in &config.webhooks {
@@ -227,7 +232,8 @@ impl StripeSim {
     }
 
     /// The customer pays an open invoice out of band (on the hosted page): it is
-    /// marked paid, with a charge on a test Visa card and the events.
+    /// marked paid, with a charge on a test Visa card and the events. Callable
+    /// from any thread: the webhooks go out on the simulator's runtime.
     pub fn pay_invoice(&self, id: &str) -> Result<Value, ApiError> {
         control::pay_invoice(&self.shared, id, None)
     }

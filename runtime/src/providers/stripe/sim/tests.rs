@@ -883,6 +883,66 @@ async fn config_webhooks_and_dropped_deliveries() {
     assert_eq!((d[0].outcome.as_str(), d[0].attempts), ("failed", 5));
 }
 
+/// `pay_invoice` from a thread outside the simulator's runtime (a blocking
+/// test driving a built binary) still sends the webhooks; it used to panic
+/// ("there is no reactor running").
+#[test]
+fn pay_invoice_from_outside_the_runtime_sends_the_webhooks() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let secret = Arc::new(Mutex::new("whsec_outside".to_string()));
+    let (url, got) = rt.block_on(receiver(secret, 0));
+    let mut config = fast_retries();
+    config.webhooks.push(WebhookTarget {
+        url,
+        events: vec!["invoice.paid".into()],
+        secret: Some("whsec_outside".into()),
+    });
+    let t = rt.block_on(T::with(config));
+    let inv = rt.block_on(async {
+        let cus = id(&t
+            .ok(
+                "/v1/customers",
+                &[("email", "a@example.com"), ("source", "tok_visa")],
+            )
+            .await);
+        let inv = id(&t
+            .ok(
+                "/v1/invoices",
+                &[
+                    ("customer", &cus),
+                    ("collection_method", "send_invoice"),
+                    ("days_until_due", "7"),
+                ],
+            )
+            .await);
+        t.ok(
+            "/v1/invoiceitems",
+            &[
+                ("customer", &cus),
+                ("invoice", &inv),
+                ("amount", "500"),
+                ("currency", "eur"),
+            ],
+        )
+        .await;
+        t.ok(&format!("/v1/invoices/{inv}/finalize"), &[]).await;
+        inv
+    });
+    // This thread is not in the runtime.
+    assert!(tokio::runtime::Handle::try_current().is_err());
+    let paid = t.sim.pay_invoice(&inv).unwrap();
+    assert_eq!(paid["status"], "paid");
+    assert!(rt.block_on(t.sim.settle(Duration::from_secs(10))));
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["type"], "invoice.paid");
+    assert_eq!(got[0]["data"]["object"]["id"], inv.as_str());
+}
+
 #[tokio::test]
 async fn faults_throttle_fail_and_delay() {
     let t = T::new().await;

@@ -87,7 +87,8 @@ pub fn jobs(store: &mut Store) -> Vec<Job> {
     out
 }
 
-/// Starts the delivery of each job on the current tokio runtime.
+/// Starts the delivery of each job on the simulator's tokio runtime (whichever
+/// thread the change came from).
 pub fn spawn(shared: &Arc<Shared>, jobs: Vec<Job>) {
     for job in jobs {
         let index = {
@@ -105,7 +106,7 @@ pub fn spawn(shared: &Arc<Shared>, jobs: Vec<Job>) {
         };
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let sh = shared.clone();
-        tokio::spawn(async move {
+        shared.runtime.spawn(async move {
             let mut shutdown = sh.shutdown.subscribe();
             tokio::select! {
                 _ = deliver(&sh, &job, index) => {}
