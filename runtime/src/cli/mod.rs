@@ -199,13 +199,24 @@ pub fn run<F: Flow>(args: impl IntoIterator<Item = impl Into<OsString> + Clone>)
 fn init_logs(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = log_colours(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => b.try_init(),
         LogFormat::Json => b.json().try_init(),
     };
+}
+
+/// Whether text logs get colours: only on a terminal, and not with `NO_COLOR`
+/// set (no-color.org); a log file or journald gets plain text.
+fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// The default store file of a flow: one file per flow.
@@ -714,5 +725,16 @@ mod tests {
         assert!(cli.live);
         let cli = Cli::try_parse_from(["f", "--live", "status", "x"]).unwrap();
         assert!(cli.live);
+    }
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(log_colours(true, None));
+        assert!(log_colours(true, Some(OsStr::new(""))));
+        assert!(!log_colours(true, Some(OsStr::new("1"))));
+        // A file, a pipe, journald: never escape codes.
+        assert!(!log_colours(false, None));
+        assert!(!log_colours(false, Some(OsStr::new("1"))));
     }
 }
