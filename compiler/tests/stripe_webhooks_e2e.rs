@@ -458,8 +458,6 @@ fn invoices_paid_by_webhook_complete_at_once() {
     const N: usize = 4;
     let bin = invoice_binary();
     let rt = runtime();
-    // `pay_invoice` spawns the webhook deliveries on the current runtime.
-    let _rt = rt.enter();
     let run = invoice_run(&rt, &bin);
     let ids = start_deliveries(&rt, &run.worker, N);
     let invoices = wait_until_waiting_for_payment(&run.store, &ids, &run.worker);
@@ -511,7 +509,6 @@ fn lost_webhooks_are_made_up_by_one_consolidated_poll() {
     const POLL: Duration = Duration::from_secs(1);
     let bin = fast_poll_invoice_binary();
     let rt = runtime();
-    let _rt = rt.enter();
     let started = Instant::now();
     let run = invoice_run(&rt, &bin);
     run.sim.drop_webhooks(WebhookFaults {
