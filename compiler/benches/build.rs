@@ -57,25 +57,22 @@ fn touch(path: &Path) {
     f.set_modified(std::time::SystemTime::now()).expect("touch");
 }
 
-/// An empty binary crate depending on `flowc_runtime` (the floor).
-fn floor_crate(dir: &Path) -> PathBuf {
+/// An empty binary crate depending on `flowc_runtime` (the floor), built with
+/// the generated crates' dev profile. `main_rs` is its whole program.
+fn floor_crate(dir: &Path, name: &str, main_rs: &str) -> PathBuf {
     let runtime = workspace().join("runtime");
     std::fs::create_dir_all(dir.join("src")).expect("floor dir");
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"flowc-bench-floor\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-             [dependencies]\nflowc_runtime = {{ path = {:?} }}\n\n[workspace]\n",
-            runtime.display().to_string()
+            "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+             [dependencies]\nflowc_runtime = {{ path = {:?} }}\n\n[workspace]\n\n{}",
+            runtime.display().to_string(),
+            flowc::driver::DEV_PROFILE,
         ),
     )
     .expect("floor Cargo.toml");
-    // Links the runtime like a flow binary does.
-    std::fs::write(
-        dir.join("src/main.rs"),
-        "fn main() {\n    std::process::exit(i32::from(flowc_runtime::http::DEFAULT_TIMEOUT.is_zero()));\n}\n",
-    )
-    .expect("floor main.rs");
+    std::fs::write(dir.join("src/main.rs"), main_rs).expect("floor main.rs");
     if !dir.join("Cargo.lock").exists() {
         std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).expect("lock");
     }
@@ -113,26 +110,46 @@ fn main() {
 
     // ---- warm
     let target = tmp.join("flowc-bench-warm");
-    let floor = floor_crate(&tmp.join("flowc-bench-floor"));
+    // The floor: an empty binary (it uses a constant of the runtime, so the
+    // linker keeps next to none of it).
+    let floor = floor_crate(
+        &tmp.join("flowc-bench-floor"),
+        "flowc-bench-floor",
+        "fn main() {\n    std::process::exit(i32::from(flowc_runtime::http::DEFAULT_TIMEOUT.is_zero()));\n}\n",
+    );
+    // For scale: an empty binary that runs the runtime's CLI, so it links the
+    // whole runtime and its dependencies, as every flow binary must.
+    let linked = floor_crate(
+        &tmp.join("flowc-bench-linked-floor"),
+        "flowc-bench-linked-floor",
+        "fn main() {\n    flowc_runtime::cli::main_erased()\n}\n",
+    );
     let bin = tmp.join("flowc-bench-bin");
-    // Warm-up: builds the runtime and both crates once.
+    // Warm-up: builds the runtime and the three crates once.
     floor_build(&floor, &target);
+    floor_build(&linked, &target);
     flowc_build(&target, &bin);
     let main_rs = target.join("flowc-crates/kintone_delivery_sync/src/main.rs");
     let floor_main = floor.with_file_name("src").join("main.rs");
-    let (mut ours, mut floors) = (Vec::new(), Vec::new());
+    let linked_main = linked.with_file_name("src").join("main.rs");
+    let (mut ours, mut floors, mut linkeds) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         touch(&floor_main);
         floors.push(floor_build(&floor, &target));
+        touch(&linked_main);
+        linkeds.push(floor_build(&linked, &target));
         touch(&main_rs);
         ours.push(flowc_build(&target, &bin));
     }
-    let (ours, floors) = (median(ours), median(floors));
+    let (ours, floors, linkeds) = (median(ours), median(floors), median(linkeds));
     println!(
-        "warm: flowc build {:.2}s, floor {:.2}s, ratio {:.2} (target <= 1.3; median of {runs})",
+        "warm: flowc build {:.2}s, floor {:.2}s, ratio {:.2} (target <= 1.3; median of {runs}); \
+         an empty binary linking the runtime {:.2}s, ratio to it {:.2}",
         ours.as_secs_f64(),
         floors.as_secs_f64(),
-        ours.as_secs_f64() / floors.as_secs_f64()
+        ours.as_secs_f64() / floors.as_secs_f64(),
+        linkeds.as_secs_f64(),
+        ours.as_secs_f64() / linkeds.as_secs_f64()
     );
 
     // ---- cold (opt-in)
