@@ -720,6 +720,15 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
             Ok(Transition::Wait(w)) => {
                 run.data = data;
                 let match_key = w.on.match_key();
+                // A provider event is polled for all waiting issues at once by the
+                // connection's event feed (`crate::events`), which wakes the issue it
+                // is about; re-running each waiting step at its poll interval would
+                // only cost a wake-up and a commit per issue. Other waits (a batch's
+                // hand-over) keep their per-issue polls.
+                let poll = match w.on {
+                    WaitOn::Event { .. } => None,
+                    WaitOn::Signal(_) => w.poll,
+                };
                 let keep = match &run.ctx.wait {
                     Some(WaitCtx::Wait {
                         match_key: k,
@@ -730,7 +739,7 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
                     _ => None,
                 };
                 let (deadline, next_poll) =
-                    keep.unwrap_or_else(|| (add(now, w.timeout), w.poll.map(|p| add(now, p))));
+                    keep.unwrap_or_else(|| (add(now, w.timeout), poll.map(|p| add(now, p))));
                 if keep.is_none() {
                     let what = match &w.on {
                         WaitOn::Signal(n) => format!("signal {n}"),
@@ -750,7 +759,7 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
                     match_key,
                     deadline,
                     on_timeout: w.on_timeout.id().to_string(),
-                    poll_secs: w.poll.map(|p| p.as_secs().max(1)),
+                    poll_secs: poll.map(|p| p.as_secs().max(1)),
                     next_poll,
                 });
                 run.state = IssueState::Waiting;

@@ -404,6 +404,14 @@ async fn ten_thousand_waiting_issues_cost_one_list_call_per_page() {
     engine.run_due(64).await.unwrap();
     let waiting = w.store.counts().await.unwrap();
     assert_eq!(waiting, [(IssueState::Waiting, n as u64)]);
+    // The feed polls for them all: no issue wakes to poll on its own (its
+    // `poll: 15m` is the feed's interval), only at its deadline.
+    let next = w.store.next_wake().await.unwrap().expect("a deadline");
+    let month = crate::clock::add(w.clock.now(), Duration::from_secs(29 * 86_400));
+    assert!(
+        next >= month,
+        "an issue wakes at {next}, before its deadline"
+    );
     // The first poll sets the cursor.
     w.server.script(
         "GET /v1/events",
