@@ -96,7 +96,7 @@ impl TestServer {
         };
         let app = Router::new().fallback(handle).with_state(server.clone());
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(crate::http::nodelay(listener), app).await;
         });
         server
     }

@@ -484,7 +484,7 @@ async fn run_worker<F: Flow>(
         let app = listen::router(feed.clone());
         let mut stop = rx.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(l, app)
+            let _ = axum::serve(crate::http::nodelay(l), app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|v| *v).await;
                 })

@@ -624,3 +624,18 @@ fn map_response(
 
 #[cfg(test)]
 mod tests;
+
+/// A listener whose connections send small answers at once (`TCP_NODELAY`):
+/// without it, an answer written in two segments waits for the client's
+/// delayed ACK (40 ms on Linux) whenever the server did not answer at once.
+#[doc(hidden)]
+pub fn nodelay(
+    l: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    l.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    })
+}

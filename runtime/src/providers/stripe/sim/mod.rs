@@ -176,7 +176,7 @@ impl StripeSim {
             .with_state(shared.clone());
         let mut stop = shared.shutdown.subscribe();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
+            let _ = axum::serve(crate::http::nodelay(listener), app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
