@@ -333,6 +333,14 @@ impl ::flowc_runtime::flow::StepId for Step {
         }
     }
 }
+static EVENT_FEEDS: [::flowc_runtime::flow::FeedDef; 1] = [
+    ::flowc_runtime::flow::FeedDef {
+        provider: "stripe",
+        event: "invoice.paid",
+        connection: "stripe",
+        poll: ::core::option::Option::Some(::std::time::Duration::from_secs(3600)),
+    },
+];
 /// The flow, for the runtime's engine and CLI.
 #[derive(Debug)]
 pub struct StripeInvoiceRemindersFlow;
@@ -345,6 +353,9 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
     }
     fn connections() -> &'static [::flowc_runtime::flow::ConnectionDef] {
         &CONNECTIONS
+    }
+    fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
+        &EVENT_FEEDS
     }
     fn first_step() -> Step {
         Step::CheckLines
