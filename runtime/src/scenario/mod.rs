@@ -9,6 +9,8 @@
 mod expect;
 mod file;
 mod stripe;
+#[cfg(test)]
+mod tests;
 
 pub use file::*;
 
