@@ -154,26 +154,15 @@ fn flow_binary(bin: &Path, sim: &StripeSim, issues: usize, conc: usize) -> f64 {
             .args(args);
         c
     };
-    let out = cmd(&["start", "--file"])
-        .arg(&input)
-        .output()
-        .expect("start");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cmd(&["start", "--file"]).arg(&input).output().expect("start");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let conc = conc.to_string();
     let t = Instant::now();
     let out = cmd(&["run", "--once", "--concurrency", &conc])
         .output()
         .expect("run");
     let took = t.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let charged = sim.state().charges_per_customer(Some("succeeded"));
     assert_eq!(charged.len(), issues, "every customer charged");
     assert!(charged.values().all(|n| *n == 1), "charged once each");

@@ -83,14 +83,12 @@ fn states(store: &Path) -> BTreeMap<String, i64> {
 
 fn errors(store: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(store).expect("store");
-    conn.prepare(
-        "SELECT id || ': ' || COALESCE(error, '') FROM issues WHERE state != 'completed' LIMIT 5",
-    )
-    .expect("query")
-    .query_map([], |r| r.get(0))
-    .expect("rows")
-    .collect::<Result<_, _>>()
-    .expect("errors")
+    conn.prepare("SELECT id || ': ' || COALESCE(error, '') FROM issues WHERE state != 'completed' LIMIT 5")
+        .expect("query")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("errors")
 }
 
 /// Every customer e-mail has one Stripe customer and one succeeded charge.
@@ -164,10 +162,7 @@ fn customers_are_charged_once_through_injected_faults() {
         assert!(st.success(), "run --once: {st}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(
-        states(&store),
-        BTreeMap::from([("completed".into(), n as i64)])
-    );
+    assert_eq!(states(&store), BTreeMap::from([("completed".into(), n as i64)]));
     assert_charged_once(&sim, n);
     // The faults were met and answered by retries, not by failed issues.
     let requests = sim.state().requests();
@@ -207,10 +202,7 @@ fn kill_9_during_200_issues_charges_every_customer_exactly_once() {
     let (mut kills, mut runs) = (0, 0);
     while kills < MIN_KILLS {
         runs += 1;
-        assert!(
-            runs < 200,
-            "the worker keeps exiting before it can be killed"
-        );
+        assert!(runs < 200, "the worker keeps exiting before it can be killed");
         let mut c = child(&bin, &store, &sim.url(), &["run", "--concurrency", "8"])
             .spawn()
             .expect("run");
@@ -234,14 +226,9 @@ fn kill_9_during_200_issues_charges_every_customer_exactly_once() {
             states(&store),
             errors(&store)
         );
-        let st = child(
-            &bin,
-            &store,
-            &sim.url(),
-            &["run", "--once", "--concurrency", "16"],
-        )
-        .status()
-        .expect("run");
+        let st = child(&bin, &store, &sim.url(), &["run", "--once", "--concurrency", "16"])
+            .status()
+            .expect("run");
         assert!(st.success(), "run --once: {st}");
     }
     assert_eq!(
@@ -250,7 +237,12 @@ fn kill_9_during_200_issues_charges_every_customer_exactly_once() {
         "no issue lost after {kills} kills"
     );
     assert_charged_once(&sim, ISSUES);
-    let replays = sim.state().requests().iter().filter(|r| r.replayed).count();
+    let replays = sim
+        .state()
+        .requests()
+        .iter()
+        .filter(|r| r.replayed)
+        .count();
     println!(
         "stripe crash test: {kills} SIGKILLs in {runs} runs; {charges_before_finish} charges made before the last kill; {replays} answers replayed by idempotency key"
     );
