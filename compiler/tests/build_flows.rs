@@ -109,7 +109,6 @@ fn simulate(flow: &str, scenario: &str) -> (bool, String) {
         .current_dir(workspace())
         .env("FLOWC_TARGET_DIR", toolchain().target_dir)
         .env("KINTONE_API_TOKEN", "test-token")
-        .env("STRIPE_SECRET_KEY", "sk_test_simulated")
         .args([
             "run",
             &format!("flows/{flow}.flow.yaml"),
@@ -143,19 +142,116 @@ fn kintone_flow_runs_its_scenarios_end_to_end() {
     assert!(out.contains("bad_app: failed at post_line"), "{out}");
 }
 
-#[test]
-fn stripe_invoice_flow_runs_its_scenarios_end_to_end() {
-    let flow = "stripe_invoice_reminders";
-    let (ok, out) = simulate(flow, "examples/stripe_invoice_reminders/paid.scenario.yaml");
-    assert!(ok, "{out}");
-    assert!(out.contains("delivery: completed at done"), "{out}");
-    let (ok, out) = simulate(
-        flow,
-        "examples/stripe_invoice_reminders/voided.scenario.yaml",
+/// `flowc run FLOW -- simulate --scenario FILE` with nothing in the
+/// environment: Stripe connections get the simulator and a test key, and each
+/// scenario's `env:` the placeholders it needs.
+fn simulate_without_env(flow: &str, scenario: &Path) -> (Option<i32>, String) {
+    let out = Command::new(flowc_bin())
+        .current_dir(workspace())
+        .env("FLOWC_TARGET_DIR", toolchain().target_dir)
+        .env_remove("STRIPE_SECRET_KEY")
+        .env_remove("STRIPE_WEBHOOK_SECRET")
+        .env_remove("FLOWC_STRIPE_BASE_URL")
+        .args([
+            "run",
+            &format!("flows/{flow}.flow.yaml"),
+            "--",
+            "simulate",
+            "--scenario",
+        ])
+        .arg(scenario)
+        .output()
+        .expect("flowc run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(ok, "{out}");
-    assert!(out.contains("unpaid: cancelled at cancelled"), "{out}");
-    assert!(out.contains("1 of 1 expectations met"), "{out}");
+    (out.status.code(), text)
+}
+
+/// `N of M expectations met` in a simulation's output.
+fn met(out: &str) -> Option<(usize, usize)> {
+    let line = out.lines().find(|l| l.contains(" expectations met"))?;
+    let head = line.split(" expectations met").next()?;
+    let mut words = head.rsplit(' ');
+    let total = words.next()?.parse().ok()?;
+    (words.next()? == "of").then_some(())?;
+    Some((words.next()?.parse().ok()?, total))
+}
+
+/// The flows with a `provider: stripe` connection and their scenarios.
+fn stripe_flows_and_scenarios() -> Vec<(String, Vec<PathBuf>)> {
+    let mut out = Vec::new();
+    for flow in all_flows() {
+        let text = std::fs::read_to_string(workspace().join(format!("flows/{flow}.flow.yaml")))
+            .expect("flow file");
+        if !text.contains("provider: stripe") {
+            continue;
+        }
+        let dir = workspace().join("examples").join(&flow);
+        let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{flow} has no scenarios in {}: {e}", dir.display()))
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".scenario.yaml"))
+            .collect();
+        scenarios.sort();
+        assert!(!scenarios.is_empty(), "{flow} has no scenarios");
+        out.push((flow, scenarios));
+    }
+    out
+}
+
+#[test]
+fn every_stripe_flow_runs_its_scenarios_against_the_simulator() {
+    let flows = stripe_flows_and_scenarios();
+    let names: Vec<&str> = flows.iter().map(|(f, _)| f.as_str()).collect();
+    for want in [
+        "stripe_charge_refund_triggers",
+        "stripe_customer_charges",
+        "stripe_invoice_reminders",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let broken_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("broken-scenarios");
+    std::fs::create_dir_all(&broken_dir).expect("tmp dir");
+    for (flow, scenarios) in &flows {
+        for scenario in scenarios {
+            let shown = scenario.display();
+            let (code, out) = simulate_without_env(flow, scenario);
+            assert_eq!(code, Some(0), "{shown}:\n{out}");
+            let (n, total) = met(&out).unwrap_or_else(|| panic!("{shown}: no summary\n{out}"));
+            assert!(total > 0 && n == total, "{shown}: {n} of {total}\n{out}");
+            assert!(!out.contains("FAIL "), "{shown}:\n{out}");
+
+            // The same scenario with one expectation that cannot hold: exit 1,
+            // the failure named, one expectation short.
+            let text = std::fs::read_to_string(scenario).expect("scenario");
+            let last_key = text
+                .lines()
+                .rfind(|l| !l.starts_with([' ', '#', '-']) && !l.is_empty())
+                .unwrap_or_default();
+            assert_eq!(last_key, "expect:", "{shown}: `expect:` comes last");
+            let broken = broken_dir.join(scenario.file_name().expect("name"));
+            std::fs::write(
+                &broken,
+                format!("{}\n  - stripe: {{ customers: 999 }}\n", text.trim_end()),
+            )
+            .expect("write");
+            let (code, out) = simulate_without_env(flow, &broken);
+            assert_eq!(code, Some(1), "{shown} (broken):\n{out}");
+            assert!(
+                out.contains("FAIL stripe: expected 999 customers, the simulator has "),
+                "{shown} (broken):\n{out}"
+            );
+            assert_eq!(
+                met(&out),
+                Some((total, total + 1)),
+                "{shown} (broken):\n{out}"
+            );
+        }
+    }
 }
 
 /// A second flow, different from every flow in `flows/`.

@@ -76,8 +76,8 @@ pub fn until<T: Instant + Copy>(t: T) -> Result<Timestamp, StepError> {
 
 /// `env.NAME`.
 pub fn env(name: &str) -> Result<String, StepError> {
-    std::env::var(name)
-        .map_err(|_| StepError::Fatal(format!("environment variable `{name}` is not set")))
+    crate::http::env_var(name)
+        .ok_or_else(|| StepError::Fatal(format!("environment variable `{name}` is not set")))
 }
 
 /// A decimal literal.

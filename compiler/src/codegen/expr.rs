@@ -231,11 +231,16 @@ pub fn string(e: &Expr, s: Scope<'_>) -> TokenStream {
 }
 
 fn step_result(e: &Expr, want: &Type, s: Scope<'_>) -> TokenStream {
+    let ty = rust_type(want, s.model);
+    read_step_result(e, &ty, s)
+}
+
+/// A step's output read as `ty`.
+fn read_step_result(e: &Expr, ty: &TokenStream, s: Scope<'_>) -> TokenStream {
     let ExprKind::StepResult { step, field, path } = &e.kind else {
         return expr(e, s);
     };
     let key = format!("{step}.{field}");
-    let ty = rust_type(want, s.model);
     if let Some((own, local)) = s.local
         && own == step
     {
@@ -363,6 +368,13 @@ fn call(f: Builtin, args: &[Expr], ty: &Type, s: Scope<'_>) -> TokenStream {
                 ExprKind::Data(name) if s.model.is_optional(name) => {
                     let f = names::field(name);
                     quote!(#rt::coalesce(data.#f.clone(), || Ok(#fallback))?)
+                }
+                // A provider's output can be absent (null): a declined charge
+                // has no card details.
+                ExprKind::StepResult { .. } => {
+                    let t = rust_type(ty, s.model);
+                    let first = read_step_result(&args[0], &quote!(::core::option::Option<#t>), s);
+                    quote!(#rt::coalesce(#first, || Ok(#fallback))?)
                 }
                 _ => arg(0),
             }

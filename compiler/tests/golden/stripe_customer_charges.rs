@@ -634,7 +634,15 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                         result.get::<::std::string::String>("id")?,
                     );
                     data.card_last4 = Some(
-                        result.get::<::std::string::String>("last4")?,
+                        ::flowc_runtime::rt::coalesce(
+                            result
+                                .get::<
+                                    ::core::option::Option<::std::string::String>,
+                                >("last4")?,
+                            || Ok(
+                                ::flowc_runtime::rt::value(&data.card_last4, "card_last4")?,
+                            ),
+                        )?,
                     );
                     Ok(::flowc_runtime::flow::Transition::Next(Step::ChargeOutcome))
                 }
@@ -814,9 +822,16 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                     )?;
                     data.status = ::std::string::String::from("past_due");
                     data.last_failure = Some(
-                        ::flowc_runtime::rt::result::<
-                            ::std::string::String,
-                        >(&data.step_results, "charge.failure_message", &[])?,
+                        ::flowc_runtime::rt::coalesce(
+                            ::flowc_runtime::rt::result::<
+                                ::core::option::Option<::std::string::String>,
+                            >(&data.step_results, "charge.failure_message", &[])?,
+                            || Ok(
+                                ::std::string::String::from(
+                                    "the charge did not settle within 5 days",
+                                ),
+                            ),
+                        )?,
                     );
                     Ok(::flowc_runtime::flow::Transition::Next(Step::NotifyBillingTeam))
                 }

@@ -33,12 +33,38 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Values that environment variables take while they are unset, set by
+/// `simulate` only (a fixed test key for a Stripe connection, placeholders a
+/// scenario gives): a simulation needs no environment, and a variable that is
+/// set always wins.
+static SIMULATED_ENV: std::sync::LazyLock<std::sync::RwLock<HashMap<String, String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// In a simulation: environment variable `name` reads as `value` while it is unset.
+pub fn set_simulated_env(name: &str, value: &str) {
+    SIMULATED_ENV
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_string(), value.to_string());
+}
+
+/// Environment variable `name`, else its simulated value (see [`set_simulated_env`]).
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().or_else(|| {
+        SIMULATED_ENV
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    })
+}
+
 /// Reads a credential. The error names the source, never the value.
 pub fn resolve(src: &SecretSource) -> Result<Secret, StepError> {
     match src {
-        SecretSource::Env(name) => std::env::var(name)
+        SecretSource::Env(name) => env_var(name)
             .map(|v| Secret(v.trim().to_string()))
-            .map_err(|_| {
+            .ok_or_else(|| {
                 StepError::Fatal(format!(
                     "credential: environment variable {name} is not set"
                 ))

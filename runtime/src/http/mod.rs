@@ -4,7 +4,7 @@
 mod auth;
 pub mod budget;
 
-pub use auth::{Auth, Secret, TokenCache, resolve, strip_query};
+pub use auth::{Auth, Secret, TokenCache, env_var, resolve, set_simulated_env, strip_query};
 pub use budget::{Budgets, RateLimit};
 
 use std::collections::HashMap;
@@ -248,9 +248,10 @@ impl HttpRequest {
     pub fn url(&self, base_urls: &HashMap<String, String>) -> Result<String, StepError> {
         match &self.target {
             // In simulation (`*` is set) absolute URLs go to the scripted
-            // server too: same path and query, its origin.
+            // server too: same path and query, its origin. A URL already at a
+            // connection's base (a provider simulator's) stays.
             Target::Url(u) => match (base_urls.get(SIMULATED), u.split_once("://")) {
-                (Some(base), Some((_, rest))) => {
+                (Some(base), Some((_, rest))) if !at_a_base(u, base_urls) => {
                     let path = rest.find('/').map_or("", |i| &rest[i..]);
                     Ok(format!("{}{path}", base.trim_end_matches('/')))
                 }
@@ -274,6 +275,17 @@ impl HttpRequest {
         let url = self.url(base_urls).unwrap_or_else(|e| e.to_string());
         format!("{} {}", self.method.as_str(), strip_query(&url))
     }
+}
+
+/// Whether `url` is under one of the base URLs.
+fn at_a_base(url: &str, base_urls: &HashMap<String, String>) -> bool {
+    base_urls.values().any(|b| {
+        let b = b.trim_end_matches('/');
+        !b.is_empty()
+            && url
+                .strip_prefix(b)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+    })
 }
 
 /// A successful response, mapped.

@@ -320,3 +320,32 @@ fn provider_messages_are_found_in_common_shapes() {
     );
     assert_eq!(provider_message("plain text"), "plain text");
 }
+
+#[test]
+fn simulation_sends_absolute_urls_to_the_scripted_server_but_not_those_at_a_simulator() {
+    let base_urls: HashMap<String, String> = [
+        (SIMULATED.to_string(), "http://127.0.0.1:1000".to_string()),
+        ("slack".to_string(), "http://127.0.0.1:1000".to_string()),
+        ("stripe".to_string(), "http://127.0.0.1:2000/".to_string()),
+    ]
+    .into();
+    let url = |u: &str| HttpRequest::new(Method::Get, u).url(&base_urls).unwrap();
+    assert_eq!(
+        url("https://slack.com/api/chat.postMessage?x=1"),
+        "http://127.0.0.1:1000/api/chat.postMessage?x=1"
+    );
+    assert_eq!(
+        url("http://127.0.0.1:2000/v1/charges"),
+        "http://127.0.0.1:2000/v1/charges"
+    );
+    // Another port that merely starts like a base is not at that base.
+    assert_eq!(
+        url("http://127.0.0.1:20001/v1/charges"),
+        "http://127.0.0.1:1000/v1/charges"
+    );
+    // Outside a simulation, nothing is rewritten.
+    let plain = HttpRequest::new(Method::Get, "https://slack.com/api/x")
+        .url(&HashMap::new())
+        .unwrap();
+    assert_eq!(plain, "https://slack.com/api/x");
+}

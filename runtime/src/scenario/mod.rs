@@ -1,6 +1,18 @@
 //! `simulate --scenario FILE`: input records, external events at given times and
-//! expected end states, run on a virtual clock against a local scripted server
-//! (every connection's base URL points at it). A month of billing in milliseconds.
+//! expected end states, run on a virtual clock. Every `provider: stripe`
+//! connection talks to its own in-process Stripe simulator on that clock (its
+//! webhooks, when the connection takes them, reach the flow as on `run
+//! --listen`); every other connection and absolute URL points at a local
+//! scripted server. A month of billing in milliseconds. The file format is in
+//! docs/scenarios.md.
+
+mod expect;
+mod file;
+mod stripe;
+#[cfg(test)]
+mod tests;
+
+pub use file::*;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,120 +20,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::clock::{Clock, VirtualClock, add};
 use crate::engine::Engine;
 use crate::events::EventFeed;
 use crate::flow::Flow;
-use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
+use crate::store::{SqliteOptions, SqliteStore, Store};
 use crate::testing::{Reply, TestServer};
 use crate::value::parse_duration;
-
-/// A scenario file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The virtual clock's start (default 2025-01-01T00:00:00Z).
-    #[serde(default)]
-    pub start: Option<String>,
-    /// Stop after this long (a duration such as `40d`; default 400d).
-    #[serde(default)]
-    pub until: Option<String>,
-    /// Scripted answers of the local server, in order per route; other requests
-    /// get 200 with `{"id": "obj_N"}` (the same answer again for a repeated key).
-    #[serde(default)]
-    pub http: Vec<HttpRule>,
-    /// Input records (none for a flow started by provider events: script the
-    /// provider's event list under `http` instead, e.g. `GET /v1/events`).
-    #[serde(default)]
-    pub records: Vec<ScenarioRecord>,
-    #[serde(default)]
-    pub events: Vec<ScenarioEvent>,
-    #[serde(default)]
-    pub expect: Vec<Expectation>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpRule {
-    /// `METHOD /path`.
-    pub route: String,
-    #[serde(default = "ok")]
-    pub status: u16,
-    #[serde(default)]
-    pub body: Value,
-    #[serde(default)]
-    pub headers: HashMap<String, String>,
-    /// How many times this answer is given (default 1).
-    #[serde(default = "one")]
-    pub times: usize,
-}
-
-fn ok() -> u16 {
-    200
-}
-fn one() -> usize {
-    1
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScenarioRecord {
-    /// The name events and expectations use for this record's issue.
-    pub name: String,
-    pub data: Value,
-    /// When it starts (default: at the start).
-    #[serde(default)]
-    pub at: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScenarioEvent {
-    /// A duration after the start (`3d`) or a timestamp.
-    pub at: String,
-    #[serde(default)]
-    pub issue: Option<String>,
-    /// Send this signal to `issue`.
-    #[serde(default)]
-    pub signal: Option<String>,
-    /// Cancel `issue`.
-    #[serde(default)]
-    pub cancel: bool,
-    /// A provider event: its name, the object key it is about, its id.
-    #[serde(default)]
-    pub event: Option<String>,
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub data: Value,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Expectation {
-    pub issue: String,
-    #[serde(default)]
-    pub state: Option<String>,
-    #[serde(default)]
-    pub step: Option<String>,
-    /// Data items that must have these values.
-    #[serde(default)]
-    pub data: Option<serde_json::Map<String, Value>>,
-    #[serde(default)]
-    pub error_contains: Option<String>,
-}
 
 /// The outcome of a simulation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
+    /// One line per failed check.
     pub failures: Vec<String>,
+    /// How many expectations failed (one can fail several checks).
+    pub unmet: usize,
     pub lines: Vec<String>,
     pub virtual_elapsed: Duration,
 }
@@ -163,7 +78,7 @@ pub async fn simulate_file<F: Flow>(path: &Path) -> i32 {
             println!(
                 "{}: {} of {n} expectations met; {:.1} days simulated in {:.0?}",
                 scenario.name.as_deref().unwrap_or("scenario"),
-                n - report.failures.len().min(n),
+                n - report.unmet.min(n),
                 report.virtual_elapsed.as_secs_f64() / 86_400.0,
                 wall.elapsed()
             );
@@ -198,8 +113,51 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         SqliteStore::open(SqliteOptions::new(":memory:", F::name())).map_err(|e| e.to_string())?,
     );
     let clock = VirtualClock::new(start);
-    let engine =
-        Engine::<F>::with_base_url(store.clone(), Arc::new(clock.clone()), Some(&server.url()));
+
+    // Stripe connections get their simulators; those that take webhooks get
+    // them on a local listener, as `run --listen` would.
+    let stripe_conns = stripe::stripe_connections(F::connections());
+    let listener = if stripe_conns.iter().any(|c| stripe::takes_webhooks(c)) {
+        Some(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| format!("webhook listener: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let listener_url = listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| format!("http://{a}"));
+    let sims = stripe::StripeSims::start(
+        &stripe_conns,
+        Arc::new(clock.clone()),
+        &sc.stripe,
+        listener_url.as_deref(),
+    )
+    .await?;
+    if sims.is_empty() && (!sc.stripe.faults.is_empty() || sc.stripe.drop_webhooks.is_some()) {
+        return Err("`stripe:` settings, but the flow has no Stripe connection".into());
+    }
+    // The scenario's placeholders win over the simulation's defaults.
+    for (k, v) in &sc.env {
+        crate::http::set_simulated_env(k, v);
+    }
+    let engine = Engine::<F>::with_base_urls(
+        store.clone(),
+        Arc::new(clock.clone()),
+        &server.url(),
+        &sims.urls(),
+    )?;
+    // The flow's event feeds poll the simulators on the virtual clock.
+    let feed = Arc::new(EventFeed::new(engine.clone()));
+    if let Some(l) = listener {
+        let app = crate::cli::listen::router(feed.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+    }
 
     enum Action<'a> {
         Start(&'a ScenarioRecord),
@@ -219,9 +177,12 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     }
     actions.sort_by_key(|(t, _)| *t);
     let mut ids: HashMap<String, String> = HashMap::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut lines = Vec::new();
     let mut next_action = 0;
-    // The flow's event feeds poll the scripted server on the virtual clock.
-    let feed = EventFeed::new(engine.clone());
+    // A Stripe action's events are owed a poll: the simulation goes on until
+    // the feed has looked once after it (a lost webhook is found so).
+    let mut poll_owed = false;
     for _ in 0..1_000_000 {
         let now = clock.now();
         while next_action < actions.len() && actions[next_action].0 <= now {
@@ -233,16 +194,25 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
                         .map_err(|e| format!("record `{}`: {e}", r.name))?;
                     ids.insert(r.name.clone(), id);
                 }
+                Action::Event(e) if e.stripe.is_some() => {
+                    let line = stripe_event(&engine, &sims, e, &ids, &mut names).await?;
+                    lines.push(format!("{}: {line}", e.at));
+                    poll_owed = !feed.is_empty();
+                }
                 Action::Event(e) => apply_event(&engine, e, &ids, now).await?,
             }
             next_action += 1;
         }
-        feed.poll_due(clock.now()).await;
+        sims.settle().await;
+        if !feed.poll_due(clock.now()).await.is_empty() {
+            poll_owed = false;
+        }
         engine.run_due(16).await.map_err(|e| e.to_string())?;
+        sims.settle().await;
         let wake = store.next_wake().await.map_err(|e| e.to_string())?;
         // The feed keeps the simulation going only while something else does
-        // (an issue is active or a scenario action is to come).
-        let busy = wake.is_some() || next_action < actions.len();
+        // (an issue is active, a scenario action is to come, a poll is owed).
+        let busy = wake.is_some() || next_action < actions.len() || poll_owed;
         let feed_due = feed.next_due().filter(|_| busy);
         let next = [wake, actions.get(next_action).map(|a| a.0), feed_due]
             .into_iter()
@@ -255,71 +225,87 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     }
 
     let mut failures = Vec::new();
-    let mut lines = Vec::new();
-    let mut names: Vec<&String> = ids.keys().collect();
-    names.sort();
-    for name in names {
+    let mut names_sorted: Vec<&String> = ids.keys().collect();
+    names_sorted.sort();
+    for name in names_sorted {
         if let Some(row) = store.load(&ids[name]).await.map_err(|e| e.to_string())? {
-            let err = row
-                .error
-                .as_deref()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default();
-            lines.push(format!("{name}: {} at {}{err}", row.state, row.step));
+            lines.push(format!("{name}: {}", describe(&row)));
         }
     }
+    let started = store
+        .list(None, 1_000_000)
+        .await
+        .map_err(|e| e.to_string())?;
+    for row in started
+        .iter()
+        .filter(|r| !ids.values().any(|id| id == &r.id))
+    {
+        lines.push(format!(
+            "issue {} (started by an event): {}",
+            row.id,
+            describe(row)
+        ));
+    }
+    let mut unmet = 0;
     for x in &sc.expect {
-        let Some(id) = ids.get(&x.issue) else {
-            failures.push(format!("{}: no such record in the scenario", x.issue));
-            continue;
-        };
-        let row = store
-            .load(id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("issue vanished")?;
-        if let Some(s) = &x.state {
-            if IssueState::parse(s).is_none() {
-                failures.push(format!("{}: unknown state `{s}`", x.issue));
-            } else if row.state.as_str() != s {
-                failures.push(format!(
-                    "{}: expected state {s}, got {} at step {}{}",
-                    x.issue,
-                    row.state,
-                    row.step,
-                    row.error
-                        .as_deref()
-                        .map(|e| format!(" ({e})"))
-                        .unwrap_or_default()
-                ));
-            }
-        }
-        if let Some(st) = &x.step
-            && &row.step != st
-        {
-            failures.push(format!("{}: expected step {st}, got {}", x.issue, row.step));
-        }
-        if let Some(want) = &x.error_contains
-            && !row.error.as_deref().unwrap_or("").contains(want.as_str())
-        {
-            failures.push(format!(
-                "{}: expected an error containing `{want}`, got {:?}",
-                x.issue, row.error
-            ));
-        }
-        for (k, v) in x.data.iter().flatten() {
-            let got = row.data.get(k).cloned().unwrap_or(Value::Null);
-            if &got != v {
-                failures.push(format!("{}: expected {k} = {v}, got {got}", x.issue));
-            }
-        }
+        let f = expect::check(x, store.as_ref(), &ids, &sims).await?;
+        unmet += usize::from(!f.is_empty());
+        failures.extend(f);
     }
     let elapsed = clock.now().duration_since(start).unsigned_abs();
     Ok(Report {
         failures,
+        unmet,
         lines,
         virtual_elapsed: elapsed,
     })
+}
+
+/// `completed at done`, with the error of a failed issue.
+fn describe(row: &crate::store::IssueRow) -> String {
+    let err = row
+        .error
+        .as_deref()
+        .map(|e| format!(" ({e})"))
+        .unwrap_or_default();
+    format!("{} at {}{err}", row.state, row.step)
+}
+
+/// A scenario event that acts on the Stripe simulator.
+async fn stripe_event<F: Flow>(
+    engine: &Engine<F>,
+    sims: &stripe::StripeSims,
+    e: &ScenarioEvent,
+    ids: &HashMap<String, String>,
+    names: &mut HashMap<String, String>,
+) -> Result<String, String> {
+    let Some(action) = &e.stripe else {
+        return Err("not a Stripe event".into());
+    };
+    if e.signal.is_some() || e.cancel || e.event.is_some() {
+        return Err(format!(
+            "event at {}: `stripe` goes alone (no `signal`, `cancel` or `event`)",
+            e.at
+        ));
+    }
+    let row = match &e.issue {
+        Some(n) => {
+            let id = ids
+                .get(n)
+                .ok_or_else(|| format!("event at {}: no record `{n}` has started", e.at))?;
+            Some(
+                engine
+                    .store()
+                    .load(id)
+                    .await
+                    .map_err(|err| err.to_string())?
+                    .ok_or("issue vanished")?,
+            )
+        }
+        None => None,
+    };
+    sims.act(action, row.as_ref(), names)
+        .map_err(|err| format!("event at {}: {err}", e.at))
 }
 
 async fn apply_event<F: Flow>(
@@ -362,7 +348,7 @@ async fn apply_event<F: Flow>(
             .map_err(|err| err.to_string())?;
     } else {
         return Err(format!(
-            "event at {}: say `signal`, `cancel` or `event`",
+            "event at {}: say `signal`, `cancel`, `event` or `stripe`",
             e.at
         ));
     }

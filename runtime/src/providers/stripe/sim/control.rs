@@ -172,6 +172,28 @@ pub(super) fn pay_invoice(
     out
 }
 
+/// A Stripe API call made outside the flow (as from the dashboard): the route
+/// runs on the state with form-style parameters (string leaves), without auth,
+/// faults or the request log; its events are delivered as usual.
+pub(super) fn call(
+    sh: &Arc<Shared>,
+    method: &str,
+    path: &str,
+    params: Value,
+) -> Result<Value, ApiError> {
+    let mut store = sh.lock_store();
+    let mut cx = routes::Ctx {
+        store: &mut store,
+        params: Params::new(params),
+        key: None,
+    };
+    let out = routes::dispatch(&mut cx, method, path);
+    let jobs = webhooks::jobs(&mut store);
+    drop(store);
+    webhooks::spawn(sh, jobs);
+    out
+}
+
 pub(super) fn reset(sh: &Arc<Shared>) {
     sh.lock_store().reset();
     sh.lock_deliveries().clear();

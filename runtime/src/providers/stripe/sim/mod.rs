@@ -238,6 +238,13 @@ impl StripeSim {
         control::pay_invoice(&self.shared, id, None)
     }
 
+    /// An API call made outside the flow, as from Stripe's dashboard (`POST`,
+    /// `/v1/charges`, `{"amount": "500", …}`: form-style string leaves): no auth,
+    /// no faults, not in the request log; its events and webhooks happen as usual.
+    pub fn call(&self, method: &str, path: &str, params: Value) -> Result<Value, ApiError> {
+        control::call(&self.shared, method, path, params)
+    }
+
     /// Forgets every object, event, key, logged request and delivery.
     pub fn reset(&self) {
         control::reset(&self.shared);

@@ -1160,3 +1160,38 @@ async fn bad_requests_get_stripe_errors_never_a_panic() {
         .await;
     assert_eq!(bytes.status, 400);
 }
+
+#[tokio::test]
+async fn calls_from_outside_the_flow_skip_faults_and_the_request_log_but_make_events() {
+    let t = T::new().await;
+    t.sim.inject(RequestFault {
+        fault: Fault::ServerError,
+        count: 1,
+        path_prefix: None,
+    });
+    let charge = t
+        .sim
+        .call(
+            "POST",
+            "/v1/charges",
+            json!({"amount": "700", "currency": "eur", "source": "tok_visa"}),
+        )
+        .unwrap();
+    assert_eq!(charge["status"], "succeeded");
+    let refund = t
+        .sim
+        .call("POST", "/v1/refunds", json!({"charge": charge["id"]}))
+        .unwrap();
+    assert_eq!(refund["amount"], 700);
+    let e = t
+        .sim
+        .call("POST", "/v1/refunds", json!({"charge": "ch_missing"}))
+        .unwrap_err();
+    assert_eq!(e.status, 404);
+    assert!(t.sim.state().requests().is_empty());
+    let types = t.sim.state().event_types();
+    assert!(types.contains(&"charge.succeeded".to_string()), "{types:?}");
+    assert!(types.contains(&"refund.created".to_string()), "{types:?}");
+    // The fault is still there for the flow's next request.
+    assert_eq!(t.post("/v1/customers", &[]).await.status, 500);
+}
