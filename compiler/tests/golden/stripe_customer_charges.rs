@@ -639,9 +639,7 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                                 .get::<
                                     ::core::option::Option<::std::string::String>,
                                 >("last4")?,
-                            || Ok(
-                                ::flowc_runtime::rt::value(&data.card_last4, "card_last4")?,
-                            ),
+                            || ::flowc_runtime::rt::value(&data.card_last4, "card_last4"),
                         )?,
                     );
                     Ok(::flowc_runtime::flow::Transition::Next(Step::ChargeOutcome))
