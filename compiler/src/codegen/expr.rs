@@ -367,7 +367,7 @@ fn call(f: Builtin, args: &[Expr], ty: &Type, s: Scope<'_>) -> TokenStream {
             match &args[0].kind {
                 ExprKind::Data(name) if s.model.is_optional(name) => {
                     let f = names::field(name);
-                    let fallback = lazy(fallback);
+                    let fallback = lazy(&fallback);
                     quote!(#rt::coalesce(data.#f.clone(), #fallback)?)
                 }
                 // A provider's output can be absent (null): a declined charge
@@ -375,7 +375,7 @@ fn call(f: Builtin, args: &[Expr], ty: &Type, s: Scope<'_>) -> TokenStream {
                 ExprKind::StepResult { .. } => {
                     let t = rust_type(ty, s.model);
                     let first = read_step_result(&args[0], &quote!(::core::option::Option<#t>), s);
-                    let fallback = lazy(fallback);
+                    let fallback = lazy(&fallback);
                     quote!(#rt::coalesce(#first, #fallback)?)
                 }
                 _ => arg(0),
@@ -387,7 +387,7 @@ fn call(f: Builtin, args: &[Expr], ty: &Type, s: Scope<'_>) -> TokenStream {
 /// `coalesce`'s fallback as a closure returning `Result`: `|| Ok(x)`, or
 /// `|| f(..)` when `x` is `f(..)?` (every `?` in generated code is on a runtime
 /// helper's `Result<_, StepError>`), so the code has no `Ok(f(..)?)`.
-fn lazy(fallback: TokenStream) -> TokenStream {
+fn lazy(fallback: &TokenStream) -> TokenStream {
     let mut tokens: Vec<proc_macro2::TokenTree> = fallback.clone().into_iter().collect();
     match tokens.last() {
         Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '?' => {
