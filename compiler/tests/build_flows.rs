@@ -12,8 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use flowc::driver::{self, FlowCrate, Toolchain};
-use flowc::{Source, Syntax};
+mod flow_build;
+
+use flow_build::{build, flow_crate, generate, toolchain, workspace};
+use flowc::Syntax;
+use flowc::driver::Toolchain;
 
 /// The names of every flow in `flows/` (one per YAML file).
 fn all_flows() -> Vec<String> {
@@ -40,42 +43,6 @@ fn flowc_bin() -> PathBuf {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flowc")))
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace")
-        .to_path_buf()
-}
-
-fn toolchain() -> Toolchain {
-    let mut t = Toolchain::from_env();
-    t.target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("flowc-flows");
-    t
-}
-
-fn generate(name: &str, text: &str, syntax: Syntax) -> FlowCrate {
-    let checked = flowc::check(&Source::new(name, text.to_string(), syntax));
-    let ir = checked
-        .ir
-        .unwrap_or_else(|| panic!("{name}: {:#?}", checked.diagnostics));
-    FlowCrate {
-        flow_name: ir.name.clone(),
-        main_rs: flowc::codegen::generate(&ir),
-    }
-}
-
-fn flow_crate(flow: &str) -> FlowCrate {
-    let path = workspace().join("flows").join(format!("{flow}.flow.yaml"));
-    let text = std::fs::read_to_string(&path).expect("flow file");
-    generate(&path.to_string_lossy(), &text, Syntax::Yaml)
-}
-
-fn build(krate: &FlowCrate, t: &Toolchain) -> PathBuf {
-    let dir = t.crate_dir(krate);
-    driver::emit(krate, &dir, t).expect("emit");
-    driver::build(krate, &dir, t, false).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

@@ -123,18 +123,7 @@ pub struct ConnectionDef {
 impl ConnectionDef {
     /// The env var that overrides the base URL: `FLOWC_<NAME>_BASE_URL`.
     pub fn base_url_env(&self) -> String {
-        let name: String = self
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("FLOWC_{name}_BASE_URL")
+        base_url_env(self.name)
     }
 
     /// The base URL in force: the env override, else the flow's.
@@ -167,6 +156,22 @@ pub struct FeedDef {
     pub connection: &'static str,
     /// How often the event list is polled while an issue waits (`None`: by webhook only).
     pub poll: Option<Duration>,
+}
+
+/// The env var that overrides a connection's base URL: `FLOWC_<NAME>_BASE_URL`,
+/// the name upper-cased with every other character as `_`.
+pub fn base_url_env(connection: &str) -> String {
+    let name: String = connection
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("FLOWC_{name}_BASE_URL")
 }
 
 /// What happens after a step.

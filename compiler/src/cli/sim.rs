@@ -45,21 +45,6 @@ pub fn run(args: &Args) -> Exit {
     }
 }
 
-/// `FLOWC_<NAME>_BASE_URL`, spelled as the runtime's `ConnectionDef::base_url_env`.
-fn base_url_env(connection: &str) -> String {
-    let name: String = connection
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("FLOWC_{name}_BASE_URL")
-}
-
 fn stripe(a: &StripeArgs) -> Exit {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -107,7 +92,7 @@ fn stripe(a: &StripeArgs) -> Exit {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "Stripe simulator (API 2023-08-16) listening on {url}");
         let _ = writeln!(out, "Point a built flow at it:");
-        let _ = writeln!(out, "  export {}={url}", base_url_env(&a.connection));
+        let _ = writeln!(out, "  export {}={url}", flowc_runtime::flow::base_url_env(&a.connection));
         let _ = writeln!(out, "  (its secret key must be a test key: sk_test_… or rk_test_…)");
         for (w, s) in a.webhooks.iter().zip(sim.webhook_secrets()) {
             let _ = writeln!(out, "Webhooks to {w}, signed with {s}");
