@@ -639,3 +639,71 @@ async fn a_trigger_polls_while_nothing_waits_and_waiting_on_sees_only_its_prefix
     assert!(w.store.waiting_on("event:invoice.paid:").await.unwrap());
     assert!(!w.store.waiting_on("event:invoice.voided:").await.unwrap());
 }
+
+/// [`FeedFlow`] without its trigger: the connection is polled only for waits.
+struct WaitOnlyFlow;
+
+impl Flow for WaitOnlyFlow {
+    const NAME: &'static str = "feed_test";
+    type Data = Data;
+    type Step = Step;
+
+    fn schema() -> &'static DataSchema {
+        FeedFlow::schema()
+    }
+    fn connections() -> &'static [ConnectionDef] {
+        FeedFlow::connections()
+    }
+    fn event_feeds() -> &'static [FeedDef] {
+        FeedFlow::event_feeds()
+    }
+    fn first_step() -> Step {
+        FeedFlow::first_step()
+    }
+    fn run_step<'a>(
+        step: Step,
+        data: &'a mut Data,
+        cx: &'a mut StepContext,
+    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
+        FeedFlow::run_step(step, data, cx)
+    }
+}
+
+#[tokio::test]
+async fn a_feed_polled_only_for_waits_is_due_only_while_an_issue_waits() {
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(":memory:", "feed_test")).unwrap());
+    let server = TestServer::start().await;
+    let clock = VirtualClock::new(start_time());
+    let engine = Engine::<WaitOnlyFlow>::with_base_url(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Some(&server.url()),
+    );
+    let feed = EventFeed::new(engine.clone());
+    // Nobody waits: the interval alone does not make the feed due (a simulation
+    // jumps straight to the next timer instead of every 15 minutes).
+    assert!(feed.next_due().is_some());
+    assert_eq!(feed.next_due_active().await, None);
+    assert!(
+        feed.poll_due(clock.now()).await.is_empty(),
+        "no call while nobody waits"
+    );
+    assert_eq!(feed.next_due_active().await, None);
+
+    // An issue waits for its invoice: due at the feed's next poll.
+    engine.start(&json!({"invoice": "in_1"})).await.unwrap();
+    engine.run_due(1).await.unwrap();
+    assert_eq!(store.counts().await.unwrap(), [(IssueState::Waiting, 1)]);
+    let due = feed
+        .next_due_active()
+        .await
+        .expect("due while an issue waits");
+    assert_eq!(due, feed.next_due().unwrap());
+    assert!(due <= crate::clock::add(clock.now(), Duration::from_secs(900)));
+
+    // With the trigger, the feed is always due.
+    let w = world().await;
+    assert_eq!(w.feed.next_due_active().await, w.feed.next_due());
+    assert!(w.feed.next_due_active().await.is_some());
+}

@@ -213,7 +213,11 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         // The feed keeps the simulation going only while something else does
         // (an issue is active, a scenario action is to come, a poll is owed).
         let busy = wake.is_some() || next_action < actions.len() || poll_owed;
-        let feed_due = feed.next_due().filter(|_| busy);
+        let feed_due = if busy {
+            feed.next_due_active().await
+        } else {
+            None
+        };
         let next = [wake, actions.get(next_action).map(|a| a.0), feed_due]
             .into_iter()
             .flatten()
