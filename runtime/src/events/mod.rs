@@ -171,13 +171,7 @@ impl<F: Flow> EventFeed<F> {
 
     /// When `poll_due` has something to do next (`None`: never, e.g. webhook-only waits).
     pub fn next_due(&self) -> Option<Timestamp> {
-        let s = self.schedule.lock().unwrap_or_else(|e| e.into_inner());
-        self.feeds
-            .iter()
-            .zip(s.iter())
-            .filter(|(f, _)| f.trigger_every.is_some() || f.wait_poll.is_some())
-            .map(|(_, s)| s.next_due.unwrap_or(Timestamp::MIN))
-            .min()
+        self.polled_due_times().into_iter().map(|(_, at)| at).min()
     }
 
     /// When `poll_due` next has a call to make, for a simulation that jumps its
@@ -187,24 +181,32 @@ impl<F: Flow> EventFeed<F> {
     /// its interval all the same made a month-long wait between two charges
     /// thousands of empty simulation cycles, seconds of real time.)
     pub async fn next_due_active(&self) -> Option<Timestamp> {
-        let due: Vec<(usize, Timestamp)> = {
-            let s = self.schedule.lock().unwrap_or_else(|e| e.into_inner());
-            self.feeds
-                .iter()
-                .zip(s.iter())
-                .enumerate()
-                .filter(|(_, (f, _))| f.trigger_every.is_some() || f.wait_poll.is_some())
-                .map(|(i, (_, s))| (i, s.next_due.unwrap_or(Timestamp::MIN)))
-                .collect()
-        };
         let mut next: Option<Timestamp> = None;
-        for (i, at) in due {
-            let feed = &self.feeds[i];
-            if feed.trigger_every.is_some() || self.someone_waits(feed).await {
+        for (i, at) in self.polled_due_times() {
+            if self.calls_now(&self.feeds[i]).await {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
         next
+    }
+
+    /// Each polled connection (one with a trigger's `every` or a wait's `poll`)
+    /// and when it is next due, by index into `feeds`.
+    fn polled_due_times(&self) -> Vec<(usize, Timestamp)> {
+        let s = self.schedule.lock().unwrap_or_else(|e| e.into_inner());
+        self.feeds
+            .iter()
+            .zip(s.iter())
+            .enumerate()
+            .filter(|(_, (f, _))| f.trigger_every.is_some() || f.wait_poll.is_some())
+            .map(|(i, (_, s))| (i, s.next_due.unwrap_or(Timestamp::MIN)))
+            .collect()
+    }
+
+    /// Whether a poll of this connection makes its list call now: always for a
+    /// trigger, for waits only while an issue waits on one of its events.
+    async fn calls_now(&self, feed: &ConnFeed) -> bool {
+        feed.trigger_every.is_some() || self.someone_waits(feed).await
     }
 
     /// Polls every connection that is due at `now` (a trigger's `every`; a wait's
@@ -220,7 +222,7 @@ impl<F: Flow> EventFeed<F> {
             let Some(interval) = min_opt(feed.trigger_every, feed.wait_poll) else {
                 continue;
             };
-            let active = feed.trigger_every.is_some() || self.someone_waits(feed).await;
+            let active = self.calls_now(feed).await;
             let mut next = Schedule {
                 next_due: Some(add(now, interval)),
                 failures: 0,

@@ -92,10 +92,14 @@ static FEEDS: [FeedDef; 1] = [FeedDef {
     poll: Some(Duration::from_secs(900)),
 }];
 
-/// Trigger issues (a charge) end at once; an issue with an invoice waits for it to be paid.
-struct FeedFlow;
+/// Trigger issues (a charge) end at once; an issue with an invoice waits for it
+/// to be paid. Without `TRIGGER`, the connection is polled only for waits.
+struct FeedFlowOf<const TRIGGER: bool>;
 
-impl Flow for FeedFlow {
+type FeedFlow = FeedFlowOf<true>;
+type WaitOnlyFlow = FeedFlowOf<false>;
+
+impl<const TRIGGER: bool> Flow for FeedFlowOf<TRIGGER> {
     const NAME: &'static str = "feed_test";
     type Data = Data;
     type Step = Step;
@@ -107,7 +111,7 @@ impl Flow for FeedFlow {
         &CONNECTIONS
     }
     fn triggers() -> &'static [TriggerDef] {
-        &TRIGGERS
+        if TRIGGER { &TRIGGERS } else { &[] }
     }
     fn event_feeds() -> &'static [FeedDef] {
         &FEEDS
@@ -638,35 +642,6 @@ async fn a_trigger_polls_while_nothing_waits_and_waiting_on_sees_only_its_prefix
     engine.run_due(1).await.unwrap();
     assert!(w.store.waiting_on("event:invoice.paid:").await.unwrap());
     assert!(!w.store.waiting_on("event:invoice.voided:").await.unwrap());
-}
-
-/// [`FeedFlow`] without its trigger: the connection is polled only for waits.
-struct WaitOnlyFlow;
-
-impl Flow for WaitOnlyFlow {
-    const NAME: &'static str = "feed_test";
-    type Data = Data;
-    type Step = Step;
-
-    fn schema() -> &'static DataSchema {
-        FeedFlow::schema()
-    }
-    fn connections() -> &'static [ConnectionDef] {
-        FeedFlow::connections()
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        FeedFlow::event_feeds()
-    }
-    fn first_step() -> Step {
-        FeedFlow::first_step()
-    }
-    fn run_step<'a>(
-        step: Step,
-        data: &'a mut Data,
-        cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        FeedFlow::run_step(step, data, cx)
-    }
 }
 
 #[tokio::test]
