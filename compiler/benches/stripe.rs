@@ -73,20 +73,33 @@ fn main() {
         .block_on(StripeSim::start(SimConfig::default()))
         .expect("simulator");
     for latency in latencies {
-        sim.clear_faults();
-        if latency > 0 {
-            sim.inject(RequestFault {
-                fault: Fault::Delay { millis: latency },
-                count: u32::MAX,
-                path_prefix: None,
-            });
-        }
-        sim.reset();
+        // A fresh simulator state (and no faults) for each side, then the latency:
+        // `reset` clears faults, so the delay goes in after it.
+        let fresh = || {
+            sim.reset();
+            if latency > 0 {
+                sim.inject(RequestFault {
+                    fault: Fault::Delay { millis: latency },
+                    count: u32::MAX,
+                    path_prefix: None,
+                });
+            }
+        };
+        fresh();
         let base = rt.block_on(reqwest_loop(&sim.url(), issues, conc));
-        sim.reset();
+        // Three calls in a row per sign-up: with the delay in force, no side can
+        // sign up more than `conc / (3 × latency)` per second.
+        if latency > 0 {
+            let ceiling = conc as f64 * 1000.0 / (3.0 * latency as f64);
+            assert!(
+                base <= ceiling * 1.02,
+                "the {latency} ms delay did not hold: {base:.0} sign-ups/s > {ceiling:.0}"
+            );
+        }
+        fresh();
         let flow = flow_binary(&bin, &sim, issues, conc);
         let py = python.as_ref().map(|p| {
-            sim.reset();
+            fresh();
             python_loop(p, &sim.url(), issues, conc)
         });
         print!(

@@ -123,6 +123,11 @@ impl Store {
         }
     }
 
+    /// How many objects of `kind` were made.
+    pub fn count(&self, kind: &str) -> usize {
+        self.order.get(kind).map_or(0, Vec::len)
+    }
+
     /// Every object of `kind`, oldest first.
     pub fn all(&self, kind: &str) -> Vec<&Value> {
         self.order
@@ -298,9 +303,11 @@ pub fn merge_metadata(target: &mut Value, changes: serde_json::Map<String, Value
 /// `starting_after` (older than the cursor) or `ending_before` (the page just
 /// newer than the cursor, still newest first), `has_more`.
 /// `items` are all objects of the kind, oldest first; `keep` is the filter. Cursors
-/// are found among all of them (a cursor need not pass the filter).
+/// are found among all of them (a cursor need not pass the filter). Only the
+/// objects on the page are copied: a list over thousands of objects (the
+/// customer search of every sign-up) stays a scan of references.
 pub fn page(
-    items: Vec<Value>,
+    items: &[&Value],
     keep: impl Fn(&Value) -> bool,
     params: &Params,
     url: &str,
@@ -316,14 +323,24 @@ pub fn page(
             .param("limit"));
         }
     };
-    // Newest first: creation order reversed.
-    let mut newest_first = items;
-    newest_first.reverse();
+    // Index (oldest first) of the cursor object.
     let position = |param: &str, id: &str| -> Result<usize, ApiError> {
-        newest_first
+        items
             .iter()
             .position(|o| o["id"].as_str() == Some(id))
             .ok_or_else(|| ApiError::no_such("object", id, param))
+    };
+    // The first `limit` objects that pass the filter, in the iterator's order
+    // (one more is looked at to learn `has_more`).
+    let first = |objects: &mut dyn Iterator<Item = &&Value>| {
+        let mut out: Vec<Value> = objects
+            .filter(|o| keep(o))
+            .take(limit + 1)
+            .map(|o| (*o).clone())
+            .collect();
+        let more = out.len() > limit;
+        out.truncate(limit);
+        (out, more)
     };
     let (data, has_more) = match (params.str("starting_after")?, params.str("ending_before")?) {
         (Some(_), Some(_)) => {
@@ -333,29 +350,16 @@ pub fn page(
         }
         (Some(after), None) => {
             let i = position("starting_after", &after)?;
-            let rest: Vec<Value> = newest_first[i + 1..]
-                .iter()
-                .filter(|o| keep(o))
-                .cloned()
-                .collect();
-            let more = rest.len() > limit;
-            (rest.into_iter().take(limit).collect::<Vec<_>>(), more)
+            first(&mut items[..i].iter().rev())
         }
         (None, Some(before)) => {
+            // The `limit` objects just newer than the cursor, given newest first.
             let i = position("ending_before", &before)?;
-            let newer: Vec<Value> = newest_first[..i]
-                .iter()
-                .filter(|o| keep(o))
-                .cloned()
-                .collect();
-            let start = newer.len().saturating_sub(limit);
-            (newer[start..].to_vec(), start > 0)
+            let (mut newer, more) = first(&mut items[i + 1..].iter());
+            newer.reverse();
+            (newer, more)
         }
-        (None, None) => {
-            let all: Vec<Value> = newest_first.into_iter().filter(|o| keep(o)).collect();
-            let more = all.len() > limit;
-            (all.into_iter().take(limit).collect(), more)
-        }
+        (None, None) => first(&mut items.iter().rev()),
     };
     Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
 }

@@ -229,7 +229,7 @@ pub fn list(cx: &mut Ctx) -> Result<Value, ApiError> {
     ])?;
     let customer = p.str("customer")?;
     let intent = p.str("payment_intent")?;
-    let all: Vec<Value> = cx.store.all("charge").into_iter().cloned().collect();
+    let all = cx.store.all("charge");
     let keep = |c: &Value| {
         customer
             .as_deref()
@@ -238,5 +238,5 @@ pub fn list(cx: &mut Ctx) -> Result<Value, ApiError> {
                 .as_deref()
                 .is_none_or(|x| c["payment_intent"].as_str() == Some(x))
     };
-    page(all, keep, &p, "/v1/charges")
+    page(&all, keep, &p, "/v1/charges")
 }

@@ -80,7 +80,7 @@ pub fn create(cx: &mut Ctx) -> Result<Value, ApiError> {
             attach(cx, &id, t)?;
         }
     }
-    let n = cx.store.all("customer").len() + 1;
+    let n = cx.store.count("customer") + 1;
     let prefix = match p.str("invoice_prefix")? {
         Some(x) => x,
         None => format!("SIM{n:05X}"),
@@ -219,13 +219,13 @@ pub fn list(cx: &mut Ctx) -> Result<Value, ApiError> {
         "test_clock",
     ])?;
     let email = p.str("email")?;
-    let all: Vec<Value> = cx.store.all("customer").into_iter().cloned().collect();
+    let all = cx.store.all("customer");
     let keep = |c: &Value| {
         email
             .as_deref()
             .is_none_or(|e| c["email"].as_str() == Some(e))
     };
-    let mut list = page(all, keep, &p, "/v1/customers")?;
+    let mut list = page(&all, keep, &p, "/v1/customers")?;
     let expand = p.expand();
     if let Some(items) = list["data"].as_array_mut() {
         for c in items.iter_mut() {

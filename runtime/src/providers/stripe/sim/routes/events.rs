@@ -75,7 +75,7 @@ pub fn list(cx: &mut Ctx) -> Result<Value, ApiError> {
         return Err(ApiError::invalid("Invalid types: at most 20 types.").param("types"));
     }
     let created = created_filter(&p)?;
-    let all: Vec<Value> = cx.store.all("event").into_iter().cloned().collect();
+    let all = cx.store.all("event");
     let keep = |e: &Value| {
         let t = e["type"].as_str().unwrap_or_default();
         let c = e["created"].as_i64().unwrap_or(0);
@@ -91,7 +91,7 @@ pub fn list(cx: &mut Ctx) -> Result<Value, ApiError> {
                 _ => c == *n,
             })
     };
-    page(all, keep, &p, "/v1/events")
+    page(&all, keep, &p, "/v1/events")
 }
 
 pub fn retrieve(cx: &mut Ctx, id: &str) -> Result<Value, ApiError> {
@@ -160,14 +160,13 @@ pub fn retrieve_endpoint(cx: &mut Ctx, id: &str) -> Result<Value, ApiError> {
 pub fn list_endpoints(cx: &mut Ctx) -> Result<Value, ApiError> {
     let p = cx.params.clone();
     p.only(&["limit", "starting_after", "ending_before"])?;
-    let all: Vec<Value> = cx
+    let all: Vec<&Value> = cx
         .store
         .all("webhook_endpoint")
         .into_iter()
         .filter(|e| e["deleted"] != json!(true))
-        .cloned()
         .collect();
-    page(all, |_| true, &p, "/v1/webhook_endpoints")
+    page(&all, |_| true, &p, "/v1/webhook_endpoints")
 }
 
 pub fn delete_endpoint(cx: &mut Ctx, id: &str) -> Result<Value, ApiError> {

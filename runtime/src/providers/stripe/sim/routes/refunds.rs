@@ -105,7 +105,7 @@ pub fn list(cx: &mut Ctx) -> Result<Value, ApiError> {
     ])?;
     let charge = p.str("charge")?;
     let intent = p.str("payment_intent")?;
-    let all: Vec<Value> = cx.store.all("refund").into_iter().cloned().collect();
+    let all = cx.store.all("refund");
     let keep = |r: &Value| {
         charge
             .as_deref()
@@ -114,5 +114,5 @@ pub fn list(cx: &mut Ctx) -> Result<Value, ApiError> {
                 .as_deref()
                 .is_none_or(|x| r["payment_intent"].as_str() == Some(x))
     };
-    page(all, keep, &p, "/v1/refunds")
+    page(&all, keep, &p, "/v1/refunds")
 }
