@@ -106,7 +106,9 @@ impl<F: Flow> DynFlow for Typed<F> {
         Box::pin(async move {
             let step = F::Step::from_id(step)
                 .ok_or_else(|| StepError::Fatal(format!("unknown step `{step}`")))?;
-            let mut typed: F::Data = serde_json::from_value(data.clone()).map_err(|e| {
+            // The engine hands every step a copy of the data and keeps its own
+            // when the step fails, so the copy can be moved into the typed struct.
+            let mut typed: F::Data = serde_json::from_value(data.take()).map_err(|e| {
                 StepError::Fatal(format!("the issue's data does not fit the flow: {e}"))
             })?;
             let t = F::run_step(step, &mut typed, cx).await?;
