@@ -124,8 +124,11 @@ pub struct IssueUpdate {
     pub expected_seq: i64,
     pub state: IssueState,
     pub step: String,
-    pub data: Value,
-    pub ctx: Value,
+    /// The `Data` struct as JSON text (serialized by the caller, not by the
+    /// store's writer, which every commit waits for).
+    pub data: String,
+    /// The engine's bookkeeping as JSON text.
+    pub ctx: String,
     pub wake_at: Option<Timestamp>,
     /// What a waiting issue waits for (matched by incoming events).
     pub wait_key: Option<String>,

@@ -1,16 +1,15 @@
 //! The SQLite store: one file per flow, WAL, schema migrations, and a single
-//! writer thread that groups the commits of concurrent issues into one
+//! writer at a time that groups the commits of concurrent issues into one
 //! transaction (one fsync for many state changes: group commit, in `group_commit`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc;
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
-use super::group_commit::{self, Claims, Counters, Durability, Job, StoreStats};
+use super::group_commit::{Claims, Durability, GroupCommit, Job, StoreStats};
 use super::{
     Commit, CommitOutcome, HistoryEntry, IssueRow, IssueState, LedgerEntry, Message, NewIssue,
     Store, StoreError, StoreResult,
@@ -121,9 +120,8 @@ impl SqliteOptions {
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    tx: mpsc::Sender<Job>,
+    writer: Arc<GroupCommit>,
     claims: Claims,
-    counters: Arc<Counters>,
 }
 
 fn micros(t: Timestamp) -> i64 {
@@ -161,7 +159,7 @@ fn issue_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IssueRow> {
 }
 
 impl SqliteStore {
-    /// Opens (creating and migrating) the store, and starts its writer thread.
+    /// Opens (creating and migrating) the store.
     #[allow(clippy::needless_pass_by_value)] // options are a value, like `File::open`
     pub fn open(opts: SqliteOptions) -> StoreResult<SqliteStore> {
         let conn = Connection::open(&opts.path)
@@ -207,26 +205,14 @@ impl SqliteStore {
             }
         }
         let claims: Claims = Arc::default();
-        let counters: Arc<Counters> = Arc::default();
-        let tx = group_commit::spawn(
-            conn,
-            claims.clone(),
-            opts.max_batch.max(1),
-            durability,
-            counters.clone(),
-        )
-        .map_err(|e| StoreError(e.to_string()))?;
-        Ok(SqliteStore {
-            tx,
-            claims,
-            counters,
-        })
+        let writer = GroupCommit::new(conn, claims.clone(), opts.max_batch, durability);
+        Ok(SqliteStore { writer, claims })
     }
 
     /// How many jobs, transactions and fsyncs the store made so far (jobs per fsync
     /// is how well group commit groups).
     pub fn stats(&self) -> StoreStats {
-        self.counters.read()
+        self.writer.stats()
     }
 
     fn call<T: Send + 'static>(
@@ -235,23 +221,23 @@ impl SqliteStore {
     ) -> BoxFuture<'static, StoreResult<T>> {
         let (otx, orx) = tokio::sync::oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |conn, claims| {
+            // Each job in a savepoint of the group's transaction: a job that fails
+            // leaves nothing behind, and the others commit.
             let r = (|| {
-                conn.execute_batch("SAVEPOINT job")?;
+                conn.prepare_cached("SAVEPOINT job")?.execute([])?;
                 let r = f(conn, claims);
-                if r.is_ok() {
-                    conn.execute_batch("RELEASE job")?;
-                } else {
-                    conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                if r.is_err() {
+                    conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
                 }
+                conn.prepare_cached("RELEASE job")?.execute([])?;
                 r
             })();
             Box::new(move |committed: Result<(), StoreError>| {
                 let _ = otx.send(committed.and(r));
             })
         });
-        let sent = self.tx.send(job);
+        self.writer.submit(job);
         Box::pin(async move {
-            sent.map_err(|_| StoreError("the store is closed".into()))?;
             orx.await
                 .map_err(|_| StoreError("the store writer stopped".into()))?
         })
@@ -345,8 +331,8 @@ impl Store for SqliteStore {
                     .execute(params![
                         u.state.as_str(),
                         u.step,
-                        json_text(&u.data),
-                        json_text(&u.ctx),
+                        u.data,
+                        u.ctx,
                         u.wake_at.map(micros),
                         u.wait_key,
                         u.error,
