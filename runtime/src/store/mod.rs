@@ -124,8 +124,8 @@ pub struct IssueUpdate {
     pub expected_seq: i64,
     pub state: IssueState,
     pub step: String,
-    /// The `Data` struct as JSON text (serialized by the caller, not by the
-    /// store's writer, which every commit waits for).
+    /// The `Data` struct as JSON text (serialized by the caller, outside the
+    /// store's one-writer-at-a-time section).
     pub data: String,
     /// The engine's bookkeeping as JSON text.
     pub ctx: String,
