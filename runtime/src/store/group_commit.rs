@@ -252,10 +252,14 @@ fn sync_wal(file: &mut Option<(File, u64)>, wal: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-
-    use super::{Durability, GroupCommit, Job};
-    use rusqlite::Connection;
     use std::sync::{Arc, Mutex};
+
+    use jiff::Timestamp;
+    use rusqlite::Connection;
+    use serde_json::json;
+
+    use super::super::{NewIssue, SqliteOptions, SqliteStore, Store};
+    use super::{Durability, GroupCommit, Job};
 
     /// A job that inserts `n` into table `t` and reports how it was answered.
     fn insert(n: i64, answers: &Arc<Mutex<Vec<(i64, bool)>>>) -> Job {
@@ -322,9 +326,6 @@ mod tests {
         assert_eq!(got, vec![1, 2, 3, 4, 5]);
         assert_eq!(gc.stats().transactions, 5);
     }
-    use super::super::{NewIssue, SqliteOptions, SqliteStore, Store};
-    use jiff::Timestamp;
-    use serde_json::json;
 
     /// A stress test: many tasks on several worker threads, each committing a
     /// chain of state changes. Every commit is answered (within the timeout),
