@@ -156,6 +156,14 @@ fn new_issue_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The `wake_at` a running issue is stored with: the one it has if that is due
+/// (unchanged from step to step, so the due-time index is not rewritten), else
+/// `now` (an issue woken early, by a signal or an event). Either way it is due,
+/// so a worker that restarts after a crash runs the issue again.
+fn running_wake_at(stored: Option<Timestamp>, now: Timestamp) -> Timestamp {
+    stored.filter(|w| *w <= now).unwrap_or(now)
+}
+
 fn store_err(e: StoreError) -> StepError {
     StepError::Store(e.0)
 }
@@ -333,7 +341,19 @@ impl<F: Flow> Engine<F> {
             let want = 2 * concurrency - tasks.len() - ready.len();
             if claiming.is_none() && look && ready.len() < concurrency && want > 0 {
                 look = false;
-                claiming = Some((want, self.rt.store.claim_due(self.rt.clock.now(), want)));
+                // In a task of its own: a store call may lead a group-commit round
+                // on the caller's thread (see `store::group_commit`), and this loop
+                // must go on refilling slots meanwhile.
+                let (store, now) = (self.rt.store.clone(), self.rt.clock.now());
+                let claim = tokio::spawn(async move { store.claim_due(now, want).await });
+                claiming = Some((
+                    want,
+                    Box::pin(async move {
+                        claim
+                            .await
+                            .map_err(|e| StoreError(format!("claiming due issues failed: {e}")))?
+                    }),
+                ));
             }
             if opts.once && tasks.is_empty() && ready.is_empty() && claiming.is_none() {
                 return Ok(runs);
@@ -455,6 +475,10 @@ struct IssueRun<F: Flow> {
     ctx: IssueCtx,
     seq: i64,
     error: Option<String>,
+    /// The `wake_at` a running issue keeps while it runs: due (so a worker that
+    /// restarts after a crash picks it up again), and the same from step to step,
+    /// so the store's due-time index is not rewritten at every step.
+    due_at: Option<Timestamp>,
     pending: Commit,
 }
 
@@ -490,6 +514,13 @@ impl<F: Flow> IssueRun<F> {
             now,
             release,
         }
+    }
+
+    /// The `wake_at` of the issue while a step runs (see [`running_wake_at`]).
+    fn running_wake(&mut self, now: Timestamp) -> Timestamp {
+        let at = running_wake_at(self.due_at, now);
+        self.due_at = Some(at);
+        at
     }
 
     /// Commits the issue as it stands (and everything pending), giving it back.
@@ -568,6 +599,7 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
         ctx,
         seq: row.seq,
         error: None,
+        due_at: row.wake_at,
         pending: Commit::default(),
     };
     let mut wake = Wake::Enter;
@@ -659,7 +691,10 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
             loops: run.ctx.loops.iter().map(|l| l.index).collect(),
             wake: std::mem::replace(&mut wake, Wake::Enter),
             now,
-            base: run.update(now, Some(now), false),
+            base: {
+                let wake = run.running_wake(now);
+                run.update(now, Some(wake), false)
+            },
             pending: std::mem::take(&mut run.pending),
             committed: false,
             seq: run.seq,

@@ -501,3 +501,17 @@ async fn records_are_validated_before_they_start() {
     assert!(err.contains("`base`") && err.contains("`nope`"), "{err}");
     assert!(e.engine.store().list(None, 10).await.unwrap().is_empty());
 }
+
+#[test]
+fn a_running_issue_keeps_a_due_wake_time_and_never_a_future_one() {
+    let now = Timestamp::from_second(1_700_000_000).unwrap();
+    let earlier = Timestamp::from_second(1_699_999_000).unwrap();
+    let later = Timestamp::from_second(1_700_000_500).unwrap();
+    // Claimed when due: the same time from step to step.
+    assert_eq!(super::running_wake_at(Some(earlier), now), earlier);
+    assert_eq!(super::running_wake_at(Some(now), now), now);
+    // Woken before its time (a signal before a deadline), or never scheduled:
+    // due now, so a restart after a crash runs it.
+    assert_eq!(super::running_wake_at(Some(later), now), now);
+    assert_eq!(super::running_wake_at(None, now), now);
+}

@@ -138,6 +138,35 @@ pub struct IssueUpdate {
     pub release: bool,
 }
 
+#[cfg(test)]
+impl IssueUpdate {
+    /// A commit of only this issue's new `state`, with `data` as JSON text and
+    /// everything else empty (store tests set the fields they look at).
+    pub(crate) fn commit_of(
+        id: &str,
+        expected_seq: i64,
+        state: IssueState,
+        data: String,
+    ) -> Commit {
+        Commit {
+            issue: Some(IssueUpdate {
+                id: id.to_string(),
+                expected_seq,
+                state,
+                step: "s".into(),
+                data,
+                ctx: "{}".into(),
+                wake_at: None,
+                wait_key: None,
+                error: None,
+                now: Timestamp::now(),
+                release: false,
+            }),
+            ..Commit::default()
+        }
+    }
+}
+
 /// A line of an issue's step log: the route it took, with times.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryEntry {

@@ -184,6 +184,9 @@ impl SqliteStore {
         conn.execute_batch(&format!(
             "PRAGMA synchronous={mode}; PRAGMA busy_timeout=10000; PRAGMA cache_size=-8000;"
         ))?;
+        // Room for every statement the store prepares (the eight issue updates among
+        // them), so none is parsed again per job.
+        conn.set_prepared_statement_cache_capacity(64);
         migrate(&conn)?;
         let owner: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key='flow'", [], |r| r.get(0))
@@ -274,6 +277,27 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// The `UPDATE` of an issue that sets the indexed columns `state`, `wake_at` and
+/// `wait_key` only when they change (parameters ?6, ?7, ?8; the others are
+/// always set). One statement per combination, each prepared once.
+fn issue_update_sql(state: bool, wake_at: bool, wait_key: bool) -> &'static str {
+    static SQL: std::sync::LazyLock<[String; 8]> = std::sync::LazyLock::new(|| {
+        std::array::from_fn(|mask| {
+            let mut set = String::from(
+                "UPDATE issues SET step = ?1, data = ?2, ctx = ?3, error = ?4, seq = seq + 1, updated_at = ?5",
+            );
+            for (bit, col) in [(1, "state = ?6"), (2, "wake_at = ?7"), (4, "wait_key = ?8")] {
+                if mask & bit != 0 {
+                    set.push_str(", ");
+                    set.push_str(col);
+                }
+            }
+            set + " WHERE id = ?9 AND seq = ?10"
+        })
+    });
+    &SQL[usize::from(state) | usize::from(wake_at) << 1 | usize::from(wait_key) << 2]
+}
+
 fn has_messages(conn: &Connection, id: &str, key: &str) -> rusqlite::Result<bool> {
     if key.starts_with("event:") {
         conn.query_row(
@@ -323,23 +347,42 @@ impl Store for SqliteStore {
         self.call(move |conn, claims| {
             let mut seq = None;
             if let Some(u) = &c.issue {
-                let n = conn
+                // What the indexed columns hold now. An index is rewritten only when
+                // its column is in the UPDATE's SET list, whatever the value, so
+                // the UPDATE names only the columns that change.
+                let stored = conn
                     .prepare_cached(
-                        "UPDATE issues SET state = ?1, step = ?2, data = ?3, ctx = ?4, wake_at = ?5, \
-                         wait_key = ?6, error = ?7, seq = seq + 1, updated_at = ?8 WHERE id = ?9 AND seq = ?10",
+                        "SELECT state, wake_at, wait_key FROM issues WHERE id = ?1 AND seq = ?2",
                     )?
-                    .execute(params![
-                        u.state.as_str(),
-                        u.step,
-                        u.data,
-                        u.ctx,
-                        u.wake_at.map(micros),
-                        u.wait_key,
-                        u.error,
-                        micros(u.now),
-                        u.id,
-                        u.expected_seq
-                    ])?;
+                    .query_row(params![u.id, u.expected_seq], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, Option<i64>>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                        ))
+                    })
+                    .optional()?;
+                let Some((state, wake_at, wait_key)) = stored else {
+                    return Ok(CommitOutcome::Conflict);
+                };
+                let new_wake = u.wake_at.map(micros);
+                let sql = issue_update_sql(
+                    state != u.state.as_str(),
+                    wake_at != new_wake,
+                    wait_key != u.wait_key,
+                );
+                let n = conn.prepare_cached(sql)?.execute(params![
+                    u.step,
+                    u.data,
+                    u.ctx,
+                    u.error,
+                    micros(u.now),
+                    u.state.as_str(),
+                    new_wake,
+                    u.wait_key,
+                    u.id,
+                    u.expected_seq
+                ])?;
                 if n == 0 {
                     return Ok(CommitOutcome::Conflict);
                 }
@@ -371,29 +414,20 @@ impl Store for SqliteStore {
             }
             let mut key = None;
             if let Some(b) = &c.ledger_begin {
-                let existing: Option<String> = conn
+                // The first attempt records the proposed key; a later one (a retry, or
+                // a run after a crash) counts itself and gets the recorded key back.
+                let k: String = conn
                     .prepare_cached(
-                        "SELECT key FROM ledger WHERE issue = ?1 AND step = ?2 AND iteration = ?3 AND n = ?4",
+                        "INSERT INTO ledger (issue, step, iteration, n, key, attempts, status, created_at, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, 1, 'pending', ?6, ?6) \
+                         ON CONFLICT (issue, step, iteration, n) DO UPDATE SET attempts = attempts + 1, updated_at = ?6 \
+                         RETURNING key",
                     )?
-                    .query_row(params![b.issue, b.step, b.iteration, b.n], |r| r.get(0))
-                    .optional()?;
-                match existing {
-                    Some(k) => {
-                        conn.prepare_cached(
-                            "UPDATE ledger SET attempts = attempts + 1, updated_at = ?1 WHERE key = ?2",
-                        )?
-                        .execute(params![micros(b.now), k])?;
-                        key = Some(k);
-                    }
-                    None => {
-                        conn.prepare_cached(
-                            "INSERT INTO ledger (issue, step, iteration, n, key, attempts, status, created_at, updated_at) \
-                             VALUES (?1, ?2, ?3, ?4, ?5, 1, 'pending', ?6, ?6)",
-                        )?
-                        .execute(params![b.issue, b.step, b.iteration, b.n, b.proposed_key, micros(b.now)])?;
-                        key = Some(b.proposed_key.clone());
-                    }
-                }
+                    .query_row(
+                        params![b.issue, b.step, b.iteration, b.n, b.proposed_key, micros(b.now)],
+                        |r| r.get(0),
+                    )?;
+                key = Some(k);
             }
             for m in &c.consume {
                 if let Some(n) = m.strip_prefix("s:") {
@@ -682,5 +716,131 @@ impl Store for SqliteStore {
             let ids: Vec<String> = st.query_map([&p], |r| r.get(0))?.collect::<Result<_, _>>()?;
             Ok(if ids.len() == 1 { ids.into_iter().next() } else { ids.into_iter().find(|i| *i == p) })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+    use rusqlite::Connection;
+    use serde_json::json;
+
+    use super::super::{CommitOutcome, IssueState, IssueUpdate, NewIssue, Store};
+    use super::{SqliteOptions, SqliteStore, issue_update_sql};
+
+    #[test]
+    fn an_issue_update_sets_an_indexed_column_only_when_asked() {
+        for mask in 0..8u8 {
+            let (state, wake, wait) = (mask & 1 != 0, mask & 2 != 0, mask & 4 != 0);
+            let sql = issue_update_sql(state, wake, wait);
+            assert_eq!(sql.contains("state = ?6"), state, "{sql}");
+            assert_eq!(sql.contains("wake_at = ?7"), wake, "{sql}");
+            assert_eq!(sql.contains("wait_key = ?8"), wait, "{sql}");
+            assert!(sql.ends_with("WHERE id = ?9 AND seq = ?10"), "{sql}");
+        }
+    }
+
+    /// The row as a second connection reads it, through each index.
+    fn read(path: &std::path::Path, id: &str) -> (String, Option<i64>, Option<String>, i64) {
+        let c = Connection::open(path).unwrap();
+        let row = c
+            .query_row(
+                "SELECT state, wake_at, wait_key, seq FROM issues WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        let by_state: Vec<String> = c
+            .prepare("SELECT id FROM issues INDEXED BY issues_state WHERE state = ?1")
+            .unwrap()
+            .query_map([&row.0], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(by_state, vec![id.to_string()], "issues_state");
+        if let Some(w) = row.1 {
+            let n: i64 = c
+                .query_row(
+                    "SELECT COUNT(*) FROM issues INDEXED BY issues_wake WHERE wake_at = ?1",
+                    [w],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 1, "issues_wake");
+        }
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        row
+    }
+
+    #[tokio::test]
+    async fn updates_that_change_some_indexed_columns_keep_every_index_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(SqliteOptions::new(&path, "f")).unwrap();
+        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
+        store
+            .create_issues(vec![NewIssue {
+                id: "i1".into(),
+                step: "a".into(),
+                data: json!({}),
+                ctx: json!({}),
+                now: t0,
+            }])
+            .await
+            .unwrap();
+        let at = |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap();
+        // Each step changes another set of the indexed columns (none, one, all).
+        let steps = [
+            (IssueState::Running, Some(at(0)), None),
+            (IssueState::Running, Some(at(5)), None),
+            (IssueState::Waiting, Some(at(5)), None),
+            (IssueState::Waiting, Some(at(5)), Some("signal:paid")),
+            (IssueState::Running, Some(at(9)), None),
+            (IssueState::Waiting, Some(at(20)), Some("signal:sent")),
+            (IssueState::Completed, None, None),
+        ];
+        let mut seq = read(&path, "i1").3;
+        for (n, (state, wake_at, wait_key)) in steps.into_iter().enumerate() {
+            let mut c = IssueUpdate::commit_of("i1", seq, state, format!("{{\"n\":{n}}}"));
+            if let Some(u) = &mut c.issue {
+                u.step = format!("s{n}");
+                u.wake_at = wake_at;
+                u.wait_key = wait_key.map(str::to_string);
+                u.now = at(n as i64);
+            }
+            let out = store.commit(c).await.unwrap();
+            assert_eq!(
+                out,
+                CommitOutcome::Done {
+                    seq: Some(seq + 1),
+                    key: None
+                }
+            );
+            let (s, w, k, new_seq) = read(&path, "i1");
+            assert_eq!(
+                (s.as_str(), w, k.as_deref()),
+                (state.as_str(), wake_at.map(super::micros), wait_key),
+                "after update {n}"
+            );
+            assert_eq!(new_seq, seq + 1);
+            seq = new_seq;
+            let row = store.load("i1").await.unwrap().unwrap();
+            assert_eq!((row.step, row.data), (format!("s{n}"), json!({ "n": n })));
+        }
+        // A stale seq changes nothing.
+        let stale = store
+            .commit(IssueUpdate::commit_of(
+                "i1",
+                seq - 1,
+                IssueState::Failed,
+                "{}".into(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(stale, CommitOutcome::Conflict);
+        assert_eq!(read(&path, "i1").0, "completed");
     }
 }
