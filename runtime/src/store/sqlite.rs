@@ -241,8 +241,11 @@ impl SqliteStore {
         });
         self.writer.submit(job);
         Box::pin(async move {
-            orx.await
-                .map_err(|_| StoreError("the store writer stopped".into()))?
+            orx.await.map_err(|_| {
+                // Dropped unanswered: the tokio runtime shut down before the task
+                // that was to lead its round ran, or that round panicked.
+                StoreError("the store stopped before this change was committed".into())
+            })?
         })
     }
 }
