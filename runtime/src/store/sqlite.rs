@@ -459,21 +459,31 @@ impl Store for SqliteStore {
         self.call(move |conn, claims| {
             let mut claims = claims.lock().unwrap_or_else(|e| e.into_inner());
             let fetch = (limit + claims.len()) as i64;
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {ISSUE_COLS} FROM issues INDEXED BY issues_wake WHERE wake_at <= ?1 \
-                 ORDER BY wake_at LIMIT ?2"
-            ))?;
-            let mut rows = stmt.query(params![micros(now), fetch])?;
-            let mut out = Vec::new();
-            while out.len() < limit
-                && let Some(r) = rows.next()?
+            // The ids alone, from the due-time index (it holds the primary key):
+            // issues that run keep their due time, so the claimed ones come first,
+            // and skipping them must not read their rows.
+            let mut due = conn.prepare_cached(
+                "SELECT id FROM issues INDEXED BY issues_wake WHERE wake_at <= ?1 \
+                 ORDER BY wake_at LIMIT ?2",
+            )?;
+            let mut ids = due.query(params![micros(now), fetch])?;
+            let mut take = Vec::new();
+            while take.len() < limit
+                && let Some(r) = ids.next()?
             {
-                // Skip issues already taken before reading (and parsing) the rest.
-                if claims.contains(r.get_ref(0)?.as_str().unwrap_or_default()) {
-                    continue;
+                let id = r.get_ref(0)?.as_str().map_err(|e| {
+                    StoreError(format!("an issue id in the store is not text: {e}"))
+                })?;
+                if !claims.contains(id) {
+                    take.push(id.to_string());
                 }
-                let row = issue_row(r)?;
-                claims.insert(row.id.clone());
+            }
+            let mut load =
+                conn.prepare_cached(&format!("SELECT {ISSUE_COLS} FROM issues WHERE id = ?1"))?;
+            let mut out = Vec::with_capacity(take.len());
+            for id in take {
+                let row = load.query_row([&id], issue_row)?;
+                claims.insert(id);
                 out.push(row);
             }
             Ok(out)
@@ -776,6 +786,57 @@ mod tests {
             .unwrap();
         assert_eq!(ok, "ok");
         row
+    }
+
+    #[tokio::test]
+    async fn claims_skip_issues_already_claimed_and_take_them_back_once_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(SqliteOptions::new(dir.path().join("c.db"), "f")).unwrap();
+        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
+        let issues = (0..5)
+            .map(|n| NewIssue {
+                id: format!("i{n}"),
+                step: "a".into(),
+                data: json!({ "n": n }),
+                ctx: json!({}),
+                now: t0,
+            })
+            .collect();
+        store.create_issues(issues).await.unwrap();
+        let now = Timestamp::from_second(1_700_000_001).unwrap();
+        let ids = |rows: Vec<super::super::IssueRow>| {
+            rows.into_iter()
+                .map(|r| {
+                    assert_eq!(r.data["n"], json!(r.id[1..].parse::<i64>().unwrap()));
+                    r.id
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = ids(store.claim_due(now, 2).await.unwrap());
+        let second = ids(store.claim_due(now, 2).await.unwrap());
+        let third = ids(store.claim_due(now, 10).await.unwrap());
+        assert_eq!((first.len(), second.len(), third.len()), (2, 2, 1));
+        let mut all: Vec<_> = first.iter().chain(&second).chain(&third).cloned().collect();
+        all.sort();
+        assert_eq!(all, ["i0", "i1", "i2", "i3", "i4"]);
+        assert!(store.claim_due(now, 10).await.unwrap().is_empty());
+        store.release(&second[0]);
+        assert_eq!(
+            ids(store.claim_due(now, 10).await.unwrap()),
+            [second[0].clone()]
+        );
+        // Not due yet: nothing.
+        store.reset_claims().await.unwrap();
+        assert!(
+            store
+                .claim_due(
+                    t0.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap(),
+                    10
+                )
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
