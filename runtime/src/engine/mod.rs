@@ -314,7 +314,8 @@ impl<F: Flow> Engine<F> {
     ///
     /// Due issues are claimed ahead (up to `concurrency` more than run), in batches,
     /// while others run: a finished issue's slot is refilled at once, without waiting
-    /// for a store round trip.
+    /// for a store round trip. A new batch is claimed once half of those claimed
+    /// ahead are taken, not at every finished issue: fewer, larger claims.
     pub async fn run(
         &self,
         opts: RunOptions,
@@ -339,7 +340,7 @@ impl<F: Flow> Engine<F> {
                 tasks.spawn(async move { drive::<F>(rt, row).await });
             }
             let want = 2 * concurrency - tasks.len() - ready.len();
-            if claiming.is_none() && look && ready.len() < concurrency && want > 0 {
+            if claiming.is_none() && look && ready.len() * 2 <= concurrency && want > 0 {
                 look = false;
                 // In a task of its own: a store call may lead a group-commit round
                 // on the caller's thread (see `store::group_commit`), and this loop
