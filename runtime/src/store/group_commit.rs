@@ -44,7 +44,10 @@ use rusqlite::Connection;
 use super::StoreError;
 
 pub(super) type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-pub(super) type Job = Box<dyn FnOnce(&Connection, &Claims) -> Finisher + Send>;
+/// A job runs inside a round (`Some`: the connection, in the round's
+/// transaction) or, when the round could not begin, not at all (`None`: it only
+/// hands back its finisher, which hears the round's error).
+pub(super) type Job = Box<dyn FnOnce(Option<(&Connection, &Claims)>) -> Finisher + Send>;
 pub(super) type Claims = Arc<Mutex<HashSet<String>>>;
 
 /// Rounds one leader runs before it hands the rest to a new task.
@@ -200,13 +203,13 @@ impl GroupCommit {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let e = StoreError::from(e);
             for job in jobs {
-                job(conn, &self.claims)(Err(e.clone()));
+                job(None)(Err(e.clone()));
             }
             return;
         }
         let finishers: Vec<Finisher> = jobs
             .into_iter()
-            .map(|job| job(conn, &self.claims))
+            .map(|job| job(Some((conn, &self.claims))))
             .collect();
         let mut result = conn.execute_batch("COMMIT").map_err(StoreError::from);
         if result.is_err() {
@@ -267,7 +270,8 @@ mod tests {
     /// A job that inserts `n` into table `t` and reports how it was answered.
     fn insert(n: i64, answers: &Arc<Mutex<Vec<(i64, bool)>>>) -> Job {
         let answers = answers.clone();
-        Box::new(move |conn, _| {
+        Box::new(move |run| {
+            let (conn, _) = run.expect("runs in a round");
             conn.execute("INSERT INTO t (n) VALUES (?1)", [n]).unwrap();
             Box::new(move |r| answers.lock().unwrap().push((n, r.is_ok())))
         })
@@ -287,7 +291,8 @@ mod tests {
         // callers queue theirs: they are followers, and the leader runs all ten
         // in one second transaction before `submit` returns.
         let (gc2, a2) = (gc.clone(), answers.clone());
-        let first: Job = Box::new(move |conn, _| {
+        let first: Job = Box::new(move |run| {
+            let (conn, _) = run.expect("runs in a round");
             conn.execute("INSERT INTO t (n) VALUES (0)", []).unwrap();
             for n in 1..=10 {
                 gc2.submit(insert(n, &a2));
@@ -303,6 +308,44 @@ mod tests {
         assert_eq!((s.jobs, s.transactions), (11, 2), "{s:?}");
     }
 
+    #[test]
+    fn jobs_of_a_round_that_cannot_begin_do_not_run_and_hear_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locked.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=0; CREATE TABLE t (n INTEGER)",
+        )
+        .unwrap();
+        let claims: super::Claims = Arc::default();
+        let gc = GroupCommit::new(conn, claims.clone(), 1024, Durability::InCommit);
+        // Another writer holds the database: BEGIN IMMEDIATE fails at once.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let answer = Arc::new(Mutex::new(None));
+        let a = answer.clone();
+        gc.submit(Box::new(move |run| {
+            // Had it run outside a transaction, its claim would stay taken for
+            // good and its insert would commit on its own, while it hears "failed".
+            if let Some((conn, claims)) = run {
+                claims.lock().unwrap().insert("i1".to_string());
+                let _ = conn.execute("INSERT INTO t (n) VALUES (1)", []);
+            }
+            Box::new(move |r| *a.lock().unwrap() = Some(r))
+        }));
+        let got = answer.lock().unwrap().take().expect("answered");
+        assert!(
+            got.is_err_and(|e| e.to_string().contains("locked")),
+            "answered Ok"
+        );
+        assert!(claims.lock().unwrap().is_empty(), "the job ran");
+        other.execute_batch("COMMIT").unwrap();
+        let n: i64 = other
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_leader_hands_what_is_left_to_a_task_after_its_rounds() {
         let gc = memory();
@@ -311,7 +354,8 @@ mod tests {
         // The leader stops after ROUNDS rounds; a spawned task runs the rest.
         fn chain(gc: &Arc<GroupCommit>, n: i64, answers: &Arc<Mutex<Vec<(i64, bool)>>>) -> Job {
             let (gc, answers) = (gc.clone(), answers.clone());
-            Box::new(move |conn, _| {
+            Box::new(move |run| {
+                let (conn, _) = run.expect("runs in a round");
                 conn.execute("INSERT INTO t (n) VALUES (?1)", [n]).unwrap();
                 if n < 5 {
                     gc.submit(chain(&gc, n + 1, &answers));

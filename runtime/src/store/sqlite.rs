@@ -223,18 +223,23 @@ impl SqliteStore {
         f: impl FnOnce(&Connection, &Claims) -> StoreResult<T> + Send + 'static,
     ) -> BoxFuture<'static, StoreResult<T>> {
         let (otx, orx) = tokio::sync::oneshot::channel::<StoreResult<T>>();
-        let job: Job = Box::new(move |conn, claims| {
+        let job: Job = Box::new(move |run| {
             // Each job in a savepoint of the group's transaction: a job that fails
-            // leaves nothing behind, and the others commit.
-            let r = (|| {
-                conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-                let r = f(conn, claims);
-                if r.is_err() {
-                    conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
-                }
-                conn.prepare_cached("RELEASE job")?.execute([])?;
-                r
-            })();
+            // leaves nothing behind, and the others commit. When the round could
+            // not begin, the job does not run at all (outside a transaction its
+            // savepoint would commit on its own), and hears the round's error.
+            let r = match run {
+                Some((conn, claims)) => (|| {
+                    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+                    let r = f(conn, claims);
+                    if r.is_err() {
+                        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+                    }
+                    conn.prepare_cached("RELEASE job")?.execute([])?;
+                    r
+                })(),
+                None => Err(StoreError("the store's transaction did not begin".into())),
+            };
             Box::new(move |committed: Result<(), StoreError>| {
                 let _ = otx.send(committed.and(r));
             })
