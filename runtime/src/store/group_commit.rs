@@ -335,8 +335,8 @@ mod tests {
         }));
         let got = answer.lock().unwrap().take().expect("answered");
         assert!(
-            got.is_err_and(|e| e.to_string().contains("locked")),
-            "answered Ok"
+            matches!(&got, Err(e) if e.to_string().contains("locked")),
+            "{got:?}"
         );
         assert!(claims.lock().unwrap().is_empty(), "the job ran");
         other.execute_batch("COMMIT").unwrap();
