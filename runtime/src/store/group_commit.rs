@@ -151,9 +151,11 @@ impl GroupCommit {
         }
     }
 
-    /// Queues a job and, when nobody is leading, leads: then the job (and every
-    /// other queued one) has run and been answered when this returns. Otherwise
-    /// the current leader runs it in its next round.
+    /// Queues a job and, when nobody is leading, leads (see [`Self::lead`]).
+    /// Otherwise the current leader runs it in its next round. Either way the
+    /// job is answered once its round is synced; when this caller leads, that
+    /// is before this returns unless the queue held more than one round (then
+    /// the task it hands the rest to answers it).
     pub(super) fn submit(self: &Arc<Self>, job: Job) {
         lock(&self.queue).push(job);
         self.lead();
