@@ -3,7 +3,7 @@
 //! not internal rule names; an unknown step kind and an unclosed `{` get
 //! messages of their own.
 
-use super::grammar::Rule;
+use super::grammar::reporting::Rule;
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::span::Span;
 

@@ -1,11 +1,29 @@
-//! The pest parser for the DSL: `flow.pest` compiled together with the
+//! The pest parsers for the DSL: `flow.pest` compiled together with the
 //! expression grammar `expr.pest`, so there is one expression grammar.
+//!
+//! There are two, differing only in how `flow.pest` reads an expression
+//! (`dsl_expr`): [`DslParser`] matches it whole (`expr_whole.pest`), which
+//! is fast, for the builder; [`reporting::ReportingParser`] reads it with
+//! the expression rules (`expr_traced.pest`), for the errors of a file
+//! that does not parse. They accept the same text (tested below).
 
-/// The DSL parser. Its `Rule` enum holds the expression rules too.
+/// The DSL parser the builder reads. Its `Rule` enum holds the expression
+/// rules too.
 #[derive(pest_derive::Parser)]
 #[grammar = "syntax/expr.pest"]
 #[grammar = "syntax/dsl/flow.pest"]
+#[grammar = "syntax/dsl/expr_whole.pest"]
 pub(super) struct DslParser;
+
+/// The parser whose errors are reported: it records every rule it tries
+/// inside an expression, so an error there is placed and named exactly.
+pub(super) mod reporting {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "syntax/expr.pest"]
+    #[grammar = "syntax/dsl/flow.pest"]
+    #[grammar = "syntax/dsl/expr_traced.pest"]
+    pub(in crate::syntax::dsl) struct ReportingParser;
+}
 
 /// Punctuation and keywords: tokens that carry no content of their own.
 pub(super) fn is_token(rule: Rule) -> bool {
@@ -80,4 +98,272 @@ pub(super) fn is_token(rule: Rule) -> bool {
             | kw_select
             | kw_table
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! The two parsers accept the same text, item for item, with the same
+    //! pairs outside expressions; an expression matched whole ends where the
+    //! expression grammar's ends.
+
+    use super::reporting::{ReportingParser, Rule as TracedRule};
+    use super::{DslParser, Rule};
+    use crate::syntax::dsl::build::skip_trivia;
+    use pest::Parser as _;
+    use pest::iterators::Pair;
+    use proptest::prelude::*;
+
+    const EVERY_CONSTRUCT: &str = include_str!("../../../tests/dsl_fixtures/every_construct.flow");
+
+    /// Each pair as (rule, start, end), in order; an expression as one pair.
+    fn outline<R: pest::RuleType>(pair: Pair<'_, R>, out: &mut Vec<(String, usize, usize)>) {
+        let name = format!("{:?}", pair.as_rule());
+        let span = pair.as_span();
+        let is_expr = matches!(name.as_str(), "dsl_expr" | "expr");
+        out.push((
+            if is_expr { "dsl_expr".into() } else { name },
+            span.start(),
+            span.end(),
+        ));
+        if !is_expr {
+            for inner in pair.into_inner() {
+                outline(inner, out);
+            }
+        }
+    }
+
+    type Outline = Result<Vec<(String, usize, usize)>, usize>;
+
+    /// The outline of a parse, or where it failed.
+    fn outline_of<R: pest::RuleType>(
+        parsed: Result<pest::iterators::Pairs<'_, R>, pest::error::Error<R>>,
+    ) -> Outline {
+        match parsed {
+            Ok(pairs) => Ok(pairs.fold(Vec::new(), |mut out, p| {
+                outline(p, &mut out);
+                out
+            })),
+            Err(e) => Err(error_at(&e.location)),
+        }
+    }
+
+    fn whole(rule: Rule, text: &str) -> Outline {
+        outline_of(DslParser::parse(rule, text))
+    }
+
+    fn traced(rule: TracedRule, text: &str) -> Outline {
+        outline_of(ReportingParser::parse(rule, text))
+    }
+
+    fn error_at(at: &pest::error::InputLocation) -> usize {
+        match at {
+            pest::error::InputLocation::Pos(p) | pest::error::InputLocation::Span((p, _)) => *p,
+        }
+    }
+
+    /// Both parsers, as `items` and as `item`, give the same outline (and
+    /// both fail, where they fail: only the traced one's errors are shown,
+    /// so where the fast one stops does not matter).
+    fn same_answers(text: &str) {
+        for (fast, slow) in [
+            (Rule::items, TracedRule::items),
+            (Rule::item, TracedRule::item),
+        ] {
+            let (a, b) = (whole(fast, text), traced(slow, text));
+            match (&a, &b) {
+                (Ok(a), Ok(b)) => assert!(
+                    same_outline(text, a, b),
+                    "{fast:?} of {text:?}:\n{a:?}\n{b:?}"
+                ),
+                (Err(_), Err(_)) => {}
+                _ => panic!("{fast:?} of {text:?}: fast parser {a:?}, reporting parser {b:?}"),
+            }
+        }
+    }
+
+    /// The same pairs, in the same order, from the same offsets; an end may
+    /// differ by whitespace and comments only (a non-atomic rule that ends
+    /// in an optional part keeps the trivia after it, which the builder
+    /// trims; an expression matched whole keeps none).
+    fn same_outline(
+        text: &str,
+        a: &[(String, usize, usize)],
+        b: &[(String, usize, usize)],
+    ) -> bool {
+        let trivia_between = |x: usize, y: usize| x == y || skip_trivia(text, x.min(y)) >= x.max(y);
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(a, b)| a.0 == b.0 && a.1 == b.1 && trivia_between(a.2, b.2))
+    }
+
+    /// An expression matched whole ends where `expr` ends (or both fail).
+    /// From its first token: in the DSL, whitespace before an expression is
+    /// always skipped by the rule around it.
+    fn same_expression(text: &str) {
+        let text = &text[skip_trivia(text, 0)..];
+        let end = |r: Result<usize, usize>| r.ok();
+        let fast = DslParser::parse(Rule::dsl_expr, text)
+            .map(|mut p| p.next().map_or(0, |p| p.as_span().end()))
+            .map_err(|e| error_at(&e.location));
+        let slow = ReportingParser::parse(TracedRule::expr, text)
+            .map(|mut p| p.next().map_or(0, |p| p.as_span().end()))
+            .map_err(|e| error_at(&e.location));
+        let same = match (end(fast), end(slow)) {
+            (Some(a), Some(b)) => a == b || (a < b && skip_trivia(text, a) >= b),
+            (a, b) => a == b,
+        };
+        assert!(
+            same,
+            "{text:?}: matched whole to {fast:?}, by `expr` to {slow:?}"
+        );
+    }
+
+    #[test]
+    fn the_fixture_with_every_construct_reads_the_same() {
+        let fast = whole(Rule::items, EVERY_CONSTRUCT).expect("fixture parses");
+        assert_eq!(fast.first().map(|p| p.2), Some(EVERY_CONSTRUCT.len()));
+        assert!(fast.iter().filter(|p| p.0 == "dsl_expr").count() > 50);
+        same_answers(EVERY_CONSTRUCT);
+    }
+
+    #[test]
+    fn expressions_end_in_the_same_place() {
+        for text in [
+            "a",
+            "a b",
+            "a.b . c",
+            "f ( x , y , ) + 1",
+            "f(x,",
+            "- - !x",
+            "not a or b and c",
+            "1.5s",
+            "5sec",
+            "12.50",
+            "7d + x",
+            "\"a ${ b + \"${c}\" } \\u{41} \\q $ $x\" == y",
+            "\"unclosed",
+            "trueish or falsey",
+            "true(1)",
+            "a # comment\n + b",
+            "a +",
+            "(a",
+            "and",
+            "x <= y >= z != w % 2",
+            "é",
+        ] {
+            same_expression(text);
+        }
+    }
+
+    /// Tokens of the DSL and of expressions, for random texts.
+    const TOKENS: &[&str] = &[
+        "step",
+        "s",
+        "=",
+        "set",
+        "{",
+        "}",
+        "if",
+        "else",
+        "wait",
+        "signal",
+        "timeout",
+        "14d",
+        "on_timeout",
+        "http",
+        "POST",
+        "stripe.create_charge",
+        "save",
+        "for_each",
+        "in",
+        "case",
+        "switch",
+        "default",
+        "fail",
+        "end",
+        "goto",
+        "data",
+        ":",
+        "string",
+        "required",
+        "min",
+        "flow",
+        "connection",
+        "start",
+        "input",
+        "every",
+        "a",
+        "b.c",
+        "f(",
+        ")",
+        "(",
+        ",",
+        "1",
+        "12.5",
+        "7d",
+        "\"x y\"",
+        "true",
+        "null",
+        "not",
+        "and",
+        "or",
+        "-",
+        "!",
+        "+",
+        "*",
+        "==",
+        "<=",
+        "<",
+        " ",
+        "\n",
+        "%",
+        "/",
+        "!=",
+        "&&",
+        "||",
+        ">=",
+        "x_1",
+        ".",
+        "#",
+        "\"",
+        "${",
+        "\\n",
+        "\\q",
+        "$",
+        "é",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        #[test]
+        fn random_texts_read_the_same(tokens in prop::collection::vec(
+            prop::sample::select(TOKENS), 0..24,
+        )) {
+            same_answers(&tokens.join(" "));
+            same_answers(&tokens.concat());
+            same_expression(&tokens.join(" "));
+            same_expression(&tokens.concat());
+        }
+
+        #[test]
+        fn mutated_fixtures_read_the_same(
+            cuts in prop::collection::vec((0..EVERY_CONSTRUCT.len(), 0..40usize, prop::sample::select(TOKENS)), 1..4),
+        ) {
+            let mut text = EVERY_CONSTRUCT.to_owned();
+            for (at, len, token) in cuts {
+                let mut at = at.min(text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                let mut end = (at + len).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.replace_range(at..end, token);
+            }
+            same_answers(&text);
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 use super::build::{Builder, Item};
 use super::error::{TOP_KEYWORDS, syntax_error};
+use super::grammar::reporting::{self, ReportingParser};
 use super::grammar::{DslParser, Rule};
 use crate::ast::{Flow, Ident, Str};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -100,8 +101,11 @@ fn read_items(text: &str, diags: &mut Diagnostics) -> Vec<Item> {
                 }
                 pos += end;
             }
-            Err(e) => {
-                let d = syntax_error(&e, text, pos);
+            Err(_) => {
+                let d = match ReportingParser::parse(reporting::Rule::item, rest) {
+                    Err(e) => syntax_error(&e, text, pos),
+                    Ok(_) => parsers_disagree(text, pos),
+                };
                 let error_at = d.primary_span().start as usize;
                 diags.push(d);
                 errors += 1;
@@ -113,6 +117,20 @@ fn read_items(text: &str, diags: &mut Diagnostics) -> Vec<Item> {
         }
     }
     items
+}
+
+/// An item that the fast parser refuses and the reporting parser accepts.
+/// They are meant to accept the same text (a property test holds them to
+/// it), so this is a flowc bug: say so, rather than drop the item.
+fn parsers_disagree(text: &str, pos: usize) -> Diagnostic {
+    let end = text[pos..].find('\n').map_or(text.len(), |n| pos + n);
+    Diagnostic::new(
+        Code::DslSyntax,
+        "flowc cannot read this item: its two DSL parsers disagree on it",
+        Span::new(pos, end),
+        "this item",
+    )
+    .with_help("this is a bug in flowc; please report it with this file")
 }
 
 /// Where to go on after a syntax error at `error_at` in the item that

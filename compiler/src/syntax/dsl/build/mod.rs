@@ -60,7 +60,7 @@ fn content_end(pair: &Pair<'_, Rule>) -> usize {
 }
 
 /// The offset after any whitespace and `#` comments from `at`.
-fn skip_trivia(text: &str, mut at: usize) -> usize {
+pub(in crate::syntax::dsl) fn skip_trivia(text: &str, mut at: usize) -> usize {
     let bytes = text.as_bytes();
     while let Some(&b) = bytes.get(at) {
         match b {

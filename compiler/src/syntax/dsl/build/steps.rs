@@ -171,7 +171,7 @@ impl Builder<'_> {
         for p in parts(pair) {
             match p.as_rule() {
                 Rule::method => step.method = self.inner_ident(p),
-                Rule::expr => step.url = self.expr(&p),
+                Rule::dsl_expr => step.url = self.expr(&p),
                 Rule::http_block => self.http_block(&mut step, &mut seen, p),
                 Rule::save => self.save_clause(&mut seen, &mut step.save, p),
                 _ => self.retry_clause(&mut seen, &mut step.retry, p),
@@ -254,7 +254,7 @@ impl Builder<'_> {
                 token: next_cred(self, "token"),
             },
             Rule::auth_oauth2 => {
-                let token_url = match children.iter().find(|p| p.as_rule() == Rule::expr) {
+                let token_url = match children.iter().find(|p| p.as_rule() == Rule::dsl_expr) {
                     Some(e) => self.expr(e),
                     None => Expr {
                         kind: ExprKind::Null,
@@ -456,7 +456,7 @@ impl Builder<'_> {
         };
         for p in parts(pair) {
             match p.as_rule() {
-                Rule::expr => step.condition = self.expr(&p),
+                Rule::dsl_expr => step.condition = self.expr(&p),
                 Rule::block => step.then = self.block(p),
                 _ => {
                     if let Some(b) = parts(p).next() {
@@ -481,14 +481,14 @@ impl Builder<'_> {
         };
         for p in parts(pair) {
             match p.as_rule() {
-                Rule::expr => step.on = self.expr(&p),
+                Rule::dsl_expr => step.on = self.expr(&p),
                 Rule::case => {
                     let span = self.span(&p);
                     let mut values = Vec::new();
                     let mut steps = Vec::new();
                     for c in parts(p) {
                         match c.as_rule() {
-                            Rule::expr => values.push(self.expr(&c)),
+                            Rule::dsl_expr => values.push(self.expr(&c)),
                             _ => steps = self.block(c),
                         }
                     }
@@ -526,7 +526,7 @@ impl Builder<'_> {
         for p in parts(pair) {
             match p.as_rule() {
                 Rule::ident => step.var = self.ident(&p),
-                Rule::expr => step.over = self.expr(&p),
+                Rule::dsl_expr => step.over = self.expr(&p),
                 _ => step.steps = self.block(p),
             }
         }
