@@ -481,6 +481,9 @@ struct IssueRun<F: Flow> {
     /// so the store's due-time index is not rewritten at every step.
     due_at: Option<Timestamp>,
     pending: Commit,
+    /// The issue's data and ctx (JSON) as last serialized: what a failed
+    /// issue keeps should its data ever not serialize (see [`IssueRun::update`]).
+    stored: (String, String),
 }
 
 impl<F: Flow> IssueRun<F> {
@@ -495,25 +498,62 @@ impl<F: Flow> IssueRun<F> {
             .push((self.id.clone(), hist(now, step.id(), "enter", detail)));
     }
 
-    fn update(&self, now: Timestamp, wake_at: Option<Timestamp>, release: bool) -> IssueUpdate {
+    /// The issue as it stands, to commit; or why its data or ctx cannot be
+    /// serialized (never for the generated data types; then the issue must
+    /// fail with [`IssueRun::unstorable`], not be stored without them).
+    fn update(
+        &mut self,
+        now: Timestamp,
+        wake_at: Option<Timestamp>,
+        release: bool,
+    ) -> Result<IssueUpdate, String> {
         let wait_key = match &self.ctx.wait {
             Some(WaitCtx::Wait { match_key, .. }) if self.state == IssueState::Waiting => {
                 Some(match_key.clone())
             }
             _ => None,
         };
-        IssueUpdate {
+        let data = serde_json::to_string(&self.data)
+            .map_err(|e| format!("the issue's data cannot be stored: {e}"))?;
+        let ctx = serde_json::to_string(&self.ctx)
+            .map_err(|e| format!("the issue's progress cannot be stored: {e}"))?;
+        self.stored = (data.clone(), ctx.clone());
+        Ok(IssueUpdate {
             id: self.id.clone(),
             expected_seq: self.seq,
             state: self.state,
             step: self.step.id().to_string(),
-            data: serde_json::to_string(&self.data).unwrap_or_else(|_| "null".into()),
-            ctx: serde_json::to_string(&self.ctx).unwrap_or_else(|_| "null".into()),
+            data,
+            ctx,
             wake_at,
             wait_key,
             error: self.error.clone(),
             now,
             release,
+        })
+    }
+
+    /// The update that fails an issue whose data or ctx cannot be serialized:
+    /// it keeps the data and ctx last serialized, with the reason.
+    fn unstorable(&mut self, now: Timestamp, reason: String) -> IssueUpdate {
+        tracing::error!(issue = %self.id, step = self.step.id(), error = %reason, "issue failed");
+        self.pending.history.push((
+            self.id.clone(),
+            hist(now, self.step.id(), "failed", reason.clone()),
+        ));
+        self.state = IssueState::Failed;
+        IssueUpdate {
+            id: self.id.clone(),
+            expected_seq: self.seq,
+            state: IssueState::Failed,
+            step: self.step.id().to_string(),
+            data: self.stored.0.clone(),
+            ctx: self.stored.1.clone(),
+            wake_at: None,
+            wait_key: None,
+            error: Some(reason),
+            now,
+            release: true,
         }
     }
 
@@ -527,8 +567,17 @@ impl<F: Flow> IssueRun<F> {
     /// Commits the issue as it stands (and everything pending), giving it back.
     async fn commit(&mut self, rt: &Runtime, wake_at: Option<Timestamp>) -> Result<(), StepError> {
         let now = rt.clock.now();
+        let update = match self.update(now, wake_at, true) {
+            Ok(u) => u,
+            Err(reason) => self.unstorable(now, reason),
+        };
+        self.commit_update(rt, update).await
+    }
+
+    /// Commits this update of the issue and everything pending.
+    async fn commit_update(&mut self, rt: &Runtime, update: IssueUpdate) -> Result<(), StepError> {
         let mut c = std::mem::take(&mut self.pending);
-        c.issue = Some(self.update(now, wake_at, true));
+        c.issue = Some(update);
         match rt.store.commit(c).await.map_err(store_err)? {
             CommitOutcome::Done { seq, .. } => {
                 self.seq = seq.unwrap_or(self.seq);
@@ -559,8 +608,8 @@ impl<F: Flow> IssueRun<F> {
 }
 
 async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), StepError> {
-    let ctx: IssueCtx = serde_json::from_value(row.ctx).unwrap_or_default();
-    let data: Result<F::Data, _> = serde_json::from_value(row.data.clone());
+    let ctx = IssueCtx::deserialize(&row.ctx).unwrap_or_default();
+    let data = F::Data::deserialize(&row.data);
     let step = F::Step::from_id(&row.step);
     let (data, step) = match (data, step) {
         (Ok(d), Some(s)) => (d, s),
@@ -578,7 +627,7 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
                     state: IssueState::Failed,
                     step: row.step.clone(),
                     data: row.data.to_string(),
-                    ctx: serde_json::to_string(&ctx).unwrap_or_else(|_| "null".into()),
+                    ctx: row.ctx.to_string(),
                     wake_at: None,
                     wait_key: None,
                     error: Some(msg.clone()),
@@ -602,6 +651,7 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
         error: None,
         due_at: row.wake_at,
         pending: Commit::default(),
+        stored: (row.data.to_string(), row.ctx.to_string()),
     };
     let mut wake = Wake::Enter;
     let mut resumed_wait = false;
@@ -694,7 +744,14 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
             now,
             base: {
                 let wake = run.running_wake(now);
-                run.update(now, Some(wake), false)
+                match run.update(now, Some(wake), false) {
+                    Ok(base) => base,
+                    // Fail it before the step's side effects, not after.
+                    Err(reason) => {
+                        let update = run.unstorable(now, reason);
+                        return run.commit_update(rt, update).await;
+                    }
+                }
             },
             pending: std::mem::take(&mut run.pending),
             committed: false,

@@ -23,10 +23,19 @@ struct Data {
     lines: Vec<i64>,
     #[serde(default)]
     created: Option<String>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "refuse_poison")]
     approved_by: Option<String>,
     #[serde(default)]
     line_ids: Vec<String>,
+}
+
+/// Data that cannot be serialized: an approver called "poison" (generated
+/// data never fails to serialize; the engine must still not store it wrong).
+fn refuse_poison<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    if v.as_deref() == Some("poison") {
+        return Err(serde::ser::Error::custom("poison cannot be written"));
+    }
+    v.serialize(s)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,6 +216,23 @@ impl Env {
             self.clock.advance_to(next);
         }
     }
+    async fn history(&self, id: &str) -> Vec<crate::store::HistoryEntry> {
+        self.engine.store().history(id).await.unwrap()
+    }
+    /// The issue, which must have failed, and its error.
+    async fn failed(&self, id: &str) -> (crate::store::IssueRow, String) {
+        let row = self.issue(id).await;
+        assert_eq!(row.state, IssueState::Failed, "{row:?}");
+        let error = row.error.clone().unwrap_or_default();
+        (row, error)
+    }
+    /// Sends the `approve` signal with this approver; true when it was taken.
+    async fn approve(&self, id: &str, by: &str) -> bool {
+        self.engine
+            .signal(id, "approve", json!({ "by": by }))
+            .await
+            .unwrap()
+    }
     fn keys(&self, path: &str) -> Vec<String> {
         self.server
             .seen()
@@ -237,12 +263,7 @@ async fn signal_loop_and_timer_complete_an_issue() {
             .is_err()
     );
     e.clock.advance(DAY);
-    assert!(
-        e.engine
-            .signal(&id, "approve", json!({"by": "mika"}))
-            .await
-            .unwrap()
-    );
+    assert!(e.approve(&id, "mika").await);
     e.run().await;
     let row = e.issue(&id).await;
     assert_eq!(
@@ -277,11 +298,8 @@ async fn signal_loop_and_timer_complete_an_issue() {
     assert_eq!(e.issue(&id).await.state, IssueState::Completed);
 
     let route: Vec<(String, String)> = e
-        .engine
-        .store()
         .history(&id)
         .await
-        .unwrap()
         .into_iter()
         .map(|h| (h.step, h.event))
         .collect();
@@ -306,6 +324,37 @@ async fn signal_loop_and_timer_complete_an_issue() {
 }
 
 #[tokio::test]
+async fn data_that_cannot_be_stored_fails_the_issue_and_keeps_the_last_stored_data() {
+    let e = env().await;
+    let id = e.start(json!({"lines": [10]})).await;
+    e.run().await;
+    assert_eq!(e.issue(&id).await.state, IssueState::Waiting);
+    assert!(e.approve(&id, "poison").await);
+    e.run().await;
+    let (row, error) = e.failed(&id).await;
+    assert!(
+        error.contains("data cannot be stored") && error.contains("poison cannot be written"),
+        "{error}"
+    );
+    // The data as last stored, not `null`: the approval that cannot be
+    // written is not there, what came before is.
+    assert_eq!(row.data["created"], json!("obj_1"));
+    assert_eq!(row.data["approved_by"], Value::Null);
+    assert_eq!(row.data["lines"], json!([10]));
+    assert!(row.ctx.is_object(), "{}", row.ctx);
+    // Failed before the next step's call.
+    assert!(e.keys("/line").is_empty());
+    let events: Vec<String> = e.history(&id).await.into_iter().map(|h| h.event).collect();
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("failed"),
+        "{events:?}"
+    );
+    // Nothing is due any more: the worker does not retry it forever.
+    assert_eq!(e.engine.store().next_wake().await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn a_wait_times_out_to_its_on_timeout_step() {
     let e = env().await;
     let id = e.start(json!({})).await;
@@ -325,12 +374,7 @@ async fn a_wait_times_out_to_its_on_timeout_step() {
 async fn a_signal_sent_before_the_wait_is_kept() {
     let e = env().await;
     let id = e.start(json!({})).await;
-    assert!(
-        e.engine
-            .signal(&id, "approve", json!({"by": "early"}))
-            .await
-            .unwrap()
-    );
+    assert!(e.approve(&id, "early").await);
     e.run().await;
     let row = e.issue(&id).await;
     assert_eq!(row.data["approved_by"], json!("early"));
@@ -371,7 +415,7 @@ async fn server_errors_are_retried_later_with_the_same_key() {
         (ledger[0].attempts, ledger[0].key.as_str()),
         (3, keys[0].as_str())
     );
-    let history = e.engine.store().history(&id).await.unwrap();
+    let history = e.history(&id).await;
     assert_eq!(history.iter().filter(|h| h.event == "retry").count(), 2);
 }
 
@@ -410,9 +454,7 @@ async fn a_validation_error_fails_the_issue_without_retrying() {
     e.run().await;
     e.clock.advance(DAY);
     e.run().await;
-    let row = e.issue(&id).await;
-    assert_eq!(row.state, IssueState::Failed);
-    let err = row.error.unwrap();
+    let (_, err) = e.failed(&id).await;
     assert!(
         err.contains("HTTP 400") && err.contains("Amount must be at least 50 cents"),
         "{err}"
@@ -461,9 +503,7 @@ async fn a_wrong_response_type_fails_the_step_and_stores_nothing() {
         .script("POST /create", [Reply::json(200, json!({"id": 12}))]);
     let id = e.start(json!({})).await;
     e.run().await;
-    let row = e.issue(&id).await;
-    assert_eq!(row.state, IssueState::Failed);
-    let err = row.error.unwrap();
+    let (row, err) = e.failed(&id).await;
     assert!(
         err.contains("response field `id`: expected string, got a number"),
         "{err}"
@@ -477,12 +517,7 @@ async fn cancel_stops_a_waiting_issue() {
     let id = e.start(json!({})).await;
     e.run().await;
     assert!(e.engine.store().cancel(&id, e.clock.now()).await.unwrap());
-    assert!(
-        !e.engine
-            .signal(&id, "approve", json!({"by": "late"}))
-            .await
-            .unwrap()
-    );
+    assert!(!e.approve(&id, "late").await);
     e.clock.advance(DAY * 5);
     e.run().await;
     assert_eq!(e.issue(&id).await.state, IssueState::Cancelled);
