@@ -243,6 +243,8 @@ mod tests {
             "7d + x",
             "\"a ${ b + \"${c}\" } \\u{41} \\q $ $x\" == y",
             "\"unclosed",
+            "\"a ${ + } b\" + c",
+            "\"$$ ${a}$\"",
             "trueish or falsey",
             "true(1)",
             "a # comment\n + b",
