@@ -297,3 +297,29 @@ fn assemble(items: Vec<Item>, diags: &mut Diagnostics) -> Option<Flow> {
     flow.span = Span::new(span.start as usize, end.max(span.end as usize));
     Some(flow)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disagreement_of_the_parsers_is_reported_on_its_item_as_a_flowc_bug() {
+        let text = "flow x\nstep a = end\nstep b = end\n";
+        let at = text.find("step a").unwrap();
+        let d = parsers_disagree(text, at);
+        assert_eq!(d.code, Code::DslSyntax);
+        assert_eq!(
+            &text[d.primary_span().start as usize..d.primary_span().end as usize],
+            "step a = end"
+        );
+        assert!(
+            d.help
+                .as_deref()
+                .is_some_and(|h| h.contains("bug in flowc")),
+            "{d:?}"
+        );
+        // At the end of a file without a final newline, up to the end.
+        let d = parsers_disagree("step z = end", 0);
+        assert_eq!(d.primary_span().end, 12);
+    }
+}
