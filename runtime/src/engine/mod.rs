@@ -481,9 +481,6 @@ struct IssueRun<F: Flow> {
     /// so the store's due-time index is not rewritten at every step.
     due_at: Option<Timestamp>,
     pending: Commit,
-    /// The issue's data and ctx (JSON) as last serialized: what a failed
-    /// issue keeps should its data ever not serialize (see [`IssueRun::update`]).
-    stored: (String, String),
 }
 
 impl<F: Flow> IssueRun<F> {
@@ -500,9 +497,9 @@ impl<F: Flow> IssueRun<F> {
 
     /// The issue as it stands, to commit; or why its data or ctx cannot be
     /// serialized (never for the generated data types; then the issue must
-    /// fail with [`IssueRun::unstorable`], not be stored without them).
+    /// fail with [`IssueRun::fail_unstorable`], not be stored without them).
     fn update(
-        &mut self,
+        &self,
         now: Timestamp,
         wake_at: Option<Timestamp>,
         release: bool,
@@ -517,7 +514,6 @@ impl<F: Flow> IssueRun<F> {
             .map_err(|e| format!("the issue's data cannot be stored: {e}"))?;
         let ctx = serde_json::to_string(&self.ctx)
             .map_err(|e| format!("the issue's progress cannot be stored: {e}"))?;
-        self.stored = (data.clone(), ctx.clone());
         Ok(IssueUpdate {
             id: self.id.clone(),
             expected_seq: self.seq,
@@ -533,28 +529,38 @@ impl<F: Flow> IssueRun<F> {
         })
     }
 
-    /// The update that fails an issue whose data or ctx cannot be serialized:
-    /// it keeps the data and ctx last serialized, with the reason.
-    fn unstorable(&mut self, now: Timestamp, reason: String) -> IssueUpdate {
+    /// Fails an issue whose data or ctx cannot be serialized, with the reason:
+    /// it keeps the data and ctx the store holds for it (as last committed),
+    /// read back here, on this rare path, rather than kept at every step.
+    async fn fail_unstorable(
+        &mut self,
+        rt: &Runtime,
+        now: Timestamp,
+        reason: String,
+    ) -> Result<(), StepError> {
         tracing::error!(issue = %self.id, step = self.step.id(), error = %reason, "issue failed");
+        let Some(row) = rt.store.load(&self.id).await.map_err(store_err)? else {
+            return Err(StepError::Conflict);
+        };
         self.pending.history.push((
             self.id.clone(),
             hist(now, self.step.id(), "failed", reason.clone()),
         ));
         self.state = IssueState::Failed;
-        IssueUpdate {
+        let update = IssueUpdate {
             id: self.id.clone(),
             expected_seq: self.seq,
             state: IssueState::Failed,
             step: self.step.id().to_string(),
-            data: self.stored.0.clone(),
-            ctx: self.stored.1.clone(),
+            data: row.data.to_string(),
+            ctx: row.ctx.to_string(),
             wake_at: None,
             wait_key: None,
             error: Some(reason),
             now,
             release: true,
-        }
+        };
+        self.commit_update(rt, update).await
     }
 
     /// The `wake_at` of the issue while a step runs (see [`running_wake_at`]).
@@ -567,11 +573,10 @@ impl<F: Flow> IssueRun<F> {
     /// Commits the issue as it stands (and everything pending), giving it back.
     async fn commit(&mut self, rt: &Runtime, wake_at: Option<Timestamp>) -> Result<(), StepError> {
         let now = rt.clock.now();
-        let update = match self.update(now, wake_at, true) {
-            Ok(u) => u,
-            Err(reason) => self.unstorable(now, reason),
-        };
-        self.commit_update(rt, update).await
+        match self.update(now, wake_at, true) {
+            Ok(update) => self.commit_update(rt, update).await,
+            Err(reason) => self.fail_unstorable(rt, now, reason).await,
+        }
     }
 
     /// Commits this update of the issue and everything pending.
@@ -651,7 +656,6 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
         error: None,
         due_at: row.wake_at,
         pending: Commit::default(),
-        stored: (row.data.to_string(), row.ctx.to_string()),
     };
     let mut wake = Wake::Enter;
     let mut resumed_wait = false;
@@ -747,10 +751,7 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
                 match run.update(now, Some(wake), false) {
                     Ok(base) => base,
                     // Fail it before the step's side effects, not after.
-                    Err(reason) => {
-                        let update = run.unstorable(now, reason);
-                        return run.commit_update(rt, update).await;
-                    }
+                    Err(reason) => return run.fail_unstorable(rt, now, reason).await,
                 }
             },
             pending: std::mem::take(&mut run.pending),
