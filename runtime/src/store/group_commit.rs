@@ -60,7 +60,8 @@ pub struct StoreStats {
     pub jobs: u64,
     /// Transactions committed (each holds one or more jobs).
     pub transactions: u64,
-    /// Syncs of the WAL to disk (each covers one transaction that wrote).
+    /// Syncs to disk, ours of the WAL or SQLite's inside COMMIT (each covers one
+    /// transaction that wrote); none for a store that does not sync.
     pub fsyncs: u64,
 }
 
@@ -85,12 +86,14 @@ struct Counters {
 /// How a committed transaction becomes durable.
 #[derive(Debug, Clone)]
 pub(super) enum Durability {
-    /// SQLite syncs inside COMMIT (`synchronous=FULL`), or nobody asked for a sync
-    /// (NORMAL, `:memory:`): answer at once.
+    /// SQLite syncs inside COMMIT (a rollback journal): answer at once.
     InCommit,
     /// `synchronous=NORMAL` in WAL mode, and the leader syncs this WAL file after
     /// each transaction that wrote, before answering.
     SyncWal(PathBuf),
+    /// Nobody syncs a commit: a `:memory:` store, or WAL with `synchronous=NORMAL`
+    /// asked for (SQLite syncs only at checkpoints). Answer at once.
+    NotSynced,
 }
 
 /// What only the leader touches.
@@ -220,7 +223,7 @@ impl GroupCommit {
         let wrote = result.is_ok() && conn.total_changes() != changes_before;
         self.counters.jobs.fetch_add(n, Ordering::Relaxed);
         self.counters.transactions.fetch_add(1, Ordering::Relaxed);
-        if wrote {
+        if wrote && !matches!(w.durability, Durability::NotSynced) {
             self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
             if let Durability::SyncWal(path) = &w.durability {
                 result = sync_wal(&mut w.wal, path)
@@ -282,7 +285,7 @@ mod tests {
     fn memory() -> Arc<GroupCommit> {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
-        GroupCommit::new(conn, Arc::default(), 1024, Durability::InCommit)
+        GroupCommit::new(conn, Arc::default(), 1024, Durability::NotSynced)
     }
 
     #[test]
@@ -478,5 +481,41 @@ mod tests {
             again.load("i49").await.unwrap().unwrap().data,
             json!({"n": 49})
         );
+    }
+
+    /// Writes `n` issues, one transaction each, and returns what the store counted.
+    async fn count_writes(store: &SqliteStore, n: usize) -> super::StoreStats {
+        let before = store.stats();
+        for i in 0..n {
+            store
+                .create_issues(vec![NewIssue {
+                    id: format!("i{i}"),
+                    step: "s".into(),
+                    data: json!({"n": i}),
+                    ctx: json!({}),
+                    now: Timestamp::now(),
+                }])
+                .await
+                .unwrap();
+        }
+        store.stats().since(before)
+    }
+
+    #[tokio::test]
+    async fn only_stores_that_sync_count_fsyncs() {
+        let dir = tempfile::tempdir().unwrap();
+        // Durable (the default): every transaction that wrote was synced.
+        let full = SqliteStore::open(SqliteOptions::new(dir.path().join("f.db"), "g")).unwrap();
+        let s = count_writes(&full, 3).await;
+        assert_eq!((s.transactions, s.fsyncs), (3, 3), "{s:?}");
+        // synchronous=NORMAL in WAL mode, and a store in memory: nothing syncs.
+        let mut normal = SqliteOptions::new(dir.path().join("n.db"), "g");
+        normal.synchronous_full = false;
+        let memory = SqliteOptions::new(":memory:", "g");
+        for opts in [normal, memory] {
+            let store = SqliteStore::open(opts.clone()).unwrap();
+            let s = count_writes(&store, 3).await;
+            assert_eq!((s.transactions, s.fsyncs), (3, 0), "{opts:?}: {s:?}");
+        }
     }
 }

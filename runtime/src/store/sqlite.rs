@@ -167,18 +167,24 @@ impl SqliteStore {
         let journal: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         // Durable commits in WAL mode: NORMAL plus our own sync of the WAL after each
         // group of transactions (see `group_commit`), which equals FULL without
-        // making the writer wait for the disk. Without WAL (`:memory:`), SQLite's own.
-        let durability = if !opts.synchronous_full {
-            Durability::InCommit
+        // making the writer wait for the disk. Without WAL, SQLite's own; a `:memory:`
+        // store has nothing to sync.
+        let durability = if journal.eq_ignore_ascii_case("memory") {
+            Durability::NotSynced
         } else if journal.eq_ignore_ascii_case("wal") {
-            let mut wal = opts.path.clone().into_os_string();
-            wal.push("-wal");
-            Durability::SyncWal(PathBuf::from(wal))
+            if opts.synchronous_full {
+                let mut wal = opts.path.clone().into_os_string();
+                wal.push("-wal");
+                Durability::SyncWal(PathBuf::from(wal))
+            } else {
+                Durability::NotSynced
+            }
         } else {
             Durability::InCommit
         };
-        let mode = match (&durability, opts.synchronous_full) {
-            (Durability::InCommit, true) => "FULL",
+        let mode = match durability {
+            Durability::SyncWal(_) => "NORMAL",
+            _ if opts.synchronous_full => "FULL",
             _ => "NORMAL",
         };
         conn.execute_batch(&format!(
