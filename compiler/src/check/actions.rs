@@ -11,8 +11,8 @@ use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
 use crate::span::Span;
 use flowc_catalog::{Action, Event, Field, FieldType, Provider};
+use foldhash::{HashMap, HashMapExt};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A provider action a step resolved to.

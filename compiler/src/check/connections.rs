@@ -8,7 +8,7 @@ use crate::ast::{self, CredentialSource};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
 use crate::span::Span;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 impl<'a> Checker<'a> {
     /// Declares connection names (duplicates are E0103).

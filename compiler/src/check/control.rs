@@ -12,7 +12,7 @@ use super::values::Expected;
 use crate::ast::{self, StepKind};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 impl Checker<'_> {
     pub(crate) fn check_wait(

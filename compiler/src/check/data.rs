@@ -8,7 +8,7 @@ use crate::ast::{self, TypeKind};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
 use crate::span::Span;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 impl<'a> Checker<'a> {

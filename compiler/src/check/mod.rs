@@ -39,8 +39,8 @@ use crate::ast;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::ir;
 use crate::span::Span;
+use foldhash::{HashMap, HashMapExt};
 use scope::Scope;
-use std::collections::HashMap;
 
 /// Checks a flow; returns the IR (when there were no errors) and every diagnostic.
 ///

@@ -5,7 +5,7 @@
 use super::types::Type;
 use crate::ast;
 use crate::span::Span;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 /// A declared data item (the first one, when a name is declared twice).

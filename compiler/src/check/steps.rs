@@ -11,7 +11,7 @@ use crate::ast::{self, StepKind};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
 use crate::span::Span;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 /// What a step resolved to in the declare phase.

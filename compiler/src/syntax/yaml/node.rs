@@ -7,8 +7,8 @@
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::Span;
+use foldhash::HashMap;
 use granit_parser::{ErrorKind, Event, Options, Parser, ScalarStyle, ScanError};
-use std::collections::HashMap;
 
 /// How deep collections may nest. Flow files need a handful of levels; the
 /// limit keeps every recursive walk over the tree shallow.
@@ -335,7 +335,8 @@ enum Frame {
         end: usize,
         entries: Vec<Entry>,
         key: PendingKey,
-        seen: HashMap<String, Span>,
+        /// Where each key is in `entries`, once the map is too big to scan.
+        index: Option<HashMap<String, usize>>,
     },
 }
 
@@ -363,7 +364,7 @@ impl Builder {
                 end: span.end as usize,
                 entries: Vec::new(),
                 key: PendingKey::None,
-                seen: HashMap::new(),
+                index: None,
             }
         } else {
             Frame::Seq {
@@ -421,7 +422,7 @@ impl Builder {
                 end,
                 entries,
                 key,
-                seen,
+                index,
                 ..
             } => match std::mem::replace(key, PendingKey::None) {
                 PendingKey::None => match node.kind {
@@ -442,7 +443,7 @@ impl Builder {
                 },
                 PendingKey::Key(k) => {
                     *end = (*end).max(node.span.end as usize).max(k.span.end as usize);
-                    if let Some(first) = seen.get(&k.value) {
+                    if let Some(first) = first_written(entries, index, &k.value) {
                         diagnostics.push(
                             Diagnostic::new(
                                 Code::YamlSyntax,
@@ -450,11 +451,13 @@ impl Builder {
                                 k.span,
                                 "written again here",
                             )
-                            .with_label(*first, "first written here")
+                            .with_label(first, "first written here")
                             .with_help("a key may appear once in a map; remove or rename one"),
                         );
                     } else {
-                        seen.insert(k.value.clone(), k.span);
+                        if let Some(index) = index {
+                            index.insert(k.value.clone(), entries.len());
+                        }
                         entries.push(Entry {
                             key: k,
                             value: node,
@@ -465,6 +468,32 @@ impl Builder {
             },
         }
     }
+}
+
+/// Maps with more keys than this get an index to find a key written twice;
+/// smaller ones (nearly all: a step, a field, a connection) are scanned, which
+/// costs less than hashing and copying every key.
+const SCAN_LIMIT: usize = 8;
+
+/// The span of `key` where the map's entries first wrote it, if they did.
+fn first_written(
+    entries: &[Entry],
+    index: &mut Option<HashMap<String, usize>>,
+    key: &str,
+) -> Option<Span> {
+    if index.is_none() && entries.len() >= SCAN_LIMIT {
+        let built = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.key.value.clone(), i))
+            .collect();
+        *index = Some(built);
+    }
+    let at = match index {
+        Some(index) => index.get(key).copied(),
+        None => entries.iter().position(|e| e.key.value == key),
+    };
+    at.map(|i| entries[i].key.span)
 }
 
 /// The node tree as JSON, read the way a YAML 1.2 tool (and so a JSON Schema
@@ -534,6 +563,38 @@ mod tests {
         assert_eq!(a.verbatim_start(), Some(15));
         assert_eq!(&text[entries[2].value.span.range()], "- 1\n  - {k: v}");
         assert_eq!(root.span, Span::new(0, text.len() - 1));
+    }
+
+    #[test]
+    fn a_key_written_twice_is_reported_at_both_places_in_maps_of_any_size() {
+        // Maps scanned and maps indexed; the first key again, and the latest.
+        for size in [1, SCAN_LIMIT - 1, SCAN_LIMIT, 3 * SCAN_LIMIT] {
+            for dup in [0, size - 1] {
+                let mut text: String = (0..size).map(|i| format!("k{i}: {i}\n")).collect();
+                let first = text.find(&format!("k{dup}:")).unwrap();
+                let again = text.len();
+                text.push_str(&format!("k{dup}: again\nlast: 1\n"));
+                let (Parsed::Document(root), d) = nodes(&text) else {
+                    panic!("{size}")
+                };
+                let at = format!("{size} keys, k{dup} again");
+                assert_eq!(d.len(), 1, "{at}: {d:?}");
+                assert_eq!(d[0].message, format!("duplicate key `k{dup}`"), "{at}");
+                let key_len = format!("k{dup}").len();
+                let spans: Vec<_> = d[0].labels.iter().map(|l| (l.span, l.primary)).collect();
+                let want = [
+                    (Span::new(again, again + key_len), true),
+                    (Span::new(first, first + key_len), false),
+                ];
+                assert_eq!(spans, want, "{at}");
+                // The first value is kept; the key after the duplicate is not lost.
+                let keys = root.as_map().unwrap();
+                assert_eq!(keys.len(), size + 1, "{at}");
+                assert_eq!(keys[size].key.value, "last", "{at}");
+                let kept = root.get(&format!("k{dup}")).unwrap().value.as_scalar();
+                assert_eq!(kept.unwrap().value, dup.to_string(), "{at}");
+            }
+        }
     }
 
     #[test]
