@@ -108,7 +108,7 @@ mod tests {
 
     use super::reporting::{ReportingParser, Rule as TracedRule};
     use super::{DslParser, Rule};
-    use crate::syntax::dsl::build::skip_trivia;
+    use crate::syntax::dsl::build::{content_end, content_end_scanned, skip_trivia};
     use pest::Parser as _;
     use pest::iterators::Pair;
     use proptest::prelude::*;
@@ -161,10 +161,26 @@ mod tests {
         }
     }
 
+    /// The builder's shortcut for where a pair's content ends agrees with the
+    /// scan, for every pair.
+    fn content_ends_agree(pair: Pair<'_, Rule>) {
+        assert_eq!(
+            content_end(&pair),
+            content_end_scanned(&pair),
+            "{:?} {:?}",
+            pair.as_rule(),
+            pair.as_str()
+        );
+        pair.into_inner().for_each(content_ends_agree);
+    }
+
     /// Both parsers, as `items` and as `item`, give the same outline (and
     /// both fail, where they fail: only the traced one's errors are shown,
     /// so where the fast one stops does not matter).
     fn same_answers(text: &str) {
+        if let Ok(pairs) = DslParser::parse(Rule::items, text) {
+            pairs.for_each(content_ends_agree);
+        }
         for (fast, slow) in [
             (Rule::items, TracedRule::items),
             (Rule::item, TracedRule::item),
@@ -225,6 +241,28 @@ mod tests {
         assert_eq!(fast.first().map(|p| p.2), Some(EVERY_CONSTRUCT.len()));
         assert!(fast.iter().filter(|p| p.0 == "dsl_expr").count() > 50);
         same_answers(EVERY_CONSTRUCT);
+    }
+
+    #[test]
+    fn trailing_comments_are_not_content() {
+        // A pair ends after the trivia that follows its optional parts; at
+        // the end of the file that can be a comment with no newline after it.
+        for text in [
+            "step s = end # done",
+            "step s = end cancelled # done",
+            "step s = end # done\n",
+            "step s = wait signal ok # done",
+            "step s = set { a = 1 } # done",
+        ] {
+            same_answers(text);
+            let step = DslParser::parse(Rule::items, text).unwrap().next().unwrap();
+            let step = step.into_inner().next().unwrap();
+            assert_eq!(
+                content_end(&step),
+                text.find(" # done").unwrap(),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
@@ -343,8 +381,11 @@ mod tests {
         fn random_texts_read_the_same(tokens in prop::collection::vec(
             prop::sample::select(TOKENS), 0..24,
         )) {
-            same_answers(&tokens.join(" "));
-            same_answers(&tokens.concat());
+            for text in [tokens.join(" "), tokens.concat()] {
+                same_answers(&text);
+                let trivia = DslParser::parse(Rule::trivia_only, &text).is_ok();
+                prop_assert_eq!(skip_trivia(&text, 0) >= text.len(), trivia, "{:?}", text);
+            }
             same_expression(&tokens.join(" "));
             same_expression(&tokens.concat());
         }

@@ -36,13 +36,29 @@ fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
 
 /// Where a pair's content ends: after its last child and the literal
 /// tokens (`)`, `,`) that follow it, but before trailing whitespace and
-/// comments. Between the last child pair and the pair's end there is only
-/// trivia and single-character literals, so a forward scan is exact.
+/// comments.
+///
+/// Most pairs end in neither: a pair whose text ends in a character that is
+/// not whitespace and holds no `#` has no trailing trivia, so its end is
+/// taken as it is. The others are scanned ([`content_end_scanned`]).
+pub(in crate::syntax::dsl) fn content_end(pair: &Pair<'_, Rule>) -> usize {
+    let span = pair.as_span();
+    let text = span.as_str().as_bytes();
+    match text.last() {
+        Some(b' ' | b'\t' | b'\r' | b'\n') | None => content_end_scanned(pair),
+        Some(_) if text.contains(&b'#') => content_end_scanned(pair),
+        Some(_) => span.end(),
+    }
+}
+
+/// [`content_end`] by a scan. Between the last child pair and the pair's end
+/// there is only trivia and single-character literals, so a forward scan is
+/// exact.
 ///
 /// The scan from the end of the rightmost leaf (the last child of the last
 /// child, and so on) gives the same offset as scanning level by level (each
 /// level's scan resumes where the one below stopped), so one scan suffices.
-fn content_end(pair: &Pair<'_, Rule>) -> usize {
+pub(in crate::syntax::dsl) fn content_end_scanned(pair: &Pair<'_, Rule>) -> usize {
     let end = pair.as_span().end();
     let mut leaf = pair.clone();
     while let Some(last) = leaf.clone().into_inner().next_back() {
