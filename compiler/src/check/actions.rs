@@ -5,7 +5,7 @@
 use super::Checker;
 use super::expr::error_expr;
 use super::types::{Column, Type};
-use super::values::{Expected, Limits};
+use super::values::{Expected, Limits, What};
 use crate::ast;
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
@@ -316,7 +316,7 @@ impl Checker<'_> {
     ) -> Vec<ir::Field> {
         let provider = resolved.provider;
         let action = resolved.action;
-        let owner = format!("`{}.{}`", provider.name, action.name);
+        let owner = What::Path(&provider.name, &action.name);
         let out = self.check_fields(provider, &action.inputs, inputs, name.span, &owner, "input");
         self.check_amount_currency(inputs, &out);
         out
@@ -331,7 +331,7 @@ impl Checker<'_> {
         fields: &'static [Field],
         given: &[ast::Field],
         owner_span: Span,
-        owner: &str,
+        owner: &What<'_>,
         kind: &str,
     ) -> Vec<ir::Field> {
         // A literal `currency` among the fields, for help texts.
@@ -439,7 +439,7 @@ impl Checker<'_> {
             ast::Value::Expr(e) => {
                 let want = Expected {
                     ty,
-                    what: format!("{kind} `{}`", spec.name),
+                    what: What::Named(kind, &spec.name),
                     declared_at: None,
                     provider: Some(&provider.title),
                     unit: spec.unit,

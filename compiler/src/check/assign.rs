@@ -3,7 +3,7 @@
 
 use super::Checker;
 use super::scope::Binding;
-use super::values::Expected;
+use super::values::{Expected, What};
 use crate::ast;
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
@@ -33,10 +33,10 @@ impl Checker<'_> {
     }
 
     /// Resolves an assignment target; reports what it cannot be.
-    pub(crate) fn assign_target(
+    pub(crate) fn assign_target<'t>(
         &mut self,
-        target: &ast::Ident,
-    ) -> Option<(ir::Target, Expected<'static>)> {
+        target: &'t ast::Ident,
+    ) -> Option<(ir::Target, Expected<'t>)> {
         let parts: Vec<&str> = target.name.split('.').collect();
         let base = parts[0];
         let start = target.span.start as usize;
@@ -50,7 +50,7 @@ impl Checker<'_> {
             (Some(Binding::Data(i)), [_]) => {
                 let entry = &mut self.scope.data[i];
                 entry.used = true;
-                let want = Expected::new(entry.ty.clone(), format!("`{base}`"))
+                let want = Expected::new(entry.ty.clone(), What::Code(base))
                     .declared_at(entry.item.ty.span);
                 Some((ir::Target::Data(base.to_owned()), want))
             }
@@ -73,7 +73,7 @@ impl Checker<'_> {
                             var: base.to_owned(),
                             field: (*field).to_owned(),
                         },
-                        Expected::new(ty, format!("`{base}.{field}`")),
+                        Expected::new(ty, What::Path(base, field)),
                     )),
                     None if is_error => None,
                     None => {

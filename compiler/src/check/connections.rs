@@ -3,7 +3,7 @@
 use super::Checker;
 use super::actions::{default_mode, env_var_name};
 use super::types::Type;
-use super::values::Expected;
+use super::values::{Expected, What};
 use crate::ast::{self, CredentialSource};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
@@ -127,7 +127,7 @@ impl<'a> Checker<'a> {
                         .with_help(format!("add {} to its credentials", adds.join(" and "))),
                     );
                 }
-                let owner = format!("{} connection `{}`", p.title, c.name.name);
+                let owner = What::from(format!("{} connection `{}`", p.title, c.name.name));
                 self.check_fields(p, &p.settings, &c.settings, c.name.span, &owner, "setting")
             }
             None => self.fields_any(&c.settings),

@@ -3,7 +3,7 @@
 
 use super::Checker;
 use super::types::{Column, SelectOption, TYPE_NAMES, Type};
-use super::values::{Expected, LimitSpans, Limits, is_valid_currency_code, literal_number};
+use super::values::{Expected, LimitSpans, Limits, What, is_valid_currency_code, literal_number};
 use crate::ast::{self, TypeKind};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::ir;
@@ -256,7 +256,7 @@ impl<'a> Checker<'a> {
             },
         };
         let default = c.default.as_ref().map(|e| {
-            let mut want = Expected::new(ty.clone(), format!("`{name}`")).declared_at(item.ty.span);
+            let mut want = Expected::new(ty.clone(), What::Code(name)).declared_at(item.ty.span);
             want.limits = limits.clone();
             self.expect(e, &want)
         });

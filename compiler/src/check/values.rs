@@ -11,14 +11,53 @@ use crate::ir;
 use crate::span::Span;
 use flowc_catalog::Unit;
 use rust_decimal::Decimal;
+use std::borrow::Cow;
+use std::fmt;
 use std::str::FromStr;
+
+/// What is being given a value, as messages name it: "input `amount`",
+/// "`total`". One is made for every value checked and read only for an
+/// error, so it keeps its parts and is formatted when a message is written.
+#[derive(Debug, Clone)]
+pub(crate) enum What<'x> {
+    Text(Cow<'x, str>),
+    /// `` `name` ``
+    Code(&'x str),
+    /// `` kind `name` ``
+    Named(&'x str, &'x str),
+    /// `` `base.field` ``
+    Path(&'x str, &'x str),
+}
+
+impl fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            What::Text(text) => f.write_str(text),
+            What::Code(name) => write!(f, "`{name}`"),
+            What::Named(kind, name) => write!(f, "{kind} `{name}`"),
+            What::Path(base, field) => write!(f, "`{base}.{field}`"),
+        }
+    }
+}
+
+impl<'x> From<&'x str> for What<'x> {
+    fn from(text: &'x str) -> Self {
+        What::Text(Cow::Borrowed(text))
+    }
+}
+
+impl From<String> for What<'_> {
+    fn from(text: String) -> Self {
+        What::Text(Cow::Owned(text))
+    }
+}
 
 /// Where a value goes, for the checks and the messages.
 #[derive(Debug, Clone)]
 pub(crate) struct Expected<'x> {
     pub ty: Type,
-    /// What is being given a value, e.g. "input `amount`" or "`total`".
-    pub what: String,
+    /// What is being given a value.
+    pub what: What<'x>,
     /// Where the target was declared (a secondary label).
     pub declared_at: Option<Span>,
     /// The provider's title, when the target is a provider field.
@@ -32,7 +71,7 @@ pub(crate) struct Expected<'x> {
 }
 
 impl<'x> Expected<'x> {
-    pub fn new(ty: Type, what: impl Into<String>) -> Self {
+    pub fn new(ty: Type, what: impl Into<What<'x>>) -> Self {
         Expected {
             ty,
             what: what.into(),
