@@ -9,101 +9,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// The flow of the event feed's tests; the bench waits on its invoices only.
+#[path = "../tests/flows/feed.rs"]
+#[allow(dead_code)] // the trigger variant and the webhook secret are the tests'
+mod feed;
+
+use feed::WaitOnlyFlow;
 use flowc_runtime::clock::{Clock, VirtualClock};
 use flowc_runtime::engine::Engine;
 use flowc_runtime::events::EventFeed;
 use flowc_runtime::prelude::*;
 use flowc_runtime::store::{SqliteOptions, SqliteStore, Store};
 use flowc_runtime::testing::{Reply, TestServer};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Data {
-    invoice: String,
-    #[serde(default)]
-    paid_by: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Step {
-    WaitPaid,
-}
-
-impl StepId for Step {
-    const ALL: &'static [Step] = &[Step::WaitPaid];
-    fn id(self) -> &'static str {
-        "wait_paid"
-    }
-}
-
-static ITEMS: [ItemDef; 2] = [
-    ItemDef::new("invoice", ValueType::String).required(),
-    ItemDef::new("paid_by", ValueType::String),
-];
-static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
-static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
-    name: "stripe",
-    provider: "stripe",
-    mode: "test",
-    base_url: "",
-    credentials: &[(
-        "secret_key",
-        SecretSource::File(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/src/events/testdata/stripe_key"
-        )),
-    )],
-}];
-static FEEDS: [FeedDef; 1] = [FeedDef {
-    provider: "stripe",
-    event: "invoice.paid",
-    connection: "stripe",
-    poll: Some(Duration::from_secs(900)),
-}];
-
-struct OpenInvoices;
-
-impl Flow for OpenInvoices {
-    const NAME: &'static str = "bench_open_invoices";
-    type Data = Data;
-    type Step = Step;
-    fn schema() -> &'static DataSchema {
-        &SCHEMA
-    }
-    fn connections() -> &'static [ConnectionDef] {
-        &CONNECTIONS
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        &FEEDS
-    }
-    fn first_step() -> Step {
-        Step::WaitPaid
-    }
-    fn run_step<'a>(
-        _step: Step,
-        data: &'a mut Data,
-        cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        Box::pin(async move {
-            match cx.wake_data::<Value>()? {
-                Some(p) => {
-                    data.paid_by = p["event_id"].as_str().map(str::to_string);
-                    Ok(Transition::End(Outcome::Completed))
-                }
-                None => Ok(Transition::Wait(Wait {
-                    on: WaitOn::Event {
-                        name: "invoice.paid",
-                        key: data.invoice.clone(),
-                    },
-                    timeout: Duration::from_secs(30 * 86_400),
-                    on_timeout: Step::WaitPaid,
-                    poll: Some(Duration::from_secs(900)),
-                })),
-            }
-        })
-    }
-}
 
 fn env_usize(k: &str, d: usize) -> usize {
     std::env::var(k)
@@ -150,13 +68,13 @@ fn main() {
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(SqliteOptions::new(
                 dir.path().join("bench.db"),
-                OpenInvoices::NAME,
+                WaitOnlyFlow::NAME,
             ))
             .unwrap(),
         );
         let server = TestServer::start_with(Duration::ZERO, false).await;
         let clock = VirtualClock::new("2025-01-01T00:00:00Z".parse().unwrap());
-        let engine = Engine::<OpenInvoices>::with_base_url(
+        let engine = Engine::<WaitOnlyFlow>::with_base_url(
             store.clone(),
             Arc::new(clock.clone()),
             Some(&server.url()),

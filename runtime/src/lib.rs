@@ -12,6 +12,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// The crate under its own name in its unit tests, so that flows shared with
+// the integration tests and benches (`tests/flows/`, written against
+// `flowc_runtime::`) compile inside it too.
+#[cfg(test)]
+extern crate self as flowc_runtime;
+
 pub mod action;
 pub mod cli;
 pub mod clock;

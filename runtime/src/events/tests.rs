@@ -5,8 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+#[path = "../../tests/flows/feed.rs"]
+mod feed;
+
+use feed::{FeedFlow, WHSEC, WaitOnlyFlow};
 
 use super::EventFeed;
 use crate::clock::{Clock, VirtualClock};
@@ -15,137 +19,6 @@ use crate::prelude::*;
 use crate::providers::stripe::signature::sign;
 use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
 use crate::testing::{Reply, TestServer};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Data {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    amount: Option<i64>,
-    #[serde(default)]
-    invoice: Option<String>,
-    #[serde(default)]
-    paid_by: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Step {
-    Begin,
-}
-
-impl StepId for Step {
-    const ALL: &'static [Step] = &[Step::Begin];
-    fn id(self) -> &'static str {
-        "begin"
-    }
-}
-
-static ITEMS: [ItemDef; 4] = [
-    ItemDef::new("id", ValueType::String),
-    ItemDef::new("amount", ValueType::Integer),
-    ItemDef::new("invoice", ValueType::String),
-    ItemDef::new("paid_by", ValueType::String),
-];
-static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
-
-macro_rules! secret {
-    ($file:literal) => {
-        SecretSource::File(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/src/events/testdata/",
-            $file
-        ))
-    };
-}
-
-const WHSEC: &str = "whsec_fake_secret_for_feed_tests";
-
-static CONNECTIONS: [ConnectionDef; 2] = [
-    ConnectionDef {
-        name: "stripe",
-        provider: "stripe",
-        mode: "test",
-        base_url: "",
-        credentials: &[
-            ("secret_key", secret!("stripe_key")),
-            ("webhook_secret", secret!("stripe_webhook_secret")),
-        ],
-    },
-    ConnectionDef {
-        name: "no_hooks",
-        provider: "stripe",
-        mode: "test",
-        base_url: "",
-        credentials: &[("secret_key", secret!("stripe_key"))],
-    },
-];
-static TRIGGERS: [TriggerDef; 1] = [TriggerDef {
-    provider: "stripe",
-    event: "charge.succeeded",
-    connection: "stripe",
-    every: Some(Duration::from_secs(300)),
-}];
-static FEEDS: [FeedDef; 1] = [FeedDef {
-    provider: "stripe",
-    event: "invoice.paid",
-    connection: "stripe",
-    poll: Some(Duration::from_secs(900)),
-}];
-
-/// Trigger issues (a charge) end at once; an issue with an invoice waits for it
-/// to be paid. Without `TRIGGER`, the connection is polled only for waits.
-struct FeedFlowOf<const TRIGGER: bool>;
-
-type FeedFlow = FeedFlowOf<true>;
-type WaitOnlyFlow = FeedFlowOf<false>;
-
-impl<const TRIGGER: bool> Flow for FeedFlowOf<TRIGGER> {
-    const NAME: &'static str = "feed_test";
-    type Data = Data;
-    type Step = Step;
-
-    fn schema() -> &'static DataSchema {
-        &SCHEMA
-    }
-    fn connections() -> &'static [ConnectionDef] {
-        &CONNECTIONS
-    }
-    fn triggers() -> &'static [TriggerDef] {
-        if TRIGGER { &TRIGGERS } else { &[] }
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        &FEEDS
-    }
-    fn first_step() -> Step {
-        Step::Begin
-    }
-    fn run_step<'a>(
-        _step: Step,
-        data: &'a mut Data,
-        cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        Box::pin(async move {
-            let Some(invoice) = data.invoice.clone().filter(|_| data.id.is_none()) else {
-                return Ok(Transition::End(Outcome::Completed));
-            };
-            match cx.wake_data::<Value>()? {
-                Some(p) => {
-                    data.paid_by = p["event_id"].as_str().map(str::to_string);
-                    Ok(Transition::End(Outcome::Completed))
-                }
-                None => Ok(Transition::Wait(Wait {
-                    on: WaitOn::Event {
-                        name: "invoice.paid",
-                        key: invoice,
-                    },
-                    timeout: Duration::from_secs(30 * 86_400),
-                    on_timeout: Step::Begin,
-                    poll: Some(Duration::from_secs(900)),
-                })),
-            }
-        })
-    }
-}
 
 fn charge(id: &str, charge: &str, amount: i64) -> Value {
     json!({"id": id, "object": "event", "type": "charge.succeeded", "created": 1_735_689_600,
