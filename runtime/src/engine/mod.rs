@@ -168,6 +168,30 @@ fn store_err(e: StoreError) -> StepError {
     StepError::Store(e.0)
 }
 
+/// The update that fails an issue with `error` and keeps the data and ctx of
+/// its stored `row` as they are (for an issue whose own cannot be used).
+fn failed_keeping_row(
+    row: &IssueRow,
+    expected_seq: i64,
+    step: &str,
+    error: String,
+    now: Timestamp,
+) -> IssueUpdate {
+    IssueUpdate {
+        id: row.id.clone(),
+        expected_seq,
+        state: IssueState::Failed,
+        step: step.to_string(),
+        data: row.data.to_string(),
+        ctx: row.ctx.to_string(),
+        wake_at: None,
+        wait_key: None,
+        error: Some(error),
+        now,
+        release: true,
+    }
+}
+
 fn hist(at: Timestamp, step: &str, event: &str, detail: impl Into<String>) -> HistoryEntry {
     HistoryEntry {
         at,
@@ -547,19 +571,7 @@ impl<F: Flow> IssueRun<F> {
             hist(now, self.step.id(), "failed", reason.clone()),
         ));
         self.state = IssueState::Failed;
-        let update = IssueUpdate {
-            id: self.id.clone(),
-            expected_seq: self.seq,
-            state: IssueState::Failed,
-            step: self.step.id().to_string(),
-            data: row.data.to_string(),
-            ctx: row.ctx.to_string(),
-            wake_at: None,
-            wait_key: None,
-            error: Some(reason),
-            now,
-            release: true,
-        };
+        let update = failed_keeping_row(&row, self.seq, self.step.id(), reason, now);
         self.commit_update(rt, update).await
     }
 
@@ -626,19 +638,13 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
             };
             let now = rt.clock.now();
             let c = Commit {
-                issue: Some(IssueUpdate {
-                    id: row.id.clone(),
-                    expected_seq: row.seq,
-                    state: IssueState::Failed,
-                    step: row.step.clone(),
-                    data: row.data.to_string(),
-                    ctx: row.ctx.to_string(),
-                    wake_at: None,
-                    wait_key: None,
-                    error: Some(msg.clone()),
+                issue: Some(failed_keeping_row(
+                    &row,
+                    row.seq,
+                    &row.step,
+                    msg.clone(),
                     now,
-                    release: true,
-                }),
+                )),
                 history: vec![(row.id.clone(), hist(now, &row.step, "failed", msg))],
                 ..Commit::default()
             };
