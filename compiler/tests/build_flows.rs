@@ -288,3 +288,50 @@ fn a_second_flow_reuses_the_compiled_runtime() {
         "building a second flow recompiled the runtime or its dependencies"
     );
 }
+
+/// The Buckaroo flow's batch step under `simulate`: two invoices, twelve
+/// simulated hours while their batch is open and after it closed, one request
+/// file with each invoice's record once. (An issue that re-entered its batch
+/// step while the batch was open got a new idempotency key at every wake-up,
+/// and its record was added to the file again: 612 records for two invoices.)
+#[test]
+fn buckaroo_batch_writes_each_invoice_once() {
+    let outbox = tempfile::tempdir().expect("tmp dir");
+    let out = Command::new(flowc_bin())
+        .current_dir(workspace())
+        .env("FLOWC_TARGET_DIR", toolchain().target_dir)
+        .env("FLOWC_BUCKAROO_OUTBOX", outbox.path())
+        .args([
+            "run",
+            "flows/buckaroo_direct_debit.flow.yaml",
+            "--",
+            "simulate",
+            "--scenario",
+            "examples/buckaroo_direct_debit/batched.scenario.yaml",
+        ])
+        .output()
+        .expect("flowc run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert_eq!(met(&text), Some((2, 2)), "{text}");
+    let mut files: Vec<String> = std::fs::read_dir(outbox.path())
+        .expect("outbox")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    files.sort();
+    assert_eq!(files, ["ACME_DD_20250303-000001.csv"], "{text}");
+    let file = std::fs::read_to_string(outbox.path().join(&files[0])).expect("request file");
+    let records: Vec<&str> = file.lines().filter(|l| l.starts_with("INV-")).collect();
+    assert_eq!(records.len(), 2, "one record per invoice:\n{file}");
+    assert!(records[0].starts_with("INV-1,25.00,"), "{file}");
+    assert!(
+        records[1].starts_with("INV-2,12.50,A. Jansen,NL20INGB0001234567,INGBNL2A,MDT-0002,"),
+        "{file}"
+    );
+}

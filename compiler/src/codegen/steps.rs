@@ -628,12 +628,11 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
                     .await?
                 {
                     ::flowc_runtime::action::BatchStatus::HandedOver(result) => result,
-                    // Still open: look again when it closes or at the next poll.
+                    // Still open: wait for the hand-over in this same visit of
+                    // the step (its polls keep the step's iteration, and so the
+                    // record's idempotency key; a timer would enter it anew).
                     ::flowc_runtime::action::BatchStatus::Pending(pending) => {
-                        return Ok(::flowc_runtime::flow::Transition::Timer {
-                            until: pending.close_at.min(::flowc_runtime::clock::add(cx.now(), pending.poll)),
-                            next: Step::#v,
-                        });
+                        return Ok(pending.wait(Step::#v));
                     }
                 }
             };

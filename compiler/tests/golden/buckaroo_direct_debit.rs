@@ -460,12 +460,7 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                             result
                         }
                         ::flowc_runtime::action::BatchStatus::Pending(pending) => {
-                            return Ok(::flowc_runtime::flow::Transition::Timer {
-                                until: pending
-                                    .close_at
-                                    .min(::flowc_runtime::clock::add(cx.now(), pending.poll)),
-                                next: Step::Queue,
-                            });
+                            return Ok(pending.wait(Step::Queue));
                         }
                     };
                     data.batch_file = Some(

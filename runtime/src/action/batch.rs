@@ -36,6 +36,9 @@ use crate::providers::buckaroo;
 /// The signal that wakes the issues of a batch when it is handed over.
 pub const BATCH_SIGNAL: &str = "flowc.batch";
 
+/// The longest an issue in an open batch waits before it looks at the batch again.
+const BATCH_POLL_CAP: Duration = Duration::from_secs(3600);
+
 /// When an open batch closes (besides reaching `max` records).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchSchedule {
@@ -470,10 +473,13 @@ impl StepContext {
                 }))
             }
             None => {
+                // Polled at its closing time (a batch that fills up first wakes
+                // its issues with a signal), and at least hourly besides, should
+                // a wake-up signal be lost to a crash right after the close.
                 let left = added.close_at.duration_since(now).as_secs().max(1);
                 Ok(BatchStatus::Pending(BatchPending {
                     close_at: added.close_at,
-                    poll: Duration::from_secs(left.min(60) as u64),
+                    poll: Duration::from_secs(left.min(BATCH_POLL_CAP.as_secs() as i64) as u64),
                 }))
             }
         }

@@ -838,8 +838,18 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
                     }) if was_resumed && *k == match_key => Some((*deadline, *next_poll)),
                     _ => None,
                 };
-                let (deadline, next_poll) =
-                    keep.unwrap_or_else(|| (add(now, w.timeout), poll.map(|p| add(now, p))));
+                // A resumed wait keeps its deadline; its next poll comes no later
+                // than the step now asks (a batch polls at its closing time).
+                let (deadline, next_poll) = match keep {
+                    Some((deadline, kept)) => (
+                        deadline,
+                        match (kept, poll.map(|p| add(now, p))) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        },
+                    ),
+                    None => (add(now, w.timeout), poll.map(|p| add(now, p))),
+                };
                 if keep.is_none() {
                     let what = match &w.on {
                         WaitOn::Signal(n) => format!("signal {n}"),
