@@ -294,6 +294,9 @@ fn a_second_flow_reuses_the_compiled_runtime() {
 /// file with each invoice's record once. (An issue that re-entered its batch
 /// step while the batch was open got a new idempotency key at every wake-up,
 /// and its record was added to the file again: 612 records for two invoices.)
+/// The second invoice has no BIC and no mandate date, optional data items:
+/// the BIC's column is empty and the mandate date is the connection's
+/// `sepa_mandate_date`.
 #[test]
 fn buckaroo_batch_writes_each_invoice_once() {
     let outbox = tempfile::tempdir().expect("tmp dir");
@@ -331,7 +334,7 @@ fn buckaroo_batch_writes_each_invoice_once() {
     assert_eq!(records.len(), 2, "one record per invoice:\n{file}");
     assert!(records[0].starts_with("INV-1,25.00,"), "{file}");
     assert!(
-        records[1].starts_with("INV-2,12.50,A. Jansen,NL20INGB0001234567,INGBNL2A,MDT-0002,"),
-        "{file}"
+        records[1].starts_with("INV-2,12.50,A. Jansen,NL20INGB0001234567,,MDT-0002,2013-12-11,"),
+        "INV-2 without a BIC: an empty column; without a mandate date: the setting's\n{file}"
     );
 }

@@ -60,25 +60,34 @@ pub fn index_ident(var: &str) -> proc_macro2::Ident {
     quote::format_ident!("{}_index", var)
 }
 
-/// A readable place (`data.x`, `row.x`) holding a value that is always set,
-/// to pass by reference instead of cloning.
-fn place(e: &Expr, s: Scope<'_>) -> Option<TokenStream> {
+/// The place (`data.x`, `row.x`) an expression reads when it is only a data item
+/// or a table column of a loop's row, and whether that place is an `Option`.
+fn data_place(e: &Expr, s: Scope<'_>) -> Option<(TokenStream, bool)> {
     match &e.kind {
-        ExprKind::Data(name) if !s.model.is_optional(name) => {
+        ExprKind::Data(name) => {
             let f = names::field(name);
-            Some(quote!(data.#f))
+            Some((quote!(data.#f), s.model.is_optional(name)))
         }
         ExprKind::LoopField { var, field } => {
             let (_, item) = s.loop_item(var)?;
-            if s.model.column_optional(item, field) {
-                return None;
-            }
             let row = s.row(var);
             let f = names::field(field);
-            Some(quote!(#row.#f))
+            Some((quote!(#row.#f), s.model.column_optional(item, field)))
         }
         _ => None,
     }
+}
+
+/// A readable place (`data.x`, `row.x`) holding a value that is always set,
+/// to pass by reference instead of cloning.
+fn place(e: &Expr, s: Scope<'_>) -> Option<TokenStream> {
+    data_place(e, s).and_then(|(p, optional)| (!optional).then_some(p))
+}
+
+/// The place of an optional data item or table column (an `Option`), when the
+/// expression is only that.
+pub fn optional_place(e: &Expr, s: Scope<'_>) -> Option<TokenStream> {
+    data_place(e, s).and_then(|(p, optional)| optional.then_some(p))
 }
 
 /// `&value`: a place by reference, else a reference to the computed value.

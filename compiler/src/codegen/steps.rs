@@ -395,6 +395,31 @@ fn json_object(fields: &[ir::Field], s: Scope<'_>) -> TokenStream {
     quote!(::flowc_runtime::rt::object([#(#entries),*]))
 }
 
+/// The inputs of a provider action or batch record: like [`json_object`], except
+/// that an optional data item (or table column) given whole to an input that
+/// is not required is passed as it is, `null` when it has no value. The
+/// runtime leaves out an input that is `null`, as if it were not given (an
+/// empty column of a batch record). A required input still fails the step
+/// when its item has no value, naming the item.
+fn inputs_object(provider: &str, action: &str, fields: &[ir::Field], s: Scope<'_>) -> TokenStream {
+    let catalog = flowc_catalog::provider(provider).and_then(|p| p.action(action));
+    let entries = fields.iter().map(|f| {
+        let k = &f.name;
+        let optional_input = catalog
+            .and_then(|a| a.input(&f.name))
+            .is_some_and(|i| !i.required);
+        let v = match &f.value {
+            Value::Expr(e) if optional_input => match expr::optional_place(e, s) {
+                Some(place) => quote!(::flowc_runtime::rt::json(&#place)?),
+                None => json_value(&f.value, s),
+            },
+            _ => json_value(&f.value, s),
+        };
+        quote!((#k, #v))
+    });
+    quote!(::flowc_runtime::rt::object([#(#entries),*]))
+}
+
 /// Keeps the step results that expressions read, from `response.get(..)`.
 fn keep_results(step: &str, s: Scope<'_>, get: impl Fn(&str) -> TokenStream) -> TokenStream {
     let keep = s
@@ -581,7 +606,7 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
     let (call, save) = match &step.kind {
         StepKind::Action(a) => {
             let (p, n, c) = (&a.provider, &a.action, &a.connection);
-            let inputs = json_object(&a.inputs, s);
+            let inputs = inputs_object(p, n, &a.inputs, s);
             // The step's `retry` is the runtime's business for actions:
             // `ActionCall` carries none (yet).
             let call = quote! {
@@ -597,7 +622,7 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
         }
         StepKind::Batch(b) => {
             let (p, n, c) = (&b.provider, &b.action, &b.connection);
-            let inputs = json_object(&b.inputs, s);
+            let inputs = inputs_object(p, n, &b.inputs, s);
             let max = match &b.max {
                 Some(Expr {
                     kind: ir::ExprKind::Int(n),

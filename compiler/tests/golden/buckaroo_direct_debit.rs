@@ -373,24 +373,14 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                                     ::flowc_runtime::rt::json(&data.customer_name)?,
                                 ),
                                 ("iban", ::flowc_runtime::rt::json(&data.iban)?),
-                                (
-                                    "bic",
-                                    ::flowc_runtime::rt::json(
-                                        &::flowc_runtime::rt::value(&data.bic, "bic")?,
-                                    )?,
-                                ),
+                                ("bic", ::flowc_runtime::rt::json(&data.bic)?),
                                 (
                                     "mandate_reference",
                                     ::flowc_runtime::rt::json(&data.mandate_reference)?,
                                 ),
                                 (
                                     "mandate_date",
-                                    ::flowc_runtime::rt::json(
-                                        &::flowc_runtime::rt::value(
-                                            &data.mandate_date,
-                                            "mandate_date",
-                                        )?,
-                                    )?,
+                                    ::flowc_runtime::rt::json(&data.mandate_date)?,
                                 ),
                                 (
                                     "description",
@@ -718,12 +708,7 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                                 ),
                                 (
                                     "expiration_date",
-                                    ::flowc_runtime::rt::json(
-                                        &::flowc_runtime::rt::value(
-                                            &data.invitation_expires_on,
-                                            "invitation_expires_on",
-                                        )?,
-                                    )?,
+                                    ::flowc_runtime::rt::json(&data.invitation_expires_on)?,
                                 ),
                                 (
                                     "push_url",

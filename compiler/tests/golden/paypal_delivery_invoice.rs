@@ -507,12 +507,7 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                                     "payment_term",
                                     ::flowc_runtime::rt::json(&"DUE_ON_DATE_SPECIFIED")?,
                                 ),
-                                (
-                                    "due_date",
-                                    ::flowc_runtime::rt::json(
-                                        &::flowc_runtime::rt::value(&data.due_on, "due_on")?,
-                                    )?,
-                                ),
+                                ("due_date", ::flowc_runtime::rt::json(&data.due_on)?),
                                 (
                                     "note",
                                     ::flowc_runtime::rt::json(
@@ -574,15 +569,7 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                                         &::flowc_runtime::rt::value(&data.invoice_id, "invoice_id")?,
                                     )?,
                                 ),
-                                (
-                                    "subject",
-                                    ::flowc_runtime::rt::json(
-                                        &::flowc_runtime::rt::value(
-                                            &data.mail_subject,
-                                            "mail_subject",
-                                        )?,
-                                    )?,
-                                ),
+                                ("subject", ::flowc_runtime::rt::json(&data.mail_subject)?),
                                 (
                                     "note",
                                     ::flowc_runtime::rt::json(

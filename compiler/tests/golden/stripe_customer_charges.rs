@@ -556,15 +556,7 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                                         &::flowc_runtime::rt::currency(data.price).to_lowercase(),
                                     )?,
                                 ),
-                                (
-                                    "customer",
-                                    ::flowc_runtime::rt::json(
-                                        &::flowc_runtime::rt::value(
-                                            &data.customer_id,
-                                            "customer_id",
-                                        )?,
-                                    )?,
-                                ),
+                                ("customer", ::flowc_runtime::rt::json(&data.customer_id)?),
                                 (
                                     "description",
                                     ::flowc_runtime::rt::json(

@@ -499,15 +499,7 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                             action: "create_invoice",
                             connection: "stripe",
                             inputs: ::flowc_runtime::rt::object([
-                                (
-                                    "customer",
-                                    ::flowc_runtime::rt::json(
-                                        &::flowc_runtime::rt::value(
-                                            &data.customer_id,
-                                            "customer_id",
-                                        )?,
-                                    )?,
-                                ),
+                                ("customer", ::flowc_runtime::rt::json(&data.customer_id)?),
                                 (
                                     "collection_method",
                                     ::flowc_runtime::rt::json(&"send_invoice")?,
@@ -575,12 +567,7 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                         )?,
                                     )?,
                                 ),
-                                (
-                                    "invoice",
-                                    ::flowc_runtime::rt::json(
-                                        &::flowc_runtime::rt::value(&data.invoice_id, "invoice_id")?,
-                                    )?,
-                                ),
+                                ("invoice", ::flowc_runtime::rt::json(&data.invoice_id)?),
                                 (
                                     "currency",
                                     ::flowc_runtime::rt::json(
