@@ -338,3 +338,153 @@ fn buckaroo_batch_writes_each_invoice_once() {
         "INV-2 without a BIC: an empty column; without a mandate date: the setting's\n{file}"
     );
 }
+
+/// `flowc test` with the scenarios of `examples/` (relative to the
+/// workspace, where it runs).
+fn flowc_test(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(flowc_bin())
+        .current_dir(workspace())
+        .env("FLOWC_TARGET_DIR", toolchain().target_dir)
+        .env_remove("FLOWC_BUCKAROO_OUTBOX")
+        .env_remove("STRIPE_SECRET_KEY")
+        .env_remove("STRIPE_WEBHOOK_SECRET")
+        .env_remove("KINTONE_API_TOKEN")
+        .arg("test")
+        .args(args)
+        .output()
+        .expect("flowc test");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every scenario under `examples/<flow>/` of every flow in `flows/`, as
+/// `flow/scenario`.
+fn every_scenario() -> Vec<String> {
+    let mut out = Vec::new();
+    for flow in all_flows() {
+        let Ok(dir) = std::fs::read_dir(workspace().join("examples").join(&flow)) else {
+            continue;
+        };
+        for e in dir.filter_map(Result::ok) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(s) = name.strip_suffix(".scenario.yaml") {
+                out.push(format!("{flow}/{s}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn flowc_test_runs_every_scenario_of_every_flow() {
+    let (code, out, err) = flowc_test(&["flows"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let scenarios = every_scenario();
+    assert!(scenarios.len() >= 10, "{scenarios:?}");
+    let ok: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("ok    "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ok, scenarios, "one line per scenario, in order:\n{out}");
+    assert!(
+        out.lines()
+            .any(|l| l == format!("scenarios: {} passed, 0 failed", scenarios.len())),
+        "{out}"
+    );
+    // The Buckaroo scenario's request file went to a temporary outbox, not to
+    // `outbox/` of the directory the simulation ran in.
+    assert!(!workspace().join("outbox").exists());
+}
+
+#[test]
+fn flowc_test_reports_a_failing_scenario_and_exits_1() {
+    let examples = tempfile::tempdir().expect("tmp dir");
+    let dir = examples.path().join("kintone_delivery_sync");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let happy = workspace().join("examples/kintone_delivery_sync/happy.scenario.yaml");
+    let text = std::fs::read_to_string(happy).expect("scenario");
+    std::fs::write(dir.join("a_happy.scenario.yaml"), &text).expect("write");
+    let broken = text.replace("records_posted: 2", "records_posted: 3");
+    assert_ne!(broken, text);
+    std::fs::write(dir.join("b_broken.scenario.yaml"), broken).expect("write");
+    std::fs::write(dir.join("c_unreadable.scenario.yaml"), "records: [").expect("write");
+    let examples = examples.path().to_str().expect("utf-8 path");
+    let flow = "flows/kintone_delivery_sync.flow.yaml";
+
+    let (code, out, err) = flowc_test(&[flow, "--examples", examples]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("ok    kintone_delivery_sync/a_happy (2 of 2 expectations"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("FAIL  kintone_delivery_sync/b_broken (1 of 2 expectations"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("expected records_posted = 3, got 2"),
+        "the failed check is shown:\n{out}"
+    );
+    assert!(
+        lines[3].starts_with("ERROR kintone_delivery_sync/c_unreadable (did not run"),
+        "{out}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"scenarios: 1 passed, 2 failed"),
+        "{out}"
+    );
+
+    let (code, out, err) = flowc_test(&[flow, "--examples", examples, "--message-format", "json"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let objects: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let outcomes: Vec<(&str, &str)> = objects
+        .iter()
+        .filter(|o| o["type"] == "scenario")
+        .map(|o| {
+            (
+                o["scenario"].as_str().unwrap(),
+                o["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("a_happy", "passed"),
+            ("b_broken", "failed"),
+            ("c_unreadable", "error")
+        ]
+    );
+    assert_eq!(objects[1]["met"], 1);
+    assert_eq!(objects[1]["expectations"], 2);
+    let summary = objects.last().expect("a summary");
+    assert_eq!(
+        (
+            summary["type"].as_str(),
+            summary["passed"].as_u64(),
+            summary["failed"].as_u64()
+        ),
+        (Some("summary"), Some(1), Some(2))
+    );
+
+    // No scenario directory at all: reported, not a failure.
+    let empty = tempfile::tempdir().expect("tmp dir");
+    let (code, out, err) = flowc_test(&[flow, "--examples", empty.path().to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("none  kintone_delivery_sync: no scenarios"),
+        "{out}"
+    );
+    assert!(out.ends_with("scenarios: 0 passed, 0 failed\n"), "{out}");
+}

@@ -18,6 +18,7 @@ mod output;
 mod run;
 mod schema;
 mod sim;
+mod test;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -53,6 +54,9 @@ enum Command {
     /// Run a provider simulator (e.g. `flowc sim stripe --listen 127.0.0.1:12111`)
     /// for built flows to talk to instead of the real provider.
     Sim(sim::Args),
+    /// Build flows and run their scenarios (`examples/<flow>/*.scenario.yaml`)
+    /// in simulation: one line per scenario, a summary, exit 1 on a failure.
+    Test(test::Args),
 }
 
 /// The outcome of a subcommand, as the process exit status.
@@ -85,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Build(args) => build::run(&args),
         Command::Emit(args) => emit::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Test(args) => test::run(&args),
         Command::Run(args) => {
             return match run::run(&args) {
                 Ok(code) => ExitCode::from(code),

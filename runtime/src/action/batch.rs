@@ -124,6 +124,22 @@ impl BatchPending {
     }
 }
 
+/// `FLOWC_<NAME>_OUTBOX`, the variable that names a connection's outbox
+/// directory (`simulate` gives each connection a temporary one while it is unset).
+pub fn outbox_env(connection: &str) -> String {
+    let name: String = connection
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("FLOWC_{name}_OUTBOX")
+}
+
 /// The request file's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileSpec {
@@ -148,19 +164,8 @@ fn setting(provider: &Provider, settings: &Value, name: &str) -> Option<String> 
 
 impl FileSpec {
     fn of(provider: &Provider, action: &Action, call: &BatchCall) -> Result<FileSpec, String> {
-        let env = format!(
-            "FLOWC_{}_OUTBOX",
-            call.connection
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                })
-                .collect::<String>()
-        );
-        let dir = std::env::var(env)
-            .ok()
+        let env = outbox_env(call.connection);
+        let dir = crate::http::env_var(&env)
             .or_else(|| setting(provider, &call.settings, "outbox"))
             .unwrap_or_else(|| "outbox".into());
         let layout: Vec<String> = setting(provider, &call.settings, "file_layout")

@@ -22,7 +22,7 @@ pub mod output;
 pub mod path;
 pub mod request;
 
-pub use batch::{BatchCall, BatchPending, BatchResult, BatchSchedule, BatchStatus};
+pub use batch::{BatchCall, BatchPending, BatchResult, BatchSchedule, BatchStatus, outbox_env};
 
 use flowc_catalog::{Action, Provider};
 use serde::de::DeserializeOwned;

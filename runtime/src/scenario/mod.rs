@@ -8,6 +8,7 @@
 
 mod expect;
 mod file;
+mod outbox;
 mod stripe;
 #[cfg(test)]
 mod tests;
@@ -140,6 +141,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     if sims.is_empty() && (!sc.stripe.faults.is_empty() || sc.stripe.drop_webhooks.is_some()) {
         return Err("`stripe:` settings, but the flow has no Stripe connection".into());
     }
+    let outboxes = outbox::Outboxes::prepare(F::connections())?;
     // The scenario's placeholders win over the simulation's defaults.
     for (k, v) in &sc.env {
         crate::http::set_simulated_env(k, v);
@@ -250,6 +252,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             describe(row)
         ));
     }
+    lines.extend(outboxes.lines());
     let mut unmet = 0;
     for x in &sc.expect {
         let f = expect::check(x, store.as_ref(), &ids, &sims).await?;
