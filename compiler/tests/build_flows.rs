@@ -296,7 +296,7 @@ fn a_second_flow_reuses_the_compiled_runtime() {
 /// and its record was added to the file again: 612 records for two invoices.)
 /// The second invoice has no BIC and no mandate date, optional data items:
 /// the BIC's column is empty and the mandate date is the connection's
-/// `sepa_mandate_date`.
+/// `sepa_mandate_date`; its IBAN fails its check digits.
 #[test]
 fn buckaroo_batch_writes_each_invoice_once() {
     let outbox = tempfile::tempdir().expect("tmp dir");
@@ -330,12 +330,29 @@ fn buckaroo_batch_writes_each_invoice_once() {
     files.sort();
     assert_eq!(files, ["ACME_DD_20250303-000001.csv"], "{text}");
     let file = std::fs::read_to_string(outbox.path().join(&files[0])).expect("request file");
-    let records: Vec<&str> = file.lines().filter(|l| l.starts_with("INV-")).collect();
-    assert_eq!(records.len(), 2, "one record per invoice:\n{file}");
-    assert!(records[0].starts_with("INV-1,25.00,"), "{file}");
-    assert!(
-        records[1].starts_with("INV-2,12.50,A. Jansen,NL20INGB0001234567,,MDT-0002,2013-12-11,"),
-        "INV-2 without a BIC: an empty column; without a mandate date: the setting's\n{file}"
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "a header record and one record per invoice:\n{file}"
+    );
+    assert_eq!(
+        lines[0],
+        "H,ACME_DD_20250303-000001.csv,2025-03-03T06:00:00Z,2,37.50,EUR,SIMULATED_WEBSITE_KEY,Acme Telecom,1",
+        "{file}"
+    );
+    assert_eq!(
+        lines[1],
+        "D,INV-1,25.00,EUR,21,J. de Vries,NL91ABNA0417164300,ABNANL2A,NL,MDT-0001,2021-06-01,2025-03-10,2025-03-17,Acme Telecom factuur INV-1,nl-NL,machtiging,,",
+        "{file}"
+    );
+    // No BIC: an empty column; no mandate date: the setting's. The IBAN
+    // fails its check digits: the dummy account, iDEAL, and with
+    // PayPerEmail on, the invitation's columns.
+    assert_eq!(
+        lines[2],
+        "D,INV-2,12.50,EUR,21,A. Jansen,0000000000,,NL,MDT-0002,2013-12-11,2025-03-10,2025-03-17,Acme Telecom factuur INV-2,nl-NL,ideal,a.jansen@example.nl,ideal",
+        "{file}"
     );
 }
 

@@ -439,7 +439,7 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                                 (
                                     "file_layout",
                                     ::flowc_runtime::rt::json(
-                                        &"invoice_number,amount,customer_name,iban,bic,mandate_reference,mandate_date,collect_date,description",
+                                        &"invoice_number,amount,currency,vat,customer_name,iban,bic,country,mandate_reference,mandate_date,collect_date,due_date,description,culture,payment_method,ppe_email,ppe_methods",
                                     )?,
                                 ),
                             ]),

@@ -110,6 +110,11 @@ pub struct Action {
     pub inputs: Vec<Field>,
     #[serde(default)]
     pub outputs: Vec<Field>,
+    /// For a batch action that writes request files: the columns of a record
+    /// that the runtime derives from the connection's settings (a VAT rate, a
+    /// due date, …), which the `file_layout` setting may name beside the inputs.
+    #[serde(default)]
+    pub file_columns: Vec<Field>,
 }
 
 /// Where an action or event lives in the provider's API.
@@ -169,6 +174,11 @@ pub struct Field {
     /// Columns, for `table` fields (lists of objects such as invoice lines).
     #[serde(default)]
     pub columns: Vec<Field>,
+    /// For a setting whose only effect is on request-file records: the record
+    /// columns it fills. A flow whose `file_layout` names none of them would
+    /// set it for nothing, and the checker says so.
+    #[serde(default)]
+    pub fills: Vec<String>,
 }
 
 /// How a provider wants an amount.

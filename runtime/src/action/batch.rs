@@ -31,7 +31,7 @@ use super::{ActionResult, lookup};
 use crate::clock::add;
 use crate::engine::StepContext;
 use crate::flow::{StepError, StepId, Transition, Wait, WaitOn};
-use crate::providers::buckaroo;
+use crate::providers::buckaroo::request_file;
 
 /// The signal that wakes the issues of a batch when it is handed over.
 pub const BATCH_SIGNAL: &str = "flowc.batch";
@@ -147,6 +147,17 @@ pub struct FileSpec {
     pub prefix: String,
     pub extension: String,
     pub layout: Vec<String>,
+    /// The header record a provider opens its files with (Buckaroo's); without
+    /// one, the first line names the columns.
+    pub header: Option<HeaderSpec>,
+}
+
+/// What a Buckaroo request file's header record is made of besides its records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeaderSpec {
+    pub settings: request_file::Settings,
+    /// The connection's website key (it identifies the merchant; not a secret).
+    pub website_key: String,
 }
 
 fn setting(provider: &Provider, settings: &Value, name: &str) -> Option<String> {
@@ -171,9 +182,11 @@ impl FileSpec {
         let layout: Vec<String> = setting(provider, &call.settings, "file_layout")
             .map(|l| l.split(',').map(|c| c.trim().to_string()).collect())
             .unwrap_or_else(|| action.inputs.iter().map(|f| f.name.clone()).collect());
-        if let Some(bad) = layout.iter().find(|c| action.input(c).is_none()) {
+        let known =
+            |c: &str| action.input(c).is_some() || action.file_columns.iter().any(|f| f.name == c);
+        if let Some(bad) = layout.iter().find(|c| !known(c)) {
             return Err(format!(
-                "file_layout: `{bad}` is not an input of {}",
+                "file_layout: `{bad}` is neither an input of {} nor one of its derived columns",
                 action.name
             ));
         }
@@ -183,6 +196,7 @@ impl FileSpec {
             extension: setting(provider, &call.settings, "file_extension")
                 .unwrap_or_else(|| "csv".into()),
             layout,
+            header: None,
         })
     }
 }
@@ -341,7 +355,22 @@ impl Spool {
                 .iter()
                 .map(|(_, r)| serde_json::from_str(r).unwrap_or(Value::Null))
                 .collect();
-            write_file(&file.dir.join(&name), &file.layout, &records)?;
+            let header = match &file.header {
+                Some(h) => Some(request_file::header(
+                    &name,
+                    now,
+                    &records,
+                    &h.settings,
+                    &h.website_key,
+                )?),
+                None => None,
+            };
+            write_file(
+                &file.dir.join(&name),
+                header.as_deref(),
+                &file.layout,
+                &records,
+            )?;
             tx.execute(
                 "UPDATE batches SET closed_at = ?1, file = ?2 WHERE id = ?3",
                 params![now.as_second(), name, batch],
@@ -365,22 +394,34 @@ impl Spool {
     }
 }
 
-/// Writes a request file: a header line with the layout's column names, then one
-/// line per record; to a temporary name, synced, then renamed into place.
-pub fn write_file(path: &Path, layout: &[String], records: &[Value]) -> Result<(), String> {
+/// Writes a request file: the header record, each record marked `D` after it
+/// (Buckaroo's), or without a header record a first line naming the layout's
+/// columns and the bare records; to a temporary name, synced, then renamed
+/// into place.
+pub fn write_file(
+    path: &Path,
+    header: Option<&[String]>,
+    layout: &[String],
+    records: &[Value],
+) -> Result<(), String> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
+        .flexible(true)
         .from_writer(Vec::new());
     let io = |e: csv::Error| format!("writing {}: {e}", path.display());
-    w.write_record(layout).map_err(io)?;
+    match header {
+        Some(h) => w.write_record(h).map_err(io)?,
+        None => w.write_record(layout).map_err(io)?,
+    }
     for r in records {
-        let line: Vec<String> = layout
-            .iter()
-            .map(|c| match r.get(c) {
+        let marker = header.map(|_| request_file::RECORD.to_string());
+        let line: Vec<String> = marker
+            .into_iter()
+            .chain(layout.iter().map(|c| match r.get(c) {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Null) | None => String::new(),
                 Some(other) => other.to_string(),
-            })
+            }))
             .collect();
         w.write_record(&line).map_err(io)?;
     }
@@ -420,7 +461,7 @@ impl StepContext {
         if !action.batch {
             return Err(fatal("not a batch action: use cx.action".into()));
         }
-        self.connection(call.connection)?;
+        let conn = self.connection(call.connection)?;
         let checked =
             input::check(kind, provider, action, &call.inputs, Target::Record).map_err(|e| {
                 fatal(format!(
@@ -432,10 +473,21 @@ impl StepContext {
             .into_iter()
             .map(|c| (c.field.name.clone(), c.value))
             .collect();
+        let mut file = FileSpec::of(provider, action, &call).map_err(fatal)?;
         if call.provider == "buckaroo" {
-            buckaroo::fill_record(&mut record, &call.settings, self.today());
+            let settings = request_file::Settings::of(&call.settings).map_err(fatal)?;
+            let currency = call
+                .inputs
+                .pointer("/amount/currency")
+                .and_then(Value::as_str);
+            request_file::complete_record(&mut record, currency, &settings, self.today())
+                .map_err(fatal)?;
+            let website_key = crate::providers::credential(conn, "website_key")?;
+            file.header = Some(HeaderSpec {
+                settings,
+                website_key: website_key.expose().to_string(),
+            });
         }
-        let file = FileSpec::of(provider, action, &call).map_err(fatal)?;
         let max = match call.max {
             0 => setting(provider, &call.settings, "max_records")
                 .and_then(|m| m.parse().ok())
@@ -520,6 +572,7 @@ mod tests {
             prefix: "B".into(),
             extension: "csv".into(),
             layout: vec!["a".into()],
+            header: None,
         };
         let t: Timestamp = "2025-03-01T09:30:00Z".parse().unwrap();
         let rec: Map<String, Value> = [("a".to_string(), json!("1"))].into_iter().collect();

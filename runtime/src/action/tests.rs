@@ -764,7 +764,7 @@ async fn a_batch_of_three_issues_is_one_request_file() {
     let outbox = tempfile::tempdir().unwrap();
     let settings = json!({"outbox": outbox.path().to_str().unwrap(), "file_prefix": "DD_",
         "file_layout": "invoice_number,amount,customer_name,iban,mandate_reference,mandate_date,collect_date,description",
-        "description_prefix": "Acme"});
+        "description_prefix": "Acme", "brand_name": "Acme Telecom", "instance_number": 2});
     let mut ids = Vec::new();
     for (i, name) in ["A. Aa", "B, Bee", "C. Cee"].iter().enumerate() {
         let record = json!({"provider": "buckaroo", "action": "direct_debit_batch", "connection": "buckaroo",
@@ -786,10 +786,10 @@ async fn a_batch_of_three_issues_is_one_request_file() {
     let text = std::fs::read_to_string(outbox.path().join(&files[0])).unwrap();
     assert_eq!(
         text,
-        "invoice_number,amount,customer_name,iban,mandate_reference,mandate_date,collect_date,description\r\n\
-         F-0,10.50,A. Aa,NL91ABNA0417164300,M-0,2013-12-11,2025-03-08,Acme Invoice F-0\r\n\
-         F-1,11.50,\"B, Bee\",NL91ABNA0417164300,M-1,2013-12-11,2025-03-08,Acme Invoice F-1\r\n\
-         F-2,12.50,C. Cee,NL91ABNA0417164300,M-2,2013-12-11,2025-03-08,Acme Invoice F-2\r\n"
+        "H,DD_20250301-000001.csv,2025-03-01T09:00:00Z,3,34.50,EUR,WEBSITEKEY,Acme Telecom,2\r\n\
+         D,F-0,10.50,A. Aa,NL91ABNA0417164300,M-0,2013-12-11,2025-03-08,Acme Invoice F-0\r\n\
+         D,F-1,11.50,\"B, Bee\",NL91ABNA0417164300,M-1,2013-12-11,2025-03-08,Acme Invoice F-1\r\n\
+         D,F-2,12.50,C. Cee,NL91ABNA0417164300,M-2,2013-12-11,2025-03-08,Acme Invoice F-2\r\n"
     );
     for (n, id) in ids.iter().enumerate() {
         let row = e.issue(id).await;

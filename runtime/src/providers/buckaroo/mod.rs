@@ -1,15 +1,19 @@
 //! Buckaroo's JSON gateway: every request signed with `Authorization: hmac
 //! websiteKey:signature:nonce:time`; failures also come as HTTP 200 with a status
 //! code and `RequestErrors`. The direct debit batch is a request file (see
-//! `crate::action::batch`), not an HTTP call.
+//! `crate::action::batch`), not an HTTP call: [`request_file`] fills its
+//! records and header from the connection's settings, [`iban`] checks the
+//! accounts.
+
+pub mod iban;
+pub mod request_file;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
-use jiff::civil::Date;
 use md5::{Digest, Md5};
 use rand::Rng;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::Sha256;
 
 use crate::engine::Runtime;
@@ -98,49 +102,6 @@ pub fn authorize(
         "Authorization".into(),
         Secret::new(authorization(website_key.expose(), &sig, &nonce, time)),
     )])))
-}
-
-/// Fills a direct debit record's defaults from the connection's settings: the
-/// mandate date (`sepa_mandate_date`), the collection date (today plus
-/// `collect_date_offset_days`), and `description_prefix` before the description.
-pub fn fill_record(record: &mut Map<String, Value>, settings: &Value, today: Date) {
-    let setting = |name: &str| -> Option<String> {
-        match settings.get(name) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => flowc_catalog::provider("buckaroo")?
-                .settings
-                .iter()
-                .find(|s| s.name == name)?
-                .default
-                .clone(),
-        }
-    };
-    if !record.contains_key("mandate_date")
-        && let Some(d) = setting("sepa_mandate_date")
-    {
-        record.insert("mandate_date".into(), Value::String(d));
-    }
-    if !record.contains_key("collect_date") {
-        let days: i64 = setting("collect_date_offset_days")
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(0);
-        if let Ok(d) = today.checked_add(jiff::Span::new().days(days)) {
-            record.insert("collect_date".into(), Value::String(d.to_string()));
-        }
-    }
-    if let Some(prefix) = setting("description_prefix").filter(|p| !p.is_empty()) {
-        let d = record
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let text = if d.is_empty() {
-            prefix
-        } else {
-            format!("{prefix} {d}")
-        };
-        record.insert("description".into(), Value::String(text));
-    }
 }
 
 /// The status code's name, as the catalog names them.
