@@ -430,6 +430,7 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                             inputs: ::flowc_runtime::rt::object([
                                 ("email", ::flowc_runtime::rt::json(&data.customer_email)?),
                             ]),
+                            retry: ::core::option::Option::None,
                         })
                         .await?;
                     data.step_results
@@ -487,6 +488,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     ]),
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.customer_id = Some(result.get::<::std::string::String>("id")?);
@@ -543,6 +551,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     ]),
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.invoice_id = Some(result.get::<::std::string::String>("id")?);
@@ -619,6 +634,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     ]),
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     Ok(::flowc_runtime::flow::Transition::LoopNext)
@@ -638,6 +660,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                 ),
                                 ("auto_advance", ::flowc_runtime::rt::json(&false)?),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.invoice_number = Some(
@@ -663,6 +692,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.status = ::std::string::String::from("sent");
@@ -769,6 +805,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::CountReminder))
@@ -800,6 +843,7 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::None,
                         })
                         .await?;
                     data.step_results
@@ -859,6 +903,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::MarkVoided))
