@@ -412,6 +412,8 @@ pub struct BatchStep {
     /// This record in the batch.
     pub inputs: Vec<Field>,
     pub save: Vec<Assign>,
+    /// When the record cannot be written (the outbox or its spool).
+    pub retry: Option<Retry>,
 }
 
 // ---------------------------------------------------------------- expressions

@@ -129,7 +129,7 @@ pub enum StepKind {
     End(EndStatus),
     /// Continue at this top-level step.
     Goto(String),
-    Batch(Batch),
+    Batch(Box<Batch>),
 }
 
 /// A provider action call.
@@ -154,6 +154,7 @@ pub struct Batch {
     pub max: Option<Expr>,
     pub inputs: Vec<Field>,
     pub save: Vec<Assign>,
+    pub retry: Option<Retry>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

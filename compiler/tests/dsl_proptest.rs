@@ -710,9 +710,10 @@ fn leaf_step_kind() -> BoxedStrategy<StepKind> {
             prop::option::of(schedule()),
             prop::option::of(expr()),
             fields(),
-            assigns()
+            assigns(),
+            retry()
         )
-            .prop_map(|(action, connection, schedule, max, inputs, save)| {
+            .prop_map(|(action, connection, schedule, max, inputs, save, retry)| {
                 StepKind::Batch(BatchStep {
                     action,
                     connection,
@@ -720,6 +721,7 @@ fn leaf_step_kind() -> BoxedStrategy<StepKind> {
                     max,
                     inputs,
                     save,
+                    retry,
                 })
             }),
     ]

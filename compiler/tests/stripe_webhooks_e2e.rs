@@ -37,6 +37,8 @@ use serde_json::{Value, json};
 const TEST_KEY: &str = "sk_test_e2e_flowc";
 /// The signing secret shared by the simulator's endpoint and the binary.
 const WEBHOOK_SECRET: &str = "whsec_e2e_flowc_listener";
+/// The operator token of the worker's listener (`POST /issues` needs it).
+const OPERATOR_TOKEN: &str = "e2e-operator-token-0123456789abcdef0123";
 /// The flows' Stripe connection: webhooks go to `/webhooks/stripe`.
 const CONNECTION: &str = "stripe";
 /// The longest any one wait of these tests may take.
@@ -123,6 +125,7 @@ impl Worker {
         let mut c = Command::new(bin);
         c.env("STRIPE_SECRET_KEY", TEST_KEY)
             .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("FLOWC_OPERATOR_TOKEN", OPERATOR_TOKEN)
             .env("FLOWC_LOG", "info")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("--store")
@@ -378,6 +381,7 @@ fn start_deliveries(rt: &tokio::runtime::Runtime, w: &Worker, n: usize) -> Vec<S
                 .block_on(
                     client
                         .post(format!("{}/issues", w.url()))
+                        .bearer_auth(OPERATOR_TOKEN)
                         .json(&delivery(i))
                         .send(),
                 )
@@ -684,6 +688,24 @@ fn bad_webhooks_are_refused_and_change_nothing() {
         body.clone(),
     );
     assert_eq!(status, 404);
+    // Nor can anyone "pay" or start without the operator token: the generic
+    // event route and `POST /issues` are the operator's.
+    let client = reqwest::Client::new();
+    let url = run.worker.url();
+    let pay = json!({"id": "evt_forged", "key": invoices[0], "data": {"status": "paid"}});
+    for token in [None, Some("e2e-operator-token-0123456789abcdef012X")] {
+        for (path, body) in [
+            ("/events/invoice.paid", pay.clone()),
+            ("/issues", delivery(99)),
+        ] {
+            let mut req = client.post(format!("{url}{path}")).json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let resp = rt.block_on(req.send()).expect("POST");
+            assert_eq!(resp.status().as_u16(), 401, "{path} with {token:?}");
+        }
+    }
     // The worker had every chance to act on them: it answered each before
     // anything else, and it is still alive and listening.
     assert_eq!(
@@ -698,6 +720,10 @@ fn bad_webhooks_are_refused_and_change_nothing() {
     );
     let log = run.worker.log_text();
     assert!(!log.contains(WEBHOOK_SECRET), "the secret is in the log");
+    assert!(
+        !log.contains(OPERATOR_TOKEN),
+        "the operator token is in the log"
+    );
     // The same event, signed right, is taken (the refusals above were for what
     // was wrong with them, not for the event) and wakes the issue.
     let (status, answer) = post_webhook(

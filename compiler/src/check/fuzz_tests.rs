@@ -282,6 +282,7 @@ fn leaf_step_kind() -> impl Strategy<Value = StepKind> {
                 max: None,
                 inputs,
                 save: vec![],
+                retry: None,
             })
         }),
         (

@@ -171,7 +171,7 @@ impl<'a> Checker<'a> {
             want.limits.min = Some(1.into());
             self.expect(m, &want)
         });
-        ir::StepKind::Batch(ir::Batch {
+        ir::StepKind::Batch(Box::new(ir::Batch {
             provider,
             action,
             connection,
@@ -179,7 +179,8 @@ impl<'a> Checker<'a> {
             max,
             inputs,
             save: self.check_assigns(&b.save),
-        })
+            retry: b.retry.as_ref().map(|r| self.check_retry(r)),
+        }))
     }
 
     /// Types fields without a schema (when the action did not resolve).

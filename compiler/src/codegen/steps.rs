@@ -448,6 +448,15 @@ fn retry(r: &Option<ir::Retry>, s: Scope<'_>) -> Option<TokenStream> {
     Some(quote!(::flowc_runtime::rt::retry(#a, #b, #c)))
 }
 
+/// The `retry` field of an `ActionCall` or `BatchCall`: the step's policy, or
+/// `None` for the flow's default.
+fn retry_field(r: &Option<ir::Retry>, s: Scope<'_>) -> TokenStream {
+    match retry(r, s) {
+        Some(r) => quote!(::core::option::Option::Some(#r)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
 fn auth(a: &HttpAuth, s: Scope<'_>) -> Option<TokenStream> {
     let auth = quote!(::flowc_runtime::http::Auth);
     let sec = data::secret;
@@ -607,14 +616,14 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
         StepKind::Action(a) => {
             let (p, n, c) = (&a.provider, &a.action, &a.connection);
             let inputs = inputs_object(p, n, &a.inputs, s);
-            // The step's `retry` is the runtime's business for actions:
-            // `ActionCall` carries none (yet).
+            let retry = retry_field(&a.retry, s);
             let call = quote! {
                 cx.action(::flowc_runtime::action::ActionCall {
                     provider: #p,
                     action: #n,
                     connection: #c,
                     inputs: #inputs,
+                    retry: #retry,
                 })
                 .await?
             };
@@ -631,6 +640,7 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
                 _ => proc_macro2::Literal::usize_unsuffixed(0),
             };
             let schedule = batch_schedule(b.schedule.as_ref(), s);
+            let retry = retry_field(&b.retry, s);
             let settings = s
                 .model
                 .connections
@@ -649,6 +659,7 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
                         max: #max,
                         schedule: #schedule,
                         settings: #settings,
+                        retry: #retry,
                     })
                     .await?
                 {

@@ -34,3 +34,43 @@ fn output_has_header_and_is_deterministic() {
     );
     assert_eq!(a, generate(src));
 }
+
+/// Every run of spaces and newlines as one space (prettyplease breaks lines).
+fn squeeze(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn actions_and_batches_pass_their_step_retry() {
+    let flow = include_str!("../../../flows/buckaroo_direct_debit.flow");
+    let with_batch_retry = flow.replace(
+        "  status = \"submitted\"\n}",
+        "  status = \"submitted\"\n} retry { max_attempts = 3 backoff = 1m }",
+    );
+    assert_ne!(with_batch_retry, flow, "the batch step was found");
+    let out = squeeze(&generate(&with_batch_retry));
+    // `queue` (a batch): its own policy, the runtime's default cap.
+    let queue = "retry: ::core::option::Option::Some( ::flowc_runtime::rt::retry( Some(3), \
+                 Some(::std::time::Duration::from_secs(60)), None, ), ), }) .await? \
+                 { ::flowc_runtime::action::BatchStatus::HandedOver";
+    assert!(out.contains(queue), "{out}");
+    // `invite` (an action): `retry { max_attempts = 5 backoff = 2s max_backoff = 5m }`.
+    let invite = "retry: ::core::option::Option::Some( ::flowc_runtime::rt::retry( Some(5), \
+                  Some(::std::time::Duration::from_secs(2)), \
+                  Some(::std::time::Duration::from_secs(300)), ), ), }) .await?; \
+                  data.step_results .insert( ::std::string::String::from(\"invite.key\")";
+    assert!(out.contains(invite), "{out}");
+    // Without `retry`, the flow's default: both calls say `None`.
+    let without = flow.replace(
+        " retry { max_attempts = 5 backoff = 2s max_backoff = 5m }",
+        "",
+    );
+    assert_ne!(without, flow, "the action's retry was found");
+    let out = squeeze(&generate(&without));
+    assert_eq!(
+        out.matches("retry: ::core::option::Option::None, })")
+            .count(),
+        2,
+        "{out}"
+    );
+}

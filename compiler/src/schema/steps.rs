@@ -285,6 +285,7 @@ pub(super) fn step(kind: &str, providers: &[&'static Provider]) -> Value {
                     describe(r("fields"), "This issue's record in the batch."),
                 ),
                 save,
+                ("retry", r("retry")),
             ],
             vec!["id", "batch"],
         ),

@@ -91,7 +91,7 @@ map_fields! {
     SwitchStep { on, cases, default }
     Case { values, steps, span }
     ForEachStep { over, var, steps }
-    BatchStep { action, connection, schedule, max, inputs, save }
+    BatchStep { action, connection, schedule, max, inputs, save, retry }
     Expr { kind, span }
 }
 

@@ -443,6 +443,7 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::None,
                         })
                         .await?
                     {
@@ -720,6 +721,13 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.step_results

@@ -545,6 +545,13 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                                     ::flowc_runtime::rt::json(&false)?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.invoice_id = Some(result.get::<::std::string::String>("id")?);
@@ -584,6 +591,13 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                                 ("send_to_recipient", ::flowc_runtime::rt::json(&true)?),
                                 ("send_to_invoicer", ::flowc_runtime::rt::json(&false)?),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.invoice_url = Some(
@@ -825,6 +839,13 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                                 ),
                                 ("send_to_recipient", ::flowc_runtime::rt::json(&true)?),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::CountReminder))
@@ -856,6 +877,7 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::None,
                         })
                         .await?;
                     data.step_results
@@ -948,6 +970,13 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                                 ("send_to_recipient", ::flowc_runtime::rt::json(&true)?),
                                 ("send_to_invoicer", ::flowc_runtime::rt::json(&true)?),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::MarkCancelled))

@@ -397,6 +397,7 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                             inputs: ::flowc_runtime::rt::object([
                                 ("email", ::flowc_runtime::rt::json(&data.customer_email)?),
                             ]),
+                            retry: ::core::option::Option::None,
                         })
                         .await?;
                     data.step_results
@@ -444,6 +445,7 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                                     ]),
                                 ),
                             ]),
+                            retry: ::core::option::Option::None,
                         })
                         .await?;
                     data.customer_id = Some(result.get::<::std::string::String>("id")?);
@@ -477,6 +479,13 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                                     ]),
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.customer_id = Some(result.get::<::std::string::String>("id")?);
@@ -601,6 +610,13 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                                     ]),
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.step_results
@@ -948,6 +964,7 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::None,
                         })
                         .await?;
                     data.card_last4 = Some(

@@ -430,6 +430,7 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                             inputs: ::flowc_runtime::rt::object([
                                 ("email", ::flowc_runtime::rt::json(&data.customer_email)?),
                             ]),
+                            retry: ::core::option::Option::None,
                         })
                         .await?;
                     data.step_results
@@ -487,6 +488,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     ]),
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.customer_id = Some(result.get::<::std::string::String>("id")?);
@@ -535,6 +543,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     ]),
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.invoice_id = Some(result.get::<::std::string::String>("id")?);
@@ -606,6 +621,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     ]),
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     Ok(::flowc_runtime::flow::Transition::LoopNext)
@@ -625,6 +647,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                 ),
                                 ("auto_advance", ::flowc_runtime::rt::json(&false)?),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.invoice_number = Some(
@@ -650,6 +679,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.status = ::std::string::String::from("sent");
@@ -756,6 +792,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::CountReminder))
@@ -787,6 +830,7 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::None,
                         })
                         .await?;
                     data.step_results
@@ -846,6 +890,13 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::MarkVoided))

@@ -358,6 +358,13 @@ impl ::flowc_runtime::flow::Flow for VippsPaymentStatusFlow {
                                     ::flowc_runtime::rt::json(&"eComm Regular Payment")?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     data.payment_url = Some(result.get::<::std::string::String>("url")?);
@@ -550,6 +557,13 @@ impl ::flowc_runtime::flow::Flow for VippsPaymentStatusFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::AfterCapture))
@@ -644,6 +658,13 @@ impl ::flowc_runtime::flow::Flow for VippsPaymentStatusFlow {
                                     )?,
                                 ),
                             ]),
+                            retry: ::core::option::Option::Some(
+                                ::flowc_runtime::rt::retry(
+                                    Some(5),
+                                    Some(::std::time::Duration::from_secs(2)),
+                                    Some(::std::time::Duration::from_secs(300)),
+                                ),
+                            ),
                         })
                         .await?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::Withdrawn))

@@ -87,6 +87,9 @@ pub struct BatchCall {
     /// `description_prefix`, …; `outbox`: the directory files go to, overridden by
     /// `FLOWC_<CONNECTION>_OUTBOX`). Missing settings take the catalog's defaults.
     pub settings: Value,
+    /// The step's `retry:` policy for a spool or outbox that cannot be written;
+    /// `None`: the flow's default.
+    pub retry: Option<crate::retry::RetryPolicy>,
 }
 
 /// Where a batch record stands.
@@ -507,7 +510,7 @@ impl StepContext {
         .map_err(|m| StepError::Retry {
             message: format!("step `{step}`: {name}: {m}"),
             retry_after: None,
-            policy: None,
+            policy: call.retry,
         })?;
         for other in &added.wake {
             let _ = self

@@ -5,6 +5,7 @@
 //! let result = cx.action(ActionCall {
 //!     provider: "stripe", action: "create_charge", connection: "stripe",
 //!     inputs: json!({"amount": 1500, "currency": "jpy", "customer": "cus_123"}),
+//!     retry: Some(RetryPolicy::new(2, Duration::from_secs(2), Duration::from_secs(300))),
 //! }).await?;
 //! let id: String = result.get("id")?;
 //! ```
@@ -15,6 +16,8 @@
 //! fails the step and nothing is sent. Side-effecting actions go through the
 //! idempotency ledger (the key recorded before the call, sent in the provider's
 //! header on every attempt). Outputs are read by their `api` paths and type-checked.
+//! A failure worth retrying carries the call's `retry` policy (the step's `retry:`
+//! block), so the engine tries the step again by it; `None` uses the flow's default.
 
 pub mod batch;
 pub mod input;
@@ -32,6 +35,7 @@ use crate::engine::StepContext;
 use crate::flow::{ConnectionDef, StepError};
 use crate::http::{HttpRequest, RateLimit};
 use crate::providers::{Kind, stripe};
+use crate::retry::RetryPolicy;
 
 /// One provider action step, as generated code writes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +48,8 @@ pub struct ActionCall {
     pub connection: &'static str,
     /// The inputs by their catalog names, in the runtime's JSON shapes.
     pub inputs: Value,
+    /// The step's `retry:` policy (attempts, backoff, cap); `None`: the flow's default.
+    pub retry: Option<RetryPolicy>,
 }
 
 /// The outputs of an action, type-checked against the catalog.
@@ -120,6 +126,23 @@ pub fn base_url(
         })
 }
 
+/// A retryable failure of a step with a `retry:` policy: retried by that policy
+/// unless the failure named its own.
+pub(crate) fn with_policy(e: StepError, step: Option<RetryPolicy>) -> StepError {
+    match e {
+        StepError::Retry {
+            message,
+            retry_after,
+            policy,
+        } => StepError::Retry {
+            message,
+            retry_after,
+            policy: policy.or(step),
+        },
+        other => other,
+    }
+}
+
 impl StepContext {
     /// The flow's connection named `name`.
     pub(crate) fn connection(&self, name: &str) -> Result<&'static ConnectionDef, StepError> {
@@ -185,10 +208,14 @@ impl StepContext {
             .then(|| stripe::pages::first_page(&mut req.query))
             .flatten();
         let rt = self.rt.clone();
-        let req = kind.authorize(&rt, conn, &base, req).map_err(|e| match e {
-            StepError::Fatal(m) => fatal(m),
-            other => other,
-        })?;
+        req.retry = call.retry;
+        let req = kind
+            .authorize(&rt, conn, &base, req)
+            .map_err(|e| match e {
+                StepError::Fatal(m) => fatal(m),
+                other => other,
+            })
+            .map_err(|e| with_policy(e, call.retry))?;
         let key = if req.side_effect {
             Some(
                 self.begin_effect(&format!("{name}: {}", req.describe(&rt.base_urls)))
@@ -235,7 +262,7 @@ impl StepContext {
             } => StepError::Retry {
                 message: format!("step `{step}`: {name}: {message}"),
                 retry_after,
-                policy,
+                policy: policy.or(call.retry),
             },
             other => other,
         });

@@ -13,6 +13,8 @@ use super::*;
 use crate::clock::{BoxFuture, Clock, VirtualClock};
 use crate::engine::Engine;
 use crate::flow::{ConnectionDef, Flow, Outcome, SecretSource, StepId, Transition};
+use crate::http::HttpRequest;
+use crate::retry::RetryPolicy;
 use crate::store::{IssueRow, IssueState, SqliteOptions, SqliteStore};
 use crate::testing::{Reply, TestServer};
 use crate::value::{DataSchema, ItemDef, ValueType};
@@ -90,6 +92,9 @@ struct Data {
     settings: Value,
     #[serde(default)]
     result: Option<Value>,
+    /// The step's `retry: { max_attempts }` (none: the flow's default).
+    #[serde(default)]
+    max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,7 +113,7 @@ impl StepId for Step {
     }
 }
 
-static ITEMS: [ItemDef; 7] = [
+static ITEMS: [ItemDef; 8] = [
     ItemDef::new("provider", ValueType::String).required(),
     ItemDef::new("action", ValueType::String).required(),
     ItemDef::new("connection", ValueType::String).required(),
@@ -116,11 +121,18 @@ static ITEMS: [ItemDef; 7] = [
     ItemDef::new("batch", ValueType::Bool),
     ItemDef::new("settings", ValueType::Json),
     ItemDef::new("result", ValueType::Json),
+    ItemDef::new("max_attempts", ValueType::Integer),
 ];
 static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
 
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_string().into_boxed_str())
+}
+
+/// The step's `retry:` as generated code passes it (`rt::retry(Some(n), None, None)`).
+fn step_retry(data: &Data) -> Option<RetryPolicy> {
+    data.max_attempts
+        .map(|n| crate::rt::retry(Some(i64::from(n)), None, None))
 }
 
 #[derive(Debug)]
@@ -155,6 +167,7 @@ impl Flow for Calls {
                         max: 3,
                         schedule: BatchSchedule::Every(Duration::from_secs(3600)),
                         settings: data.settings.clone(),
+                        retry: step_retry(data),
                     };
                     match cx.batch(call).await? {
                         BatchStatus::HandedOver(r) => {
@@ -165,6 +178,18 @@ impl Flow for Calls {
                         BatchStatus::Pending(p) => Ok(p.wait(Step::Call)),
                     }
                 }
+                // A generic `http` step, for comparison.
+                Step::Call if data.provider == "http" => {
+                    let mut req = HttpRequest::new(
+                        crate::http::Method::Post,
+                        "https://hooks.example.com/notify",
+                    );
+                    if let Some(p) = step_retry(data) {
+                        req = req.retry(p);
+                    }
+                    cx.http(req).await?;
+                    Ok(Transition::Next(Step::Done))
+                }
                 Step::Call => {
                     let r = cx
                         .action(ActionCall {
@@ -172,6 +197,7 @@ impl Flow for Calls {
                             action: leak(&data.action),
                             connection: leak(&data.connection),
                             inputs: data.inputs.clone(),
+                            retry: step_retry(data),
                         })
                         .await?;
                     data.result = Some(Value::Object(r.fields));
@@ -214,6 +240,16 @@ impl Env {
     }
     async fn issue(&self, id: &str) -> IssueRow {
         self.engine.store().load(id).await.unwrap().unwrap()
+    }
+    /// Starts one issue of the step kind `provider` names (`http`, a provider
+    /// action, or a batch when `batch`), with the step's `max_attempts`.
+    async fn start_with_retry(&self, record: Value, max_attempts: Option<u32>) -> String {
+        let mut record = record;
+        record["max_attempts"] = json!(max_attempts);
+        if record.get("batch").is_none() {
+            record["batch"] = json!(false);
+        }
+        self.engine.start(&record).await.unwrap()
     }
     /// Runs what is due, moving the clock on to each retry, until `id` settles.
     async fn settle(&self, id: &str) -> IssueRow {
@@ -819,6 +855,95 @@ async fn a_batch_of_three_issues_is_one_request_file() {
     assert_eq!(result(&row)["record_number"], 1);
     let text = std::fs::read_to_string(outbox.path().join("DD_20250301-000002.csv")).unwrap();
     assert_eq!(text.lines().count(), 2, "{text}");
+}
+
+/// A step's attempts at a server that always fails: failed, with this many
+/// requests seen and the engine's "gave up after N attempts".
+async fn attempts_at_a_failing_server(
+    e: &Env,
+    route: &str,
+    record: Value,
+    max_attempts: Option<u32>,
+) -> (usize, String) {
+    e.server.script(
+        route,
+        (0..10).map(|_| Reply::json(503, json!({"error": {"message": "busy"}}))),
+    );
+    let before = e.seen(route).len();
+    let id = e.start_with_retry(record, max_attempts).await;
+    let row = e.settle(&id).await;
+    assert_eq!(row.state, IssueState::Failed, "{row:?}");
+    (e.seen(route).len() - before, row.error.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_provider_action_makes_the_attempts_its_retry_allows() {
+    let e = env().await;
+    let refund = json!({"provider": "stripe", "action": "create_refund", "connection": "stripe",
+        "inputs": {"charge": "ch_1", "amount": 500}});
+    let (n, err) =
+        attempts_at_a_failing_server(&e, "POST /v1/refunds", refund.clone(), Some(2)).await;
+    assert_eq!(n, 2, "retry: {{ max_attempts: 2 }}: {err}");
+    assert!(err.contains("gave up after 2 attempts"), "{err}");
+    let (n, err) = attempts_at_a_failing_server(&e, "POST /v1/refunds", refund, None).await;
+    assert_eq!(
+        n,
+        RetryPolicy::default().max_attempts as usize,
+        "no retry: the flow's default: {err}"
+    );
+    // A token that cannot be fetched is retried by the step's policy too.
+    let token = json!({"provider": "paypal", "action": "create_invoice", "connection": "paypal",
+        "inputs": {"currency": "EUR", "invoice_number": "INV-1", "due_date": "2025-03-31",
+                   "recipient_email": "payer@example.com",
+                   "items": [{"name": "Box", "quantity": "2", "unit_amount": {"amount": "12.5", "currency": "EUR"}}]}});
+    let (n, err) = attempts_at_a_failing_server(&e, "POST /v1/oauth2/token", token, Some(3)).await;
+    assert_eq!(n, 3, "{err}");
+}
+
+#[tokio::test]
+async fn an_http_step_makes_the_attempts_its_retry_allows() {
+    let e = env().await;
+    let hook = json!({"provider": "http", "action": "", "connection": ""});
+    let (n, err) = attempts_at_a_failing_server(&e, "POST /notify", hook.clone(), Some(2)).await;
+    assert_eq!(n, 2, "{err}");
+    assert!(err.contains("gave up after 2 attempts"), "{err}");
+    let (n, _) = attempts_at_a_failing_server(&e, "POST /notify", hook, None).await;
+    assert_eq!(n, RetryPolicy::default().max_attempts as usize);
+}
+
+#[tokio::test]
+async fn a_batch_step_makes_the_attempts_its_retry_allows() {
+    let e = env().await;
+    // The outbox cannot be made: a file stands where its directory should be.
+    let dir = tempfile::tempdir().unwrap();
+    let blocked = dir.path().join("outbox");
+    std::fs::write(&blocked, "not a directory").unwrap();
+    let record = json!({"provider": "buckaroo", "action": "direct_debit_batch", "connection": "buckaroo",
+        "batch": true, "settings": {"outbox": blocked.to_str().unwrap()},
+        "inputs": {"invoice_number": "F-1", "amount": {"amount": "10", "currency": "EUR"},
+                   "customer_name": "A", "iban": "NL91ABNA0417164300", "mandate_reference": "M-1"}});
+    for (max, want) in [(Some(2), 2), (None, RetryPolicy::default().max_attempts)] {
+        let id = e.start_with_retry(record.clone(), max).await;
+        let row = e.settle(&id).await;
+        assert_eq!(row.state, IssueState::Failed, "{row:?}");
+        let err = row.error.unwrap_or_default();
+        assert!(err.contains("cannot create the outbox"), "{err}");
+        assert!(
+            err.contains(&format!("gave up after {want} attempts")),
+            "{err}"
+        );
+        let retries = e
+            .engine
+            .store()
+            .history(&id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|h| h.event == "retry")
+            .count();
+        assert_eq!(retries as u32, want - 1, "{max:?}");
+    }
+    assert_eq!(e.server.count(), 0, "a batch sends no HTTP request");
 }
 
 mod stripe_client;

@@ -1,4 +1,9 @@
 //! `run --listen`: new records, signals, provider webhooks and events over HTTP.
+//!
+//! Every route that changes or shows state authenticates: the operator's routes
+//! by the operator token ([`operator`]), provider webhooks by the provider's own
+//! signature. `GET /healthz` alone is open (it says `ok` and reads nothing).
+//! The routes and their credentials: `docs/routes.md`.
 
 use std::sync::Arc;
 
@@ -9,22 +14,29 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::operator::{self, OperatorAuth};
 use crate::engine::{Engine, StartError};
-use crate::events::EventFeed;
 use crate::events::webhook::WebhookError;
+use crate::events::{EventFeed, posted};
 use crate::flow::Flow;
 
 type Reply = (StatusCode, axum::Json<Value>);
 
-/// The listener's routes (also what the tests drive).
-pub fn router<F: Flow>(feed: Arc<EventFeed<F>>) -> Router {
+/// The listener's routes (also what the tests drive). The operator's routes
+/// need `operator`'s token (all refused when it has none); webhooks are
+/// checked by their provider's signature.
+pub fn router<F: Flow>(feed: Arc<EventFeed<F>>, operator: OperatorAuth) -> Router {
     let engine = feed.engine().clone();
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
         .route("/issues", post(start::<F>))
         .route("/issues/{id}", get(status::<F>))
         .route("/issues/{id}/signals/{name}", post(signal::<F>))
         .route("/events/{name}", post(event::<F>))
+        .route_layer(axum::middleware::from_fn_with_state(
+            operator,
+            operator::require,
+        ))
+        .route("/healthz", get(|| async { "ok" }))
         .with_state(engine)
         .merge(
             Router::new()
@@ -129,8 +141,10 @@ async fn signal<F: Flow>(
     }
 }
 
-/// A provider event in a generic shape: `{"id": EVENT_ID, "key": OBJECT_ID, "data": {...}}`.
-/// (Provider-specific webhook verification comes with the provider adapters.)
+/// A provider event an operator hands over, in a generic shape: `{"id": EVENT_ID,
+/// "key": OBJECT_ID, "data": {...}}` (e.g. a record of a Buckaroo response
+/// file). Only an event a wait of the flow is for (404 otherwise), its `data`
+/// checked against the event's outputs in the catalog (400, nothing stored).
 async fn event<F: Flow>(
     State(engine): State<Engine<F>>,
     Path(name): Path<String>,
@@ -141,11 +155,29 @@ async fn event<F: Flow>(
         body.get("key").and_then(Value::as_str),
     ) else {
         return (
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             axum::Json(json!({"error": "an event needs `id` and `key`"})),
         );
     };
-    let data = body.get("data").cloned().unwrap_or(Value::Null);
+    let defs = posted::waited_events::<F>(&name);
+    if defs.is_empty() {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": format!("no wait of the flow is for an event `{name}`")})),
+        );
+    }
+    let mut data = body.get("data").cloned().unwrap_or(Value::Null);
+    for (provider, def) in defs {
+        match posted::check(provider, def, &data) {
+            Ok(v) => data = v,
+            Err(errors) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"errors": errors})),
+                );
+            }
+        }
+    }
     let rt = engine.runtime();
     match rt
         .store

@@ -2,6 +2,9 @@
 //! `history`, `signal`, `retry`, `cancel`, `simulate`.
 
 pub mod listen;
+#[cfg(test)]
+mod listen_tests;
+pub mod operator;
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal};
@@ -76,7 +79,11 @@ enum Command {
         /// Run what is due now and exit (for cron).
         #[arg(long)]
         once: bool,
-        /// Listen for webhooks, signals and new records on this address (e.g. 127.0.0.1:8080).
+        /// Listen for webhooks, signals, events and new records on this address (e.g.
+        /// 127.0.0.1:8080). Webhooks are checked by their provider's signature; the
+        /// operator's routes need `Authorization: Bearer $FLOWC_OPERATOR_TOKEN` (or
+        /// the token in the file FLOWC_OPERATOR_TOKEN_FILE names) and are refused
+        /// without one.
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
         /// Issues worked on at once.
@@ -477,11 +484,21 @@ async fn run_worker<F: Flow>(
         }
     }
     if let Some(addr) = listen {
+        let auth = operator::OperatorAuth::from_env().map_err(|e| (2, e))?;
         let l = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| (2, format!("cannot listen on {addr}: {e}")))?;
-        tracing::info!(%addr, "listening for signals, events and records");
-        let app = listen::router(feed.clone());
+        if auth.is_configured() {
+            tracing::info!(%addr, "listening for webhooks, and for records, signals and events with the operator token");
+        } else {
+            tracing::warn!(
+                %addr,
+                "listening for webhooks only: no operator token ({} or {}), so records, signals, events and status are refused (403)",
+                operator::TOKEN_ENV,
+                operator::TOKEN_FILE_ENV
+            );
+        }
+        let app = listen::router(feed.clone(), auth);
         let mut stop = rx.clone();
         tokio::spawn(async move {
             let _ = axum::serve(crate::http::nodelay(l), app)

@@ -10,6 +10,7 @@
 //! webhook ([`webhook`]) or both.
 
 mod poll;
+pub mod posted;
 pub mod webhook;
 
 use std::fmt;

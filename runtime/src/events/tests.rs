@@ -325,7 +325,10 @@ async fn ten_thousand_waiting_issues_cost_one_list_call_per_page() {
 
 /// The listener on 127.0.0.1, and a client.
 async fn listen(w: &World) -> (String, reqwest::Client) {
-    let app = crate::cli::listen::router(w.feed.clone());
+    let app = crate::cli::listen::router(
+        w.feed.clone(),
+        crate::cli::operator::OperatorAuth::refuse_all(),
+    );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {

@@ -155,7 +155,12 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     // The flow's event feeds poll the simulators on the virtual clock.
     let feed = Arc::new(EventFeed::new(engine.clone()));
     if let Some(l) = listener {
-        let app = crate::cli::listen::router(feed.clone());
+        // Only the simulators' signed webhooks come here: the scenario starts,
+        // signals and delivers events itself, so the operator routes are off.
+        let app = crate::cli::listen::router(
+            feed.clone(),
+            crate::cli::operator::OperatorAuth::refuse_all(),
+        );
         tokio::spawn(async move {
             let _ = axum::serve(l, app).await;
         });

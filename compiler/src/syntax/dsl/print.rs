@@ -507,6 +507,7 @@ impl Printer {
             self.fields_block(&b.inputs);
         }
         self.save(&b.save);
+        self.retry(b.retry.as_ref());
     }
 }
 

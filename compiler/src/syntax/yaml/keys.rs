@@ -56,7 +56,7 @@ pub fn step_keys(kind: &str) -> &'static [&'static str] {
         "if" => &["then", "else"],
         "switch" => &["cases", "default"],
         "for_each" => &["as", "do"],
-        "batch" => &["connection", "schedule", "max", "with", "save"],
+        "batch" => &["connection", "schedule", "max", "with", "save", "retry"],
         _ => &[],
     }
 }

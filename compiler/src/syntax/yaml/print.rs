@@ -345,6 +345,7 @@ fn step(s: &Step) -> Y {
             m.opt("max", b.max.as_ref().map(expr));
             inputs(&mut m, &b.inputs);
             save(&mut m, &b.save);
+            m.opt("retry", b.retry.as_ref().map(retry));
         }
     }
     m.build(Layout::Block)

@@ -546,6 +546,7 @@ impl Builder<'_> {
             max: None,
             inputs: Vec::new(),
             save: Vec::new(),
+            retry: None,
         };
         let mut seen = Seen::default();
         for p in parts(pair) {
@@ -581,7 +582,8 @@ impl Builder<'_> {
                     }
                 }
                 Rule::inputs => step.inputs = self.fields(p),
-                _ => self.save_clause(&mut seen, &mut step.save, p),
+                Rule::save => self.save_clause(&mut seen, &mut step.save, p),
+                _ => self.retry_clause(&mut seen, &mut step.retry, p),
             }
         }
         step

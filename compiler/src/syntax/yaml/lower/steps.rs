@@ -261,6 +261,7 @@ impl Lowerer<'_> {
                 let max = expr_of(self, "max");
                 let inputs = inputs(self);
                 let save = save(self);
+                let retry = get(entries, "retry").and_then(|e| self.retry(&e.value));
                 StepKind::Batch(BatchStep {
                     action: action?,
                     connection,
@@ -268,6 +269,7 @@ impl Lowerer<'_> {
                     max,
                     inputs,
                     save,
+                    retry,
                 })
             }
             _ => return None,
