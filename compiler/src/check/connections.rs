@@ -128,6 +128,7 @@ impl<'a> Checker<'a> {
                     );
                 }
                 let owner = What::from(format!("{} connection `{}`", p.title, c.name.name));
+                self.check_file_settings(p, c);
                 self.check_fields(p, &p.settings, &c.settings, c.name.span, &owner, "setting")
             }
             None => self.fields_any(&c.settings),

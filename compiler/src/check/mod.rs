@@ -25,6 +25,7 @@ mod connections;
 mod control;
 mod data;
 mod expr;
+mod file_settings;
 pub mod functions;
 mod http;
 mod lower;
