@@ -152,6 +152,8 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     )?;
     // The flow's event feeds poll the simulators on the virtual clock.
     let feed = Arc::new(EventFeed::new(engine.clone()));
+    // Its schedules tick on the virtual clock too.
+    let schedules = crate::schedule::Schedules::new(engine.clone())?;
     if let Some(l) = listener {
         let app = crate::cli::listen::router(feed.clone());
         tokio::spawn(async move {
@@ -204,6 +206,10 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             next_action += 1;
         }
         sims.settle().await;
+        schedules
+            .start_due(clock.now())
+            .await
+            .map_err(|e| e.to_string())?;
         if !feed.poll_due(clock.now()).await.is_empty() {
             poll_owed = false;
         }
@@ -218,10 +224,15 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         } else {
             None
         };
-        let next = [wake, actions.get(next_action).map(|a| a.0), feed_due]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            wake,
+            actions.get(next_action).map(|a| a.0),
+            feed_due,
+            schedules.next_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         match next {
             Some(t) if t <= until => clock.advance_to(t.max(clock.now())),
             _ => break,
@@ -245,7 +256,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         .filter(|r| !ids.values().any(|id| id == &r.id))
     {
         lines.push(format!(
-            "issue {} (started by an event): {}",
+            "issue {} (started by an event or a schedule): {}",
             row.id,
             describe(row)
         ));
