@@ -88,11 +88,15 @@ pub struct ScheduleDef {
     pub catch_up: CatchUp,
 }
 
-/// A cron expression of five fields (minute hour day-of-month month
-/// day-of-week; names such as `MON` and `JAN`, `@daily` and the like too),
-/// read as the checker and the runtime both read it. An expression that
-/// never matches (`0 0 30 2 *`) is refused too.
+/// A cron expression of the five standard fields (minute hour day-of-month
+/// month day-of-week; names such as `MON` and `JAN` too), read as the checker
+/// and the runtime both read it. An expression that never matches
+/// (`0 0 30 2 *`) is refused too.
 pub fn parse_cron(expr: &str) -> Result<Cron, String> {
+    let fields = expr.split_whitespace().count();
+    if fields != 5 {
+        return Err(format!("{fields} fields, not five"));
+    }
     let cron = CronParser::builder()
         .seconds(Seconds::Disallowed)
         .year(Year::Disallowed)
@@ -100,7 +104,7 @@ pub fn parse_cron(expr: &str) -> Result<Cron, String> {
         .dom_and_dow(false)
         .build()
         .parse(expr)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string().trim_end_matches('.').to_string())?;
     // A fixed reference, so that the answer never depends on today.
     let reference = Timestamp::UNIX_EPOCH.to_zoned(TimeZone::UTC);
     cron.find_next_occurrence(&reference, false)
@@ -117,6 +121,14 @@ pub fn parse_timezone(name: &str) -> Result<TimeZone, String> {
     TimeZone::get(name).map_err(|_| {
         format!("`{name}` is not a time zone (IANA names such as `Europe/Amsterdam` or `UTC`)")
     })
+}
+
+/// Every time zone name the database knows (for "did you mean" help).
+pub fn timezone_names() -> Vec<String> {
+    jiff::tz::db()
+        .available()
+        .map(|n| n.as_str().to_string())
+        .collect()
 }
 
 /// `1d`, `90m`, `45s`: a duration in its largest whole unit.

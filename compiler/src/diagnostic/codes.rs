@@ -96,6 +96,8 @@ codes! {
     UnknownCredential = "E0505", Error, "unknown credential";
     InvalidStart = "E0506", Error, "invalid start";
     TriggerLeavesDataEmpty = "E0507", Error, "start event leaves a required data item empty";
+    InvalidSchedule = "E0508", Error, "invalid schedule option";
+    ScheduleLeavesDataEmpty = "E0509", Error, "schedule leaves a required data item empty";
     // warnings
     ShortPollInterval = "W0001", Warning, "poll interval under 15 seconds";
     UnusedDataItem = "W0002", Warning, "data item is never used";
