@@ -365,3 +365,35 @@ async fn a_flow_without_schedules_has_nothing_to_do() {
     assert!(none.is_empty());
     assert_eq!(none.next_due(), None);
 }
+
+#[test]
+fn ticks_are_whole_whatever_the_time_they_are_computed_from() {
+    // The wall clock has nanoseconds; a tick (the start's key) never does.
+    let cron = Ticker::cron("0 9 * * *", "Europe/Amsterdam").unwrap();
+    let every = Ticker::every(DAY).unwrap();
+    for t in [
+        ts("2025-03-02T08:00:00.5Z"),
+        ts("2025-03-02T07:59:59.999999999Z"),
+        ts("2025-03-02T12:34:56.789Z"),
+    ] {
+        for ticker in [&cron, &every] {
+            let next = ticker.next_after(t).unwrap();
+            let last = ticker.last_at_or_before(t).unwrap();
+            assert!(next > t && last <= t, "{ticker:?} at {t}: {last} {next}");
+            assert_eq!(next.subsec_nanosecond(), 0, "{ticker:?} at {t}: {next}");
+            assert_eq!(last.subsec_nanosecond(), 0, "{ticker:?} at {t}: {last}");
+        }
+    }
+    assert_eq!(
+        cron.next_after(ts("2025-03-02T08:00:00.5Z")),
+        Some(ts("2025-03-03T08:00:00Z"))
+    );
+    assert_eq!(
+        cron.last_at_or_before(ts("2025-03-02T08:00:00.5Z")),
+        Some(ts("2025-03-02T08:00:00Z"))
+    );
+    assert_eq!(
+        cron.next_after(ts("2025-03-02T07:59:59.9Z")),
+        Some(ts("2025-03-02T08:00:00Z"))
+    );
+}
