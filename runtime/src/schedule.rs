@@ -27,7 +27,7 @@
 //! E0509).
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use croner::Cron;
@@ -555,6 +555,38 @@ impl<F: Flow> Schedules<F> {
             }
         }
     }
+}
+
+/// The schedules' part of a worker (`run`): with `once`, starts the ticks
+/// due now; else starts them as they come, on the engine's clock, until
+/// `stop`. Nothing for a flow without a schedule.
+pub async fn start_worker<F: Flow>(
+    engine: &Engine<F>,
+    once: bool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), String> {
+    let schedules = Arc::new(Schedules::new(engine.clone())?);
+    if schedules.is_empty() {
+        return Ok(());
+    }
+    let clock = engine.runtime().clock.clone();
+    if once {
+        schedules
+            .start_due(clock.now())
+            .await
+            .map_err(|e| e.to_string())?;
+    } else {
+        tokio::spawn(async move { schedules.run_loop(clock.as_ref(), &mut stop).await });
+    }
+    Ok(())
+}
+
+/// `list`'s lines about the schedules: each one's next and missed ticks.
+pub async fn status_lines<F: Flow>(engine: &Engine<F>) -> Result<Vec<String>, String> {
+    let schedules = Schedules::new(engine.clone())?;
+    let now = engine.runtime().clock.now();
+    let status = schedules.status(now).await.map_err(|e| e.to_string())?;
+    Ok(status.iter().map(ToString::to_string).collect())
 }
 
 #[cfg(test)]

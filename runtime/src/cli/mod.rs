@@ -476,20 +476,9 @@ async fn run_worker<F: Flow>(
             tokio::spawn(async move { feed_loop(&feed, clock.as_ref(), &mut stop).await });
         }
     }
-    let schedules = Arc::new(crate::schedule::Schedules::new(engine.clone()).map_err(|e| (2, e))?);
-    if !schedules.is_empty() {
-        let clock = engine.runtime().clock.clone();
-        if once {
-            let now = clock.now();
-            schedules
-                .start_due(now)
-                .await
-                .map_err(|e| (2, e.to_string()))?;
-        } else {
-            let (schedules, mut stop) = (schedules.clone(), rx.clone());
-            tokio::spawn(async move { schedules.run_loop(clock.as_ref(), &mut stop).await });
-        }
-    }
+    crate::schedule::start_worker(engine, once, rx.clone())
+        .await
+        .map_err(|e| (2, e))?;
     if let Some(addr) = listen {
         let l = tokio::net::TcpListener::bind(addr)
             .await
@@ -644,14 +633,11 @@ async fn list<F: Flow>(engine: &Engine<F>, state: Option<IssueState>, limit: usi
         .map_err(|e| (2, e.to_string()))?;
     let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{s}: {n}")).collect();
     eprintln!("{} shown; {}", rows.len(), summary.join(", "));
-    let schedules = crate::schedule::Schedules::new(engine.clone()).map_err(|e| (2, e))?;
-    let now = engine.runtime().clock.now();
-    for s in schedules
-        .status(now)
+    for line in crate::schedule::status_lines(engine)
         .await
-        .map_err(|e| (2, e.to_string()))?
+        .map_err(|e| (2, e))?
     {
-        eprintln!("{s}");
+        eprintln!("{line}");
     }
     Ok(())
 }

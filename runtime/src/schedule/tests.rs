@@ -397,3 +397,48 @@ fn ticks_are_whole_whatever_the_time_they_are_computed_from() {
         Some(ts("2025-03-02T08:00:00Z"))
     );
 }
+
+/// Polls `issues` (real time, at most 5 s) until there are `n`.
+async fn until_issues(store: &Arc<dyn Store>, n: usize) {
+    for _ in 0..500 {
+        if issues(store).await == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("expected {n} issues, have {}", issues(store).await);
+}
+
+#[tokio::test]
+async fn the_worker_loop_starts_each_tick_as_the_clock_reaches_it() {
+    let store = memory_store();
+    let clock = VirtualClock::new(ts("2025-01-01T10:00:00Z"));
+    let engine = Engine::<Daily>::new(store.clone(), Arc::new(clock.clone()));
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    super::start_worker(&engine, false, rx).await.unwrap();
+    // The loop's first look records its start.
+    for _ in 0..500 {
+        if store
+            .feed_cursor("schedule:every 1d")
+            .await
+            .unwrap()
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    clock.advance_to(ts("2025-01-01T23:59:59Z"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(issues(&store).await, 0);
+    clock.advance_to(ts("2025-01-02T00:00:00Z"));
+    until_issues(&store, 1).await;
+    clock.advance_to(ts("2025-01-03T00:00:00Z"));
+    until_issues(&store, 2).await;
+    stop.send(true).unwrap();
+    // Stopped: a later tick starts nothing.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    clock.advance_to(ts("2025-01-04T00:00:00Z"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(issues(&store).await, 2);
+}
