@@ -168,8 +168,8 @@ pub struct Start {
 pub enum StartKind {
     /// Input records: one from the CLI, an HTTP POST, or a CSV / JSON-lines file.
     Input,
-    /// `cron: "0 9 * * 1-5"` or `every: 1d`.
-    Schedule(Schedule),
+    /// `schedule: { cron: "0 9 * * 1-5" }` or `{ every: 1d }`, with options.
+    Schedule(ScheduleStart),
     /// A provider event (a trigger), found by polling at `every`.
     Event {
         event: DottedName,
@@ -182,6 +182,30 @@ pub enum StartKind {
 pub enum Schedule {
     Cron(Str),
     Every(Expr),
+}
+
+/// A scheduled start: `start: { schedule: { cron: "0 9 * * 1-5", timezone:
+/// Europe/Amsterdam, catch_up: all } }` / `start cron "0 9 * * 1-5" timezone
+/// "Europe/Amsterdam" catch_up all`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleStart {
+    pub schedule: Schedule,
+    /// The cron's IANA time zone (UTC when none).
+    pub timezone: Option<Str>,
+    /// Which ticks missed while no worker ran are started: `last` (the
+    /// default) or `all`. Kept as written; the checker reads it.
+    pub catch_up: Option<Ident>,
+}
+
+impl ScheduleStart {
+    /// A schedule without options.
+    pub fn new(schedule: Schedule) -> ScheduleStart {
+        ScheduleStart {
+            schedule,
+            timezone: None,
+            catch_up: None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- steps

@@ -459,8 +459,16 @@ fn start_label(flow: &Flow) -> Vec<String> {
     for start in &flow.start {
         label.push(match &start.kind {
             StartKind::Input => "input".into(),
-            StartKind::Schedule(Schedule::Cron(c)) => format!("cron {}", c.value),
-            StartKind::Schedule(Schedule::Every(e)) => format!("every {}", print_expr(e)),
+            StartKind::Schedule(s) => {
+                let mut l = match &s.schedule {
+                    Schedule::Cron(c) => format!("cron {}", c.value),
+                    Schedule::Every(e) => format!("every {}", print_expr(e)),
+                };
+                if let Some(tz) = &s.timezone {
+                    l.push_str(&format!(" {}", tz.value));
+                }
+                l
+            }
             StartKind::Event { event, every, .. } => match every {
                 Some(e) => format!("event {} every {}", event.text(), print_expr(e)),
                 None => format!("event {}", event.text()),

@@ -79,7 +79,7 @@ pub enum CredentialSource {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Start {
     Input,
-    Schedule(Schedule),
+    Schedule(ScheduleStart),
     /// A provider trigger event, polled every `every` when given.
     Event {
         provider: String,
@@ -94,6 +94,26 @@ pub enum Schedule {
     Cron(String),
     /// A duration.
     Every(Expr),
+}
+
+/// A scheduled start: one issue per tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleStart {
+    /// A cron expression (checked), or `every` a duration literal.
+    pub schedule: Schedule,
+    /// The cron's IANA time zone as written (checked); `None`: UTC.
+    pub timezone: Option<String>,
+    pub catch_up: CatchUp,
+}
+
+/// Which ticks missed while no worker ran a schedule starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CatchUp {
+    /// The newest one only.
+    #[default]
+    Last,
+    /// Every one.
+    All,
 }
 
 /// One step.

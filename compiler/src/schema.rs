@@ -215,10 +215,28 @@ fn defs(providers: &[&'static Provider]) -> Value {
                 object(&[("cron", describe(json!({ "type": "string" }), "A cron expression: minute hour day month weekday."))], &["cron"]),
             ],
         },
+        "start_schedule": {
+            "description": "`{ every: 1d }` or `{ cron: \"0 9 * * 1-5\", timezone: Europe/Amsterdam }`, each with an optional `catch_up`.",
+            "oneOf": [
+                object(&[
+                    ("every", describe(r("duration"), "How often: at whole multiples of this since 1970-01-01T00:00:00Z (`1d`: midnight UTC). Written out, not computed.")),
+                    ("catch_up", r("catch_up")),
+                ], &["every"]),
+                object(&[
+                    ("cron", describe(json!({ "type": "string" }), "A cron expression of five fields: minute hour day-of-month month day-of-week.")),
+                    ("timezone", describe(json!({ "type": "string" }), "The IANA time zone the cron expression is read in (default UTC), e.g. Europe/Amsterdam.")),
+                    ("catch_up", r("catch_up")),
+                ], &["cron"]),
+            ],
+        },
+        "catch_up": {
+            "description": "Which ticks missed while no worker ran are started: `last` (the newest one; the default) or `all`.",
+            "enum": ["last", "all"],
+        },
         "start": {
             "oneOf": [
                 { "const": "input", "description": "Input records: one from the CLI, an HTTP POST, or a CSV / JSON-lines file." },
-                object(&[("schedule", describe(r("schedule"), "Start an issue on a schedule."))], &["schedule"]),
+                object(&[("schedule", describe(r("start_schedule"), "Start an issue on a schedule, one per tick."))], &["schedule"]),
                 object(&[
                     ("event", describe(r("event"), "The provider event that starts an issue (a trigger).")),
                     ("connection", describe(r("name"), "Which connection to poll.")),

@@ -110,6 +110,10 @@ cases! {
     e0506_start_not_a_trigger_dsl,
     e0507_trigger_leaves_data_empty,
     e0507_trigger_leaves_data_empty_dsl,
+    e0508_invalid_schedule,
+    e0508_invalid_schedule_dsl,
+    e0509_schedule_leaves_data_empty,
+    e0509_schedule_leaves_data_empty_dsl,
     e0510_setting_without_effect,
     e0510_setting_without_effect_dsl,
     e0511_unknown_file_column,
@@ -258,7 +262,7 @@ connections:
     provider: stripe
     credentials:
       secret_key: { env: STRIPE_SECRET_KEY }
-start: [input, { schedule: { every: 1d } }]
+start: input
 steps:
   - id: create_customer
     action: stripe.create_customer
@@ -331,7 +335,6 @@ connection stripe: stripe {
   secret_key = env("STRIPE_SECRET_KEY")
 }
 start input
-start every 1d
 
 step create_customer = stripe.create_customer {
   email = customer_email
@@ -390,6 +393,93 @@ step cancel = end cancelled
         ("stripe", "stripe")
     );
     assert_eq!(a.connections[0].mode, "test");
+}
+
+/// Scheduled starts with their options check clean and lower to equal IR in
+/// both syntaxes (the defaults: UTC, `catch_up: last`).
+#[test]
+fn scheduled_starts_lower_alike_in_both_syntaxes() {
+    let yaml = r#"
+flow: reports
+data:
+  kind: { type: string, required: true, default: daily }
+start:
+  - { schedule: { every: 1d } }
+  - { schedule: { cron: "0 9 * * MON-FRI", timezone: Europe/Amsterdam, catch_up: all } }
+steps:
+  - { id: note, set: { kind: "${kind}" } }
+"#;
+    let dsl = r#"
+flow reports
+data {
+  kind: string required default "daily"
+}
+start every 1d
+start cron "0 9 * * MON-FRI" timezone "Europe/Amsterdam" catch_up all
+step note = set { kind = kind }
+"#;
+    let from_yaml = flowc::check(&Source::new("r.flow.yaml", yaml, Syntax::Yaml));
+    let from_dsl = flowc::check(&Source::new("r.flow", dsl, Syntax::Dsl));
+    for checked in [&from_yaml, &from_dsl] {
+        assert!(checked.diagnostics.is_empty(), "{:#?}", checked.diagnostics);
+    }
+    let (Some(a), Some(b)) = (from_yaml.ir, from_dsl.ir) else {
+        panic!("both syntaxes lower");
+    };
+    assert_eq!(a, b);
+    use flowc::ir::{CatchUp, Schedule, ScheduleStart, Start};
+    let [Start::Schedule(every), Start::Schedule(cron)] = a.start.as_slice() else {
+        panic!("{:?}", a.start)
+    };
+    assert!(matches!(
+        every,
+        ScheduleStart {
+            schedule: Schedule::Every(_),
+            timezone: None,
+            catch_up: CatchUp::Last
+        }
+    ));
+    assert_eq!(
+        (&cron.schedule, cron.timezone.as_deref(), cron.catch_up),
+        (
+            &Schedule::Cron("0 9 * * MON-FRI".into()),
+            Some("Europe/Amsterdam"),
+            CatchUp::All
+        )
+    );
+}
+
+/// `timezone` and `catch_up` belong to a start's schedule: a batch's
+/// schedule refuses them (its closing time knows no zone nor catch-up).
+#[test]
+fn a_batch_schedule_takes_no_start_options() {
+    let yaml = r#"
+flow: b
+data:
+  invoice_number: { type: string, required: true }
+connections:
+  buckaroo:
+    provider: buckaroo
+    mode: test
+    credentials:
+      website_key: { env: BUCKAROO_WEBSITE_KEY }
+      secret_key: { env: BUCKAROO_SECRET_KEY }
+start: input
+steps:
+  - id: collect
+    batch: buckaroo.direct_debit_batch
+    schedule: { cron: "0 6 * * *", timezone: Europe/Amsterdam, catch_up: all }
+    with: { invoice_number: "${invoice_number}" }
+"#;
+    let checked = flowc::check(&Source::new("b.flow.yaml", yaml, Syntax::Yaml));
+    let unknown: Vec<&str> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::UnknownKey)
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(unknown.len(), 2, "{:#?}", checked.diagnostics);
+    assert!(checked.ir.is_none());
 }
 
 /// Every case with one line deleted, or one line doubled, still parses and

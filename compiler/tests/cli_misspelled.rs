@@ -158,7 +158,10 @@ fn data_refs(flow: &ast::Flow) -> Vec<(String, Span)> {
     }
     for start in &flow.start {
         match &start.kind {
-            ast::StartKind::Schedule(ast::Schedule::Every(e)) => expr_refs(e, &mut all),
+            ast::StartKind::Schedule(ast::ScheduleStart {
+                schedule: ast::Schedule::Every(e),
+                ..
+            }) => expr_refs(e, &mut all),
             ast::StartKind::Event { every: Some(e), .. } => expr_refs(e, &mut all),
             _ => {}
         }

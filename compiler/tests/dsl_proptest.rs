@@ -798,7 +798,18 @@ fn connection() -> impl Strategy<Value = Connection> {
 fn start() -> impl Strategy<Value = Start> {
     prop_oneof![
         Just(StartKind::Input),
-        schedule().prop_map(StartKind::Schedule),
+        (
+            schedule(),
+            prop::option::of(str_lit()),
+            prop::option::of(ident())
+        )
+            .prop_map(|(schedule, timezone, catch_up)| StartKind::Schedule(
+                ScheduleStart {
+                    schedule,
+                    timezone,
+                    catch_up
+                }
+            )),
         (
             dotted(2),
             prop::option::of(ident()),

@@ -243,7 +243,11 @@ fn flow_with(text: &str, value: Expr) -> Flow {
         data: vec![item],
         connections: vec![connection],
         start: vec![Start {
-            kind: StartKind::Schedule(Schedule::Cron(str_(text))),
+            kind: StartKind::Schedule(ScheduleStart {
+                schedule: Schedule::Cron(str_(text)),
+                timezone: Some(str_(text)),
+                catch_up: None,
+            }),
             span: Span::default(),
         }],
         steps: vec![

@@ -23,6 +23,7 @@ use crate::clock::BoxFuture;
 use crate::engine::StepContext;
 use crate::flow::{ConnectionDef, FeedDef, Flow, StepError, StepId, Transition, TriggerDef, Wait};
 use crate::retry::RetryPolicy;
+use crate::schedule::ScheduleDef;
 use crate::value::DataSchema;
 
 /// A flow as a trait object: what the engine needs of it, without its types.
@@ -36,6 +37,7 @@ pub trait DynFlow: Send + Sync + 'static {
     fn connections(&self) -> &'static [ConnectionDef];
     fn signal_schema(&self, name: &str) -> Option<&'static DataSchema>;
     fn triggers(&self) -> &'static [TriggerDef];
+    fn schedules(&self) -> &'static [ScheduleDef];
     fn event_feeds(&self) -> &'static [FeedDef];
     fn default_retry(&self) -> RetryPolicy;
     /// Runs the step with this id on the data (JSON of the flow's `Data`).
@@ -90,6 +92,9 @@ impl<F: Flow> DynFlow for Typed<F> {
     }
     fn triggers(&self) -> &'static [TriggerDef] {
         F::triggers()
+    }
+    fn schedules(&self) -> &'static [ScheduleDef] {
+        F::schedules()
     }
     fn event_feeds(&self) -> &'static [FeedDef] {
         F::event_feeds()
@@ -230,6 +235,9 @@ impl Flow for Erased {
     }
     fn triggers() -> &'static [TriggerDef] {
         registered().triggers()
+    }
+    fn schedules() -> &'static [ScheduleDef] {
+        registered().schedules()
     }
     fn event_feeds() -> &'static [FeedDef] {
         registered().event_feeds()

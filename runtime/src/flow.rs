@@ -80,6 +80,10 @@ pub trait Flow: Send + Sync + 'static {
     fn triggers() -> &'static [TriggerDef] {
         &[]
     }
+    /// The flow's scheduled starts (`start: { schedule: … }`).
+    fn schedules() -> &'static [crate::schedule::ScheduleDef] {
+        &[]
+    }
     /// The provider events the flow's waits match (`wait: { event: …, poll: … }`):
     /// what the consolidated event feed of each connection lists.
     fn event_feeds() -> &'static [FeedDef] {

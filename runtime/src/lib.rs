@@ -31,6 +31,7 @@ pub mod retry;
 #[doc(hidden)]
 pub mod rt;
 pub mod scenario;
+pub mod schedule;
 pub mod store;
 pub mod testing;
 pub mod value;

@@ -213,7 +213,7 @@ impl<'a> Checker<'a> {
     fn check_start(&mut self, start: &ast::Start) -> ir::Start {
         match &start.kind {
             ast::StartKind::Input => ir::Start::Input,
-            ast::StartKind::Schedule(s) => ir::Start::Schedule(self.check_schedule(s)),
+            ast::StartKind::Schedule(s) => ir::Start::Schedule(self.check_start_schedule(s)),
             ast::StartKind::Event {
                 event,
                 connection,
@@ -281,18 +281,20 @@ impl<'a> Checker<'a> {
     pub(crate) fn check_schedule(&mut self, s: &ast::Schedule) -> ir::Schedule {
         match s {
             ast::Schedule::Cron(cron) => {
-                let fields = cron.value.split_whitespace().count();
-                let valid_chars = cron
-                    .value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || " */,-?".contains(c));
-                if fields != 5 || !valid_chars {
+                // The runtime's own reading of it (croner, five fields).
+                if let Err(why) = flowc_runtime::schedule::parse_cron(&cron.value) {
+                    let fields = cron.value.split_whitespace().count();
+                    let label = if fields == 5 {
+                        why
+                    } else {
+                        format!("{fields} fields")
+                    };
                     self.report(
                         Diagnostic::new(
                             Code::InvalidStart,
                             format!("`{}` is not a cron schedule", cron.value),
                             cron.span,
-                            format!("{fields} fields"),
+                            label,
                         )
                         .with_help("write five fields, minute hour day-of-month month day-of-week: `0 9 * * 1-5`"),
                     );

@@ -29,6 +29,7 @@ mod file_settings;
 pub mod functions;
 mod http;
 mod lower;
+mod schedules;
 mod scope;
 mod secrets;
 mod steps;
@@ -111,6 +112,7 @@ impl<'a> Checker<'a> {
             steps: Vec::new(),
         };
         self.check_trigger_records(flow, &parts.start);
+        self.check_schedule_records(flow);
         parts.steps = self.check_block(&flow.steps);
         self.check_control(flow);
         self.scan_secrets(flow);

@@ -117,7 +117,12 @@ impl Scanner<'_> {
         for start in &flow.start {
             match &start.kind {
                 ast::StartKind::Input => {}
-                ast::StartKind::Schedule(s) => self.schedule(s),
+                ast::StartKind::Schedule(s) => {
+                    self.schedule(&s.schedule);
+                    if let Some(tz) = &s.timezone {
+                        self.str(tz);
+                    }
+                }
                 ast::StartKind::Event { every, .. } => {
                     if let Some(e) = every {
                         self.expr(e);

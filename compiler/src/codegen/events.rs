@@ -19,8 +19,9 @@ fn literal_secs(e: Option<&Expr>) -> TokenStream {
     }
 }
 
-/// `fn triggers()` and `fn event_feeds()` with their statics; nothing for a flow
-/// without start events and event waits (the trait's defaults are empty).
+/// `fn triggers()`, `fn schedules()` and `fn event_feeds()` with their
+/// statics; nothing for a flow without start events, schedules and event
+/// waits (the trait's defaults are empty).
 pub fn event_defs(flow: &ir::Flow, statics: &mut TokenStream) -> TokenStream {
     let triggers: Vec<TokenStream> = flow
         .start
@@ -88,6 +89,7 @@ pub fn event_defs(flow: &ir::Flow, statics: &mut TokenStream) -> TokenStream {
             }
         });
     }
+    out.extend(super::schedules::schedule_defs(flow, statics));
     if !feeds.is_empty() {
         let n = proc_macro2::Literal::usize_unsuffixed(feeds.len());
         statics.extend(quote! {

@@ -20,6 +20,7 @@ mod data;
 mod events;
 mod expr;
 mod names;
+mod schedules;
 mod steps;
 
 use proc_macro2::TokenStream;

@@ -74,3 +74,31 @@ fn actions_and_batches_pass_their_step_retry() {
         "{out}"
     );
 }
+
+#[test]
+fn schedules_become_schedule_defs() {
+    let src = "flow t\n\ndata {\n  kind: string default \"daily\"\n}\n\nstart input\nstart every 1d\nstart cron \"0 9 * * 1-5\" timezone \"Europe/Amsterdam\" catch_up all\n\nstep done = end completed\n";
+    let a = generate(src);
+    let flat: String = a.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("static SCHEDULES: [::flowc_runtime::schedule::ScheduleDef; 2]"),
+        "{a}"
+    );
+    assert!(
+        flat.contains("tick: ::flowc_runtime::schedule::TickDef::Every( ::std::time::Duration::from_secs(86400), ), catch_up: ::flowc_runtime::schedule::CatchUp::Last"),
+        "{a}"
+    );
+    assert!(
+        flat.contains("tick: ::flowc_runtime::schedule::TickDef::Cron { expr: \"0 9 * * 1-5\", timezone: \"Europe/Amsterdam\", }, catch_up: ::flowc_runtime::schedule::CatchUp::All"),
+        "{a}"
+    );
+    assert!(
+        flat.contains(
+            "fn schedules() -> &'static [::flowc_runtime::schedule::ScheduleDef] { &SCHEDULES }"
+        ),
+        "{a}"
+    );
+    // No schedule, no `fn schedules()` (the trait's default is empty).
+    let none = generate("flow t\n\nstart input\n\nstep done = end completed\n");
+    assert!(!none.contains("schedules"), "{none}");
+}

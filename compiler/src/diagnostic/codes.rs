@@ -96,6 +96,8 @@ codes! {
     UnknownCredential = "E0505", Error, "unknown credential";
     InvalidStart = "E0506", Error, "invalid start";
     TriggerLeavesDataEmpty = "E0507", Error, "start event leaves a required data item empty";
+    InvalidSchedule = "E0508", Error, "invalid schedule option";
+    ScheduleLeavesDataEmpty = "E0509", Error, "schedule leaves a required data item empty";
     SettingWithoutEffect = "E0510", Error, "connection setting without effect";
     UnknownFileColumn = "E0511", Error, "unknown request-file column";
     // warnings

@@ -148,6 +148,14 @@ impl MapSpans for StartKind {
     }
 }
 
+impl MapSpans for ScheduleStart {
+    fn map_spans(&mut self, f: &mut dyn FnMut(Span) -> Span) {
+        self.schedule.map_spans(f);
+        self.timezone.map_spans(f);
+        self.catch_up.map_spans(f);
+    }
+}
+
 impl MapSpans for Schedule {
     fn map_spans(&mut self, f: &mut dyn FnMut(Span) -> Span) {
         match self {

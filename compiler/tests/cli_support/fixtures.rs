@@ -147,7 +147,7 @@ pub const BROKEN_DSL: &str = "flow broken\nstart input\nstep a = \n";
 /// and fail.
 pub const GRAPH_YAML: &str = r#"flow: graph_demo
 data:
-  total: { type: decimal, required: true }
+  total: { type: decimal, required: true, default: 0 }
   region:
     type: select
     options: { "8": East Asia, "81": Japan, "82": South Korea }
@@ -202,7 +202,7 @@ steps:
 pub const GRAPH_DSL: &str = r#"flow graph_demo
 
 data {
-  total: decimal required
+  total: decimal required default 0
   region: select { "8": "East Asia", "81": "Japan", "82": "South Korea" } default "81"
   lines: table {
     description: string required

@@ -64,7 +64,11 @@ pub fn check_spans(text: &str, flow: &Flow) {
         assert!(c.slice(s.span).starts_with("start"));
         match &s.kind {
             StartKind::Input => {}
-            StartKind::Schedule(sch) => c.schedule(sch),
+            StartKind::Schedule(sch) => {
+                c.schedule(&sch.schedule);
+                sch.timezone.iter().for_each(|t| c.str(t));
+                sch.catch_up.iter().for_each(|i| c.ident(i));
+            }
             StartKind::Event {
                 event,
                 connection,

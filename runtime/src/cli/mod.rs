@@ -483,6 +483,9 @@ async fn run_worker<F: Flow>(
             tokio::spawn(async move { feed_loop(&feed, clock.as_ref(), &mut stop).await });
         }
     }
+    crate::schedule::start_worker(engine, once, rx.clone())
+        .await
+        .map_err(|e| (2, e))?;
     if let Some(addr) = listen {
         let auth = operator::OperatorAuth::from_env().map_err(|e| (2, e))?;
         let l = tokio::net::TcpListener::bind(addr)
@@ -647,6 +650,12 @@ async fn list<F: Flow>(engine: &Engine<F>, state: Option<IssueState>, limit: usi
         .map_err(|e| (2, e.to_string()))?;
     let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{s}: {n}")).collect();
     eprintln!("{} shown; {}", rows.len(), summary.join(", "));
+    for line in crate::schedule::status_lines(engine)
+        .await
+        .map_err(|e| (2, e))?
+    {
+        eprintln!("{line}");
+    }
     Ok(())
 }
 

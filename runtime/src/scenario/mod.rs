@@ -154,6 +154,8 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     )?;
     // The flow's event feeds poll the simulators on the virtual clock.
     let feed = Arc::new(EventFeed::new(engine.clone()));
+    // Its schedules tick on the virtual clock too.
+    let schedules = crate::schedule::Schedules::new(engine.clone())?;
     if let Some(l) = listener {
         // Only the simulators' signed webhooks come here: the scenario starts,
         // signals and delivers events itself, so the operator routes are off.
@@ -211,6 +213,10 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             next_action += 1;
         }
         sims.settle().await;
+        schedules
+            .start_due(clock.now())
+            .await
+            .map_err(|e| e.to_string())?;
         if !feed.poll_due(clock.now()).await.is_empty() {
             poll_owed = false;
         }
@@ -225,10 +231,15 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         } else {
             None
         };
-        let next = [wake, actions.get(next_action).map(|a| a.0), feed_due]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            wake,
+            actions.get(next_action).map(|a| a.0),
+            feed_due,
+            schedules.next_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         match next {
             Some(t) if t <= until => clock.advance_to(t.max(clock.now())),
             _ => break,
@@ -252,7 +263,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         .filter(|r| !ids.values().any(|id| id == &r.id))
     {
         lines.push(format!(
-            "issue {} (started by an event): {}",
+            "issue {} (started by an event or a schedule): {}",
             row.id,
             describe(row)
         ));

@@ -48,6 +48,8 @@ pub(super) fn is_token(rule: Rule) -> bool {
             | kw_input
             | kw_cron
             | kw_every
+            | kw_timezone
+            | kw_catch_up
             | kw_event
             | kw_via
             | kw_save

@@ -212,7 +212,15 @@ impl Printer {
         self.text("start ");
         match &s.kind {
             StartKind::Input => self.text("input"),
-            StartKind::Schedule(schedule) => self.text(&schedule_text(schedule)),
+            StartKind::Schedule(s) => {
+                self.text(&schedule_text(&s.schedule));
+                if let Some(tz) = &s.timezone {
+                    self.text(&format!(" timezone {}", quote(&tz.value)));
+                }
+                if let Some(c) = &s.catch_up {
+                    self.text(&format!(" catch_up {}", c.name));
+                }
+            }
             StartKind::Event {
                 event,
                 connection,

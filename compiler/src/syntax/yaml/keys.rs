@@ -35,8 +35,11 @@ pub const CREDENTIAL: &[&str] = &["env", "secret_file"];
 /// Keys of a start written as a map.
 pub const START: &[&str] = &["schedule", "event", "connection", "every"];
 
-/// Keys of a schedule (`start: { schedule: … }`, batch `schedule:`).
+/// Keys of a batch's `schedule:`.
 pub const SCHEDULE: &[&str] = &["cron", "every"];
+
+/// Keys of a start's schedule (`start: { schedule: … }`).
+pub const START_SCHEDULE: &[&str] = &["cron", "every", "timezone", "catch_up"];
 
 /// The key that names a step.
 pub const STEP_ID: &str = "id";

@@ -191,10 +191,9 @@ fn credential(c: &Credential) -> Y {
 fn start(s: &Start) -> Y {
     match &s.kind {
         StartKind::Input => Y::lit("input"),
-        StartKind::Schedule(schedule) => Y::Map(
-            vec![("schedule".into(), self::schedule(schedule))],
-            Layout::Auto,
-        ),
+        StartKind::Schedule(s) => {
+            Y::Map(vec![("schedule".into(), start_schedule(s))], Layout::Auto)
+        }
         StartKind::Event {
             event,
             connection,
@@ -205,6 +204,17 @@ fn start(s: &Start) -> Y {
             .opt("every", every.as_ref().map(expr))
             .build(Layout::Auto),
     }
+}
+
+fn start_schedule(s: &ScheduleStart) -> Y {
+    let mut m = MapBuilder::new();
+    match &s.schedule {
+        Schedule::Cron(cron) => m.put("cron", text(cron)),
+        Schedule::Every(every) => m.put("every", expr(every)),
+    };
+    m.opt("timezone", s.timezone.as_ref().map(text))
+        .opt("catch_up", s.catch_up.as_ref().map(ident))
+        .build(Layout::Auto)
 }
 
 fn schedule(s: &Schedule) -> Y {

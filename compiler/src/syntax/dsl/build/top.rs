@@ -2,7 +2,9 @@
 //! and steps.
 
 use super::{Builder, Seen, parts};
-use crate::ast::{Connection, DataItem, Ident, Schedule, Start, StartKind, Step, Str};
+use crate::ast::{
+    Connection, DataItem, Ident, Schedule, ScheduleStart, Start, StartKind, Step, Str,
+};
 use crate::span::Span;
 use crate::syntax::dsl::grammar::Rule;
 use pest::iterators::Pair;
@@ -156,16 +158,52 @@ impl Builder<'_> {
     /// `start event x.y via c every 5m`
     fn start(&mut self, pair: Pair<'_, Rule>) -> Start {
         let span = self.span(&pair);
-        let kind = match parts(pair).next() {
+        let mut it = parts(pair);
+        let kind = match it.next() {
             Some(p) => match p.as_rule() {
-                Rule::cron => StartKind::Schedule(Schedule::Cron(self.inner_string(p))),
-                Rule::every => StartKind::Schedule(Schedule::Every(self.inner_expr(p))),
+                Rule::cron => {
+                    let cron = Schedule::Cron(self.inner_string(p));
+                    StartKind::Schedule(self.schedule_options(cron, it))
+                }
+                Rule::every => {
+                    let every = Schedule::Every(self.inner_expr(p));
+                    StartKind::Schedule(self.schedule_options(every, it))
+                }
                 Rule::start_event => self.start_event(p),
                 _ => StartKind::Input,
             },
             None => StartKind::Input,
         };
         Start { kind, span }
+    }
+
+    /// The options after `start cron "…"` / `start every 1d`: `timezone "…"`
+    /// and `catch_up last|all`, each once.
+    fn schedule_options<'i>(
+        &mut self,
+        schedule: Schedule,
+        options: impl Iterator<Item = Pair<'i, Rule>>,
+    ) -> ScheduleStart {
+        let mut s = ScheduleStart::new(schedule);
+        let mut seen = Seen::default();
+        for p in options {
+            let kw = self.keyword_span(&p);
+            match p.as_rule() {
+                Rule::timezone => {
+                    let tz = self.inner_string(p);
+                    if self.once(&mut seen, "timezone", kw) {
+                        s.timezone = Some(tz);
+                    }
+                }
+                _ => {
+                    let policy = self.inner_ident(p);
+                    if self.once(&mut seen, "catch_up", kw) {
+                        s.catch_up = Some(policy);
+                    }
+                }
+            }
+        }
+        s
     }
 
     fn start_event(&mut self, pair: Pair<'_, Rule>) -> StartKind {

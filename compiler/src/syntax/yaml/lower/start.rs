@@ -1,9 +1,9 @@
 //! `start:` (one start or a list) and schedules.
 
 use super::{Lowerer, get, keys};
-use crate::ast::{Schedule, Start, StartKind};
+use crate::ast::{Schedule, ScheduleStart, Start, StartKind};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::syntax::yaml::node::{Node, NodeKind};
+use crate::syntax::yaml::node::{Entry, Node, NodeKind};
 
 const START_HELP: &str = "a start is `input`, `{ schedule: { every: 1d } }`, \
                           `{ schedule: { cron: \"0 9 * * 1-5\" } }` or \
@@ -38,7 +38,7 @@ impl Lowerer<'_> {
                                 );
                             }
                         }
-                        StartKind::Schedule(self.schedule(&schedule.value)?)
+                        StartKind::Schedule(self.start_schedule(&schedule.value)?)
                     }
                     (None, Some(event)) => StartKind::Event {
                         event: self.dotted(
@@ -108,10 +108,28 @@ impl Lowerer<'_> {
         })
     }
 
-    /// `{ every: 1d }` or `{ cron: "0 9 * * 1-5" }`.
+    /// A start's `{ every: 1d }` or `{ cron: "0 9 * * 1-5", timezone: …,
+    /// catch_up: … }`.
+    fn start_schedule(&mut self, node: &Node) -> Option<ScheduleStart> {
+        let entries = self.map(node, "`schedule`")?;
+        self.check_keys(entries, keys::START_SCHEDULE, "`schedule`");
+        let schedule = self.schedule_of(entries, node)?;
+        Some(ScheduleStart {
+            schedule,
+            timezone: get(entries, "timezone").and_then(|e| self.text(&e.value, "`timezone`")),
+            catch_up: get(entries, "catch_up").and_then(|e| self.ident(&e.value, "`catch_up`")),
+        })
+    }
+
+    /// A batch's `{ every: 1d }` or `{ cron: "0 6 * * *" }`.
     pub(super) fn schedule(&mut self, node: &Node) -> Option<Schedule> {
         let entries = self.map(node, "`schedule`")?;
         self.check_keys(entries, keys::SCHEDULE, "`schedule`");
+        self.schedule_of(entries, node)
+    }
+
+    /// The `cron` or `every` of a schedule map.
+    fn schedule_of(&mut self, entries: &[Entry], node: &Node) -> Option<Schedule> {
         match (get(entries, "cron"), get(entries, "every")) {
             (Some(cron), None) => Some(Schedule::Cron(self.text(&cron.value, "`cron`")?)),
             (None, Some(every)) => Some(Schedule::Every(self.expr(&every.value, "`every`")?)),
