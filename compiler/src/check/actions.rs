@@ -319,6 +319,7 @@ impl Checker<'_> {
         let owner = What::Path(&provider.name, &action.name);
         let out = self.check_fields(provider, &action.inputs, inputs, name.span, &owner, "input");
         self.check_amount_currency(inputs, &out);
+        self.check_payment_type(resolved, inputs, name);
         out
     }
 

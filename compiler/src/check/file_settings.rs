@@ -145,3 +145,91 @@ impl Checker<'_> {
         }
     }
 }
+
+impl Checker<'_> {
+    /// E0520: an action whose payment type (Buckaroo service) the connection's
+    /// `payment_types` setting leaves out; the runtime would refuse it.
+    pub(crate) fn check_payment_type(
+        &mut self,
+        resolved: &super::actions::ResolvedAction,
+        inputs: &[ast::Field],
+        name: &ast::DottedName,
+    ) {
+        let Some(service) = resolved.action.service.as_deref() else {
+            return;
+        };
+        let Some(conn) = resolved
+            .connection
+            .as_deref()
+            .and_then(|c| self.scope.connections.get(c).copied())
+        else {
+            return;
+        };
+        let literal = |v: &ast::Value| match v {
+            ast::Value::Expr(ast::Expr {
+                kind: ast::ExprKind::Str(text),
+                span,
+                ..
+            }) => Some((text.clone(), *span)),
+            _ => None,
+        };
+        let Some((types, _)) = conn
+            .settings
+            .iter()
+            .find(|f| f.name.name == "payment_types")
+            .and_then(|f| literal(&f.value))
+        else {
+            return;
+        };
+        let (service, span) = match service.strip_prefix("input:") {
+            Some(input) => match inputs
+                .iter()
+                .find(|f| f.name.name == input)
+                .and_then(|f| literal(&f.value))
+            {
+                Some(given) => given,
+                None => {
+                    let Some(f) = inputs.iter().find(|f| f.name.name == input) else {
+                        return;
+                    };
+                    let d = Diagnostic::new(
+                        Code::PaymentTypeNotCollected,
+                        format!(
+                            "connection `{}` collects only some payment types (\"{types}\"), so `{input}` must be written out, not computed",
+                            conn.name.name
+                        ),
+                        f.name.span,
+                        "computed payment type",
+                    )
+                    .with_help(format!(
+                        "write one of \"{types}\" as `{input}`, or drop `payment_types` from connection `{}`",
+                        conn.name.name
+                    ));
+                    self.report(d);
+                    return;
+                }
+            },
+            None => (service.to_owned(), name.span),
+        };
+        let collects = types
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case(&service));
+        if collects {
+            return;
+        }
+        let d = Diagnostic::new(
+            Code::PaymentTypeNotCollected,
+            format!(
+                "connection `{}` does not collect `{service}`: its `payment_types` are \"{types}\"",
+                conn.name.name
+            ),
+            span,
+            format!("`{service}` is not among the connection's payment types"),
+        )
+        .with_help(format!(
+            "add `{service}` to `payment_types` of connection `{}`, or use another connection",
+            conn.name.name
+        ));
+        self.report(d);
+    }
+}

@@ -401,22 +401,57 @@ fn json_object(fields: &[ir::Field], s: Scope<'_>) -> TokenStream {
 /// runtime leaves out an input that is `null`, as if it were not given (an
 /// empty column of a batch record). A required input still fails the step
 /// when its item has no value, naming the item.
-fn inputs_object(provider: &str, action: &str, fields: &[ir::Field], s: Scope<'_>) -> TokenStream {
+fn inputs_object(
+    provider: &str,
+    action: &str,
+    connection: &str,
+    fields: &[ir::Field],
+    s: Scope<'_>,
+) -> TokenStream {
     let catalog = flowc_catalog::provider(provider).and_then(|p| p.action(action));
-    let entries = fields.iter().map(|f| {
-        let k = &f.name;
-        let optional_input = catalog
-            .and_then(|a| a.input(&f.name))
-            .is_some_and(|i| !i.required);
-        let v = match &f.value {
-            Value::Expr(e) if optional_input => match expr::optional_place(e, s) {
-                Some(place) => quote!(::flowc_runtime::rt::json(&#place)?),
-                None => json_value(&f.value, s),
-            },
-            _ => json_value(&f.value, s),
+    let mut entries: Vec<TokenStream> = fields
+        .iter()
+        .map(|f| {
+            let k = &f.name;
+            let optional_input = catalog
+                .and_then(|a| a.input(&f.name))
+                .is_some_and(|i| !i.required);
+            let v = match &f.value {
+                Value::Expr(e) if optional_input => match expr::optional_place(e, s) {
+                    Some(place) => quote!(::flowc_runtime::rt::json(&#place)?),
+                    None => json_value(&f.value, s),
+                },
+                _ => json_value(&f.value, s),
+            };
+            quote!((#k, #v))
+        })
+        .collect();
+    // An input the flow leaves out that takes a connection setting's value
+    // (Buckaroo's `currency`): the connection's setting, else its default.
+    let conn = s.model.connections.iter().find(|c| c.name == connection);
+    for input in catalog.into_iter().flat_map(|a| &a.inputs) {
+        let Some(setting) = &input.default_setting else {
+            continue;
         };
-        quote!((#k, #v))
-    });
+        if fields.iter().any(|f| f.name == input.name) {
+            continue;
+        }
+        let given = conn.and_then(|c| c.settings.iter().find(|f| f.name == *setting));
+        let v = match given {
+            Some(f) => json_value(&f.value, s),
+            None => {
+                let default = flowc_catalog::provider(provider)
+                    .and_then(|p| p.settings.iter().find(|x| x.name == *setting))
+                    .and_then(|x| x.default.clone());
+                match default {
+                    Some(d) => quote!(::flowc_runtime::rt::json(&#d)?),
+                    None => continue,
+                }
+            }
+        };
+        let k = &input.name;
+        entries.push(quote!((#k, #v)));
+    }
     quote!(::flowc_runtime::rt::object([#(#entries),*]))
 }
 
@@ -615,7 +650,7 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
     let (call, save) = match &step.kind {
         StepKind::Action(a) => {
             let (p, n, c) = (&a.provider, &a.action, &a.connection);
-            let inputs = inputs_object(p, n, &a.inputs, s);
+            let inputs = inputs_object(p, n, c, &a.inputs, s);
             let retry = retry_field(&a.retry, s);
             let call = quote! {
                 cx.action(::flowc_runtime::action::ActionCall {
@@ -631,7 +666,7 @@ fn action(step: &ir::Step, s: Scope<'_>) -> TokenStream {
         }
         StepKind::Batch(b) => {
             let (p, n, c) = (&b.provider, &b.action, &b.connection);
-            let inputs = inputs_object(p, n, &b.inputs, s);
+            let inputs = inputs_object(p, n, c, &b.inputs, s);
             let max = match &b.max {
                 Some(Expr {
                     kind: ir::ExprKind::Int(n),

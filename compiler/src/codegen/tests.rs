@@ -102,3 +102,50 @@ fn schedules_become_schedule_defs() {
     let none = generate("flow t\n\nstart input\n\nstep done = end completed\n");
     assert!(!none.contains("schedules"), "{none}");
 }
+
+/// An input the flow leaves out that takes a connection setting (Buckaroo's
+/// `currency`, `payment_methods_allowed`): the connection's value, else the
+/// setting's catalog default; an input the flow writes keeps its own value.
+#[test]
+fn inputs_left_out_take_the_connection_settings() {
+    let flow = |settings: &str, inputs: &str| {
+        format!(
+            "flow t\n\ndata {{\n  email: email required\n}}\n\
+             connection buckaroo: buckaroo test {{\n  website_key = env(\"W\")\n  secret_key = env(\"S\")\n{settings}}}\n\
+             start input\n\n\
+             step invite = buckaroo.pay_per_email {{\n  email = email\n  last_name = \"N\"\n  amount = 12.50\n  invoice = \"I-1\"\n{inputs}}}\n"
+        )
+    };
+    let out = squeeze(&generate(&flow(
+        "  setting currency = \"USD\"\n  setting invalid_account_method = \"ideal,bancontactmrcash\"\n",
+        "",
+    )));
+    assert!(
+        out.contains(r#"("currency", ::flowc_runtime::rt::json(&"USD")?)"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"( "payment_methods_allowed", ::flowc_runtime::rt::json(&"ideal,bancontactmrcash")?, )"#),
+        "{out}"
+    );
+    // No settings: the settings' defaults (EUR, ideal).
+    let out = squeeze(&generate(&flow("", "")));
+    assert!(
+        out.contains(r#"("currency", ::flowc_runtime::rt::json(&"EUR")?)"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"( "payment_methods_allowed", ::flowc_runtime::rt::json(&"ideal")?, )"#),
+        "{out}"
+    );
+    // Written by the flow: its own value, once.
+    let out = squeeze(&generate(&flow(
+        "  setting currency = \"USD\"\n",
+        "  currency = \"EUR\"\n",
+    )));
+    assert_eq!(out.matches("(\"currency\"").count(), 1, "{out}");
+    assert!(
+        out.contains(r#"("currency", ::flowc_runtime::rt::json(&"EUR")?)"#),
+        "{out}"
+    );
+}

@@ -110,6 +110,11 @@ pub struct Action {
     pub inputs: Vec<Field>,
     #[serde(default)]
     pub outputs: Vec<Field>,
+    /// The payment type (Buckaroo service name) the action uses, which a
+    /// connection's `payment_types` setting must include; `input:NAME` when an
+    /// input names it.
+    #[serde(default)]
+    pub service: Option<String>,
     /// For a batch action that writes request files: the columns of a record
     /// that the runtime derives from the connection's settings (a VAT rate, a
     /// due date, …), which the `file_layout` setting may name beside the inputs.
@@ -174,6 +179,10 @@ pub struct Field {
     /// Columns, for `table` fields (lists of objects such as invoice lines).
     #[serde(default)]
     pub columns: Vec<Field>,
+    /// For an action input: the connection setting whose value the input takes
+    /// when the flow gives none (Buckaroo's `currency`).
+    #[serde(default)]
+    pub default_setting: Option<String>,
     /// For a setting whose only effect is on request-file records: the record
     /// columns it fills. A flow whose `file_layout` names none of them would
     /// set it for nothing, and the checker says so.
