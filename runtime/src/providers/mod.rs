@@ -5,6 +5,7 @@
 
 pub mod buckaroo;
 pub mod paypal;
+pub mod sim_faults;
 pub mod stripe;
 pub mod vipps;
 
