@@ -210,6 +210,19 @@ impl Kind {
     }
 }
 
+/// What the event layer reads of any provider's event: its id (for
+/// deduplication), its type, and the id of the object it is about (what a
+/// wait's `for` matches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventHead<'v> {
+    /// `evt_…`, `WH-…`.
+    pub id: &'v str,
+    /// `invoice.paid`, `INVOICING.INVOICE.PAID`.
+    pub ty: &'v str,
+    /// `in_…`, `INV2-…`.
+    pub object_id: &'v str,
+}
+
 /// An amount per `unit`: integer minor units (the default) or a decimal string.
 /// An amount finer than its currency allows is refused, never rounded.
 pub fn amount_out(m: &Money, unit: Option<Unit>) -> Result<Value, String> {

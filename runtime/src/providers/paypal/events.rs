@@ -15,6 +15,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::http::{HttpRequest, Method};
+use crate::providers::EventHead;
 
 /// The verify endpoint under the connection's base URL.
 pub const VERIFY_PATH: &str = "/v1/notifications/verify-webhook-signature";
@@ -36,7 +37,7 @@ pub const TRANSMISSION_HEADERS: [(&str, &str); 5] = [
 
 /// What the event layer needs of one event: its id, type and the id of the
 /// object it is about (`resource.invoice.id`, else `resource.id`).
-pub fn event_head(v: &Value) -> Result<(&str, &str, &str), String> {
+pub fn event_head(v: &Value) -> Result<EventHead<'_>, String> {
     let s = |p: &str| {
         v.pointer(p)
             .and_then(Value::as_str)
@@ -44,10 +45,10 @@ pub fn event_head(v: &Value) -> Result<(&str, &str, &str), String> {
     };
     let id = s("/id").ok_or("an event needs a string `id`")?;
     let ty = s("/event_type").ok_or("an event needs a string `event_type`")?;
-    let object = s("/resource/invoice/id")
+    let object_id = s("/resource/invoice/id")
         .or_else(|| s("/resource/id"))
         .ok_or("an event needs `resource.invoice.id` or `resource.id`")?;
-    Ok((id, ty, object))
+    Ok(EventHead { id, ty, object_id })
 }
 
 /// Why a delivery was not accepted.
@@ -315,7 +316,11 @@ mod tests {
         let e = json!({"id":"WH-1","event_type":"INVOICING.INVOICE.PAID","resource":{"invoice":{"id":"INV2-9"}}});
         assert_eq!(
             event_head(&e),
-            Ok(("WH-1", "INVOICING.INVOICE.PAID", "INV2-9"))
+            Ok(EventHead {
+                id: "WH-1",
+                ty: "INVOICING.INVOICE.PAID",
+                object_id: "INV2-9"
+            })
         );
         assert!(event_head(&json!({"id":"WH-1","event_type":"X","resource":{}})).is_err());
     }
