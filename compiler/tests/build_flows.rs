@@ -109,6 +109,32 @@ fn kintone_flow_runs_its_scenarios_end_to_end() {
     assert!(out.contains("bad_app: failed at post_line"), "{out}");
 }
 
+/// The README's first command (the main job) is the PayPal flow's main
+/// scenario, and it does what the README says: every delivery from invoice to
+/// confirmed payment against the PayPal simulator, every expectation met.
+#[test]
+fn the_readme_main_job_takes_deliveries_to_confirmed_payment() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README.md");
+    let first = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run"))
+        .expect("a cargo run line in README.md");
+    let flow = "paypal_delivery_invoice";
+    let scenario = "examples/paypal_delivery_invoice/happy.scenario.yaml";
+    assert_eq!(
+        first,
+        format!(
+            "cargo run --release -p flowc -- run flows/{flow}.flow.yaml -- simulate --scenario {scenario}"
+        )
+    );
+    let (code, out) = simulate_without_env(flow, &workspace().join(scenario));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("4 of 4 expectations met"), "{out}");
+    for who in ["uk", "japan", "germany"] {
+        assert!(out.contains(&format!("{who}: completed at done")), "{out}");
+    }
+}
+
 /// `flowc run FLOW -- simulate --scenario FILE` with nothing in the
 /// environment: Stripe connections get the simulator and a test key, and each
 /// scenario's `env:` the placeholders it needs.
@@ -119,6 +145,10 @@ fn simulate_without_env(flow: &str, scenario: &Path) -> (Option<i32>, String) {
         .env_remove("STRIPE_SECRET_KEY")
         .env_remove("STRIPE_WEBHOOK_SECRET")
         .env_remove("FLOWC_STRIPE_BASE_URL")
+        .env_remove("PAYPAL_CLIENT_ID")
+        .env_remove("PAYPAL_CLIENT_SECRET")
+        .env_remove("PAYPAL_WEBHOOK_ID")
+        .env_remove("FLOWC_PAYPAL_BASE_URL")
         .args([
             "run",
             &format!("flows/{flow}.flow.yaml"),
@@ -147,15 +177,19 @@ fn met(out: &str) -> Option<(usize, usize)> {
     Some((words.next()?.parse().ok()?, total))
 }
 
-/// The flows with a `provider: stripe` connection and their scenarios.
-fn stripe_flows_and_scenarios() -> Vec<(String, Vec<PathBuf>)> {
+/// The flows with a connection to a simulated provider (`stripe`, `paypal`),
+/// that provider, and their scenarios.
+fn simulated_flows_and_scenarios() -> Vec<(String, &'static str, Vec<PathBuf>)> {
     let mut out = Vec::new();
     for flow in all_flows() {
         let text = std::fs::read_to_string(workspace().join(format!("flows/{flow}.flow.yaml")))
             .expect("flow file");
-        if !text.contains("provider: stripe") {
+        let Some(provider) = ["stripe", "paypal"]
+            .into_iter()
+            .find(|p| text.contains(&format!("provider: {p}")))
+        else {
             continue;
-        }
+        };
         let dir = workspace().join("examples").join(&flow);
         let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{flow} has no scenarios in {}: {e}", dir.display()))
@@ -165,16 +199,17 @@ fn stripe_flows_and_scenarios() -> Vec<(String, Vec<PathBuf>)> {
             .collect();
         scenarios.sort();
         assert!(!scenarios.is_empty(), "{flow} has no scenarios");
-        out.push((flow, scenarios));
+        out.push((flow, provider, scenarios));
     }
     out
 }
 
 #[test]
-fn every_stripe_flow_runs_its_scenarios_against_the_simulator() {
-    let flows = stripe_flows_and_scenarios();
-    let names: Vec<&str> = flows.iter().map(|(f, _)| f.as_str()).collect();
+fn every_stripe_and_paypal_flow_runs_its_scenarios_against_the_simulator() {
+    let flows = simulated_flows_and_scenarios();
+    let names: Vec<&str> = flows.iter().map(|(f, _, _)| f.as_str()).collect();
     for want in [
+        "paypal_delivery_invoice",
         "stripe_charge_refund_triggers",
         "stripe_customer_charges",
         "stripe_invoice_reminders",
@@ -183,7 +218,18 @@ fn every_stripe_flow_runs_its_scenarios_against_the_simulator() {
     }
     let broken_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("broken-scenarios");
     std::fs::create_dir_all(&broken_dir).expect("tmp dir");
-    for (flow, scenarios) in &flows {
+    for (flow, provider, scenarios) in &flows {
+        // An expectation on the simulator that cannot hold.
+        let (impossible, named) = match *provider {
+            "paypal" => (
+                "paypal: { invoices: 999 }",
+                "FAIL paypal: expected 999 invoices, the simulator has ",
+            ),
+            _ => (
+                "stripe: { customers: 999 }",
+                "FAIL stripe: expected 999 customers, the simulator has ",
+            ),
+        };
         for scenario in scenarios {
             let shown = scenario.display();
             let (code, out) = simulate_without_env(flow, scenario);
@@ -201,17 +247,11 @@ fn every_stripe_flow_runs_its_scenarios_against_the_simulator() {
                 .unwrap_or_default();
             assert_eq!(last_key, "expect:", "{shown}: `expect:` comes last");
             let broken = broken_dir.join(scenario.file_name().expect("name"));
-            std::fs::write(
-                &broken,
-                format!("{}\n  - stripe: {{ customers: 999 }}\n", text.trim_end()),
-            )
-            .expect("write");
+            std::fs::write(&broken, format!("{}\n  - {impossible}\n", text.trim_end()))
+                .expect("write");
             let (code, out) = simulate_without_env(flow, &broken);
             assert_eq!(code, Some(1), "{shown} (broken):\n{out}");
-            assert!(
-                out.contains("FAIL stripe: expected 999 customers, the simulator has "),
-                "{shown} (broken):\n{out}"
-            );
+            assert!(out.contains(named), "{shown} (broken):\n{out}");
             assert_eq!(
                 met(&out),
                 Some((total, total + 1)),

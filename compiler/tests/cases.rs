@@ -96,6 +96,8 @@ cases! {
     e0404_jump_into_nested_block_dsl,
     e0405_no_steps,
     e0405_no_steps_dsl,
+    e0406_event_cannot_be_polled,
+    e0406_event_cannot_be_polled_dsl,
     e0501_literal_secret,
     e0501_literal_secret_dsl,
     e0502_live_without_mode,

@@ -1,4 +1,4 @@
-//! `flowc sim stripe`: starts on a free port, prints its URL and the env var,
+//! `flowc sim stripe` and `flowc sim paypal`: start on a free port, prints its URL and the env var,
 //! answers Stripe calls and control calls, refuses non-loopback addresses.
 
 mod cli_support;
@@ -113,4 +113,70 @@ fn sim_stripe_refuses_other_than_loopback() {
         "nope",
     ])
     .expect(2);
+}
+
+#[test]
+fn sim_paypal_serves_tokens_and_invoices_on_a_free_port() {
+    let mut child = Child(
+        Command::new(bin())
+            .args(["sim", "paypal", "--listen", "127.0.0.1:0"])
+            .args([
+                "--webhook",
+                "http://127.0.0.1:9/hook",
+                "--webhook-id",
+                "WH-CLI",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let printed: Vec<String> = lines.by_ref().take(5).map(Result::unwrap).collect();
+    let text = printed.join("\n");
+    let url = printed[0].rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains(&format!("export FLOWC_PAYPAL_BASE_URL={url}")),
+        "{text}"
+    );
+    assert!(text.contains("as webhook id WH-CLI"), "{text}");
+    let addr = url.trim_start_matches("http://");
+    // flowc-sim-client-id:flowc-sim-client-secret
+    let basic = "Zmxvd2Mtc2ltLWNsaWVudC1pZDpmbG93Yy1zaW0tY2xpZW50LXNlY3JldA==";
+    let form = "grant_type=client_credentials";
+    let (status, answer) = http(
+        addr,
+        &format!(
+            "POST /v1/oauth2/token HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {basic}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let token: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let body = r#"{"detail":{"currency_code":"JPY","invoice_number":"D-0001"}}"#;
+    let (status, answer) = http(
+        addr,
+        &format!(
+            "POST /v2/invoicing/invoices HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer) = http(
+        addr,
+        &format!(
+            "GET /v2/invoicing/invoices HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, 401, "{answer}");
+    let (status, state) = http(
+        addr,
+        &format!("GET /_sim/state HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 200);
+    assert!(state.contains("\"DRAFT\":1"), "{state}");
+    flowc(&["sim", "paypal", "--listen", "0.0.0.0:0"]).expect(2);
 }

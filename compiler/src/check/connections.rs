@@ -257,6 +257,9 @@ impl<'a> Checker<'a> {
                 let every = every.as_ref().map(|e| {
                     let typed = self.duration(e, "`every` of a start event");
                     self.warn_short_poll(e, "every");
+                    if let Some(r) = &resolved {
+                        self.poll_served(e, r, "every");
+                    }
                     typed
                 });
                 match resolved {

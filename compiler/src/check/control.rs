@@ -48,6 +48,9 @@ impl Checker<'_> {
                 let poll = poll.as_ref().map(|p| {
                     let typed = self.duration(p, "the poll interval");
                     self.warn_short_poll(p, "poll");
+                    if let Some(r) = &decl.event {
+                        self.poll_served(p, r, "poll");
+                    }
                     typed
                 });
                 let (provider, event_name, connection) = match &decl.event {
@@ -107,6 +110,36 @@ impl Checker<'_> {
             on_timeout,
             save: self.check_assigns(&w.save),
         }
+    }
+
+    /// E0406 when the provider cannot list the event (the catalog's `poll` is
+    /// false: a Buckaroo response file): a `poll` or `every` would never find it.
+    pub(crate) fn poll_served(
+        &mut self,
+        e: &ast::Expr,
+        r: &super::actions::ResolvedEvent,
+        what: &str,
+    ) {
+        if r.event.poll {
+            return;
+        }
+        let how = if r.event.file {
+            "it comes back as a file"
+        } else {
+            "it comes by webhook only"
+        };
+        self.report(
+            Diagnostic::new(
+                Code::PollNotServed,
+                format!(
+                    "`{}.{}` cannot be polled: {how}",
+                    r.provider.name, r.event.name
+                ),
+                e.span,
+                format!("`{what}` would never find it"),
+            )
+            .with_help(format!("remove `{what}`")),
+        );
     }
 
     /// W0001 when a literal poll interval is under 15 seconds.

@@ -1,11 +1,13 @@
-//! `flowc sim stripe --listen ADDR [--webhook URL]...`: the runtime's Stripe
-//! simulator as a standalone server. Prints its URL and the environment to
-//! point a built flow at it, then serves until Ctrl-C.
+//! `flowc sim stripe --listen ADDR [--webhook URL]...` and `flowc sim paypal
+//! --listen ADDR [--webhook URL]...`: the runtime's provider simulators as
+//! standalone servers. Each prints its URL and the environment to point a built
+//! flow at it, then serves until Ctrl-C.
 
 use std::io::Write;
 use std::net::SocketAddr;
 
 use clap::Subcommand;
+use flowc_runtime::providers::paypal::sim as paypal_sim;
 use flowc_runtime::providers::stripe::sim::{SimConfig, StripeSim, WebhookTarget};
 
 use super::Exit;
@@ -21,6 +23,33 @@ enum Provider {
     /// Stripe, API version 2023-08-16: customers, products, prices, charges,
     /// payment intents, invoices, refunds, events and signed webhooks.
     Stripe(StripeArgs),
+    /// PayPal: OAuth2 tokens, Invoicing v2 (create, send, remind, cancel, get,
+    /// search, payments), webhooks with transmission signatures, their verify
+    /// endpoint and the webhook-events list.
+    #[command(name = "paypal")]
+    PayPal(PayPalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PayPalArgs {
+    /// Address to listen on (loopback only; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:12112")]
+    listen: SocketAddr,
+    /// Deliver every event to this URL (repeatable), as the webhook `--webhook-id`.
+    #[arg(long = "webhook", value_name = "URL")]
+    webhooks: Vec<String>,
+    /// The id of the webhook (the flow connection's `webhook_id` credential).
+    #[arg(long, value_name = "ID", default_value = paypal_sim::WEBHOOK_ID)]
+    webhook_id: String,
+    /// The REST app's client id the token endpoint takes.
+    #[arg(long, value_name = "ID", default_value = paypal_sim::CLIENT_ID)]
+    client_id: String,
+    /// The REST app's secret the token endpoint takes.
+    #[arg(long, value_name = "SECRET", default_value = paypal_sim::CLIENT_SECRET)]
+    client_secret: String,
+    /// The flow's connection name, for the `FLOWC_<CONNECTION>_BASE_URL` line.
+    #[arg(long, default_value = "paypal")]
+    connection: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -42,19 +71,69 @@ struct StripeArgs {
 pub fn run(args: &Args) -> Exit {
     match &args.provider {
         Provider::Stripe(a) => stripe(a),
+        Provider::PayPal(a) => paypal(a),
     }
 }
 
-fn stripe(a: &StripeArgs) -> Exit {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+fn async_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(r) => r,
+        Ok(r) => Some(r),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return Exit::Usage;
+            None
         }
+    }
+}
+
+fn paypal(a: &PayPalArgs) -> Exit {
+    let Some(runtime) = async_runtime() else {
+        return Exit::Usage;
+    };
+    let config = paypal_sim::SimConfig {
+        listen: a.listen,
+        client_id: a.client_id.clone(),
+        client_secret: a.client_secret.clone(),
+        webhooks: a
+            .webhooks
+            .iter()
+            .map(|url| paypal_sim::WebhookTarget {
+                url: url.clone(),
+                id: a.webhook_id.clone(),
+            })
+            .collect(),
+        ..paypal_sim::SimConfig::default()
+    };
+    runtime.block_on(async {
+        let sim = match paypal_sim::PayPalSim::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Usage;
+            }
+        };
+        let url = sim.url();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "PayPal simulator (Invoicing v2, webhooks v1) listening on {url}");
+        let _ = writeln!(out, "Point a built flow at it:");
+        let _ = writeln!(out, "  export {}={url}", flowc_runtime::flow::base_url_env(&a.connection));
+        let _ = writeln!(out, "  (its client id must be {}, its secret the --client-secret given, default {})", a.client_id, paypal_sim::CLIENT_SECRET);
+        for w in &a.webhooks {
+            let _ = writeln!(out, "Webhooks to {w}, as webhook id {}", a.webhook_id);
+        }
+        let _ = writeln!(out, "Control endpoints under {url}/_sim/ (state, invoices, events, requests, deliveries, faults, invoices/ID/pay, reset). Ctrl-C stops.");
+        let _ = out.flush();
+        drop(out);
+        let _ = tokio::signal::ctrl_c().await;
+        Exit::Clean
+    })
+}
+
+fn stripe(a: &StripeArgs) -> Exit {
+    let Some(runtime) = async_runtime() else {
+        return Exit::Usage;
     };
     let mut secret = a.webhook_secret.clone();
     if let Some(s) = &secret

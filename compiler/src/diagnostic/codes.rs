@@ -88,6 +88,7 @@ codes! {
     UnreachableStep = "E0403", Error, "unreachable step";
     InvalidJumpTarget = "E0404", Error, "jump into a nested block";
     EmptySteps = "E0405", Error, "flow has no steps";
+    PollNotServed = "E0406", Error, "event cannot be polled";
     // 05xx: connections and secrets
     LiteralSecret = "E0501", Error, "literal secret in a flow file";
     LiveWithoutMode = "E0502", Error, "live connection without an explicit live mode";

@@ -268,6 +268,7 @@ static CONNECTIONS: [::flowc_runtime::flow::ConnectionDef; 1] = [
                 "client_secret",
                 ::flowc_runtime::flow::SecretSource::Env("PAYPAL_CLIENT_SECRET"),
             ),
+            ("webhook_id", ::flowc_runtime::flow::SecretSource::Env("PAYPAL_WEBHOOK_ID")),
         ],
     },
 ];

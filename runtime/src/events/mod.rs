@@ -1,5 +1,7 @@
 //! Provider events into the runtime: one consolidated poll of each connection's
 //! event list (not one call per waiting issue), webhooks, and trigger starts.
+//! What differs per provider (reading an event, verifying a webhook, listing
+//! events) is asked of [`source`]; the rest is provider-neutral.
 //!
 //! [`EventFeed::poll_due`] is one step that the worker loop (`run`, `run --once`)
 //! and `simulate` call with the runtime's clock; [`EventFeed::next_due`] says when
@@ -11,7 +13,11 @@
 
 mod poll;
 pub mod posted;
+pub mod source;
 pub mod webhook;
+mod window;
+
+pub use source::can_poll;
 
 use std::fmt;
 use std::sync::Mutex;
@@ -146,9 +152,10 @@ impl<F: Flow> EventFeed<F> {
             }
         }
         for f in &mut feeds {
-            // Only Stripe's event list is polled; other providers' events come by
-            // webhook or callback (and their waits by the engine's per-issue poll).
-            if f.kind != Some(Kind::Stripe) {
+            // Only providers whose event list the runtime reads are polled (the
+            // checker refuses `poll`/`every` for the others); their events come
+            // by webhook only.
+            if f.kind.and_then(source::listing).is_none() {
                 f.trigger_every = None;
                 f.wait_poll = None;
             }
@@ -332,7 +339,10 @@ impl<F: Flow> EventFeed<F> {
         first_poll: bool,
         now: Timestamp,
     ) -> Result<(Option<FeedEvent>, Option<FeedStart>), String> {
-        let head = crate::providers::stripe::events::event_head(raw)?;
+        let kind = feed
+            .kind
+            .ok_or_else(|| format!("provider `{}` has no event support", feed.conn.provider))?;
+        let head = source::event_head(kind, raw)?;
         let (is_wait, is_trigger) = (
             feed.waits.contains(&head.ty),
             feed.triggers.contains(&head.ty) && !first_poll,
@@ -340,9 +350,6 @@ impl<F: Flow> EventFeed<F> {
         if !is_wait && !is_trigger {
             return Ok((None, None));
         }
-        let kind = feed
-            .kind
-            .ok_or_else(|| format!("provider `{}` has no event support", feed.conn.provider))?;
         let def = feed
             .catalog_event(head.ty)
             .ok_or_else(|| format!("{}: unknown event type `{}`", head.id, head.ty))?;
@@ -401,5 +408,7 @@ impl<F: Flow> EventFeed<F> {
     }
 }
 
+#[cfg(test)]
+mod paypal_tests;
 #[cfg(test)]
 mod tests;

@@ -1,16 +1,18 @@
-//! One consolidated poll of a connection's event list (Stripe's `GET /v1/events`):
-//! everything newer than the cursor, page by page (`has_more`), each page stored
-//! with the cursor that covers it.
+//! One consolidated poll of a connection's event list, the provider's way
+//! ([`super::source::listing`]): Stripe's `GET /v1/events` by event-id cursor —
+//! everything newer than the cursor, page by page (`has_more`), each page
+//! stored with the cursor that covers it — here; PayPal's by time window in
+//! [`super::window`]. Both send their list calls through [`send_list`].
 
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::source::{Listing, listing};
 use super::{ConnFeed, EventFeed, PollReport};
 use crate::action::base_url;
 use crate::flow::{Flow, StepError};
 use crate::http::HttpRequest;
-use crate::providers::Kind;
 use crate::providers::stripe::events::{PAGE_LIMIT, Page, list_request, parse_page};
 
 /// Attempts of one list call (429, 5xx and network errors are tried again).
@@ -18,7 +20,7 @@ const ATTEMPTS: u32 = 4;
 /// The longest wait between two attempts, whatever `Retry-After` says.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 /// The most pages of one poll (a cursor months old is read over several polls).
-const MAX_PAGES: usize = 1000;
+pub(super) const MAX_PAGES: usize = 1000;
 
 /// Polls one connection; the report, or why it failed (the cursor then stays
 /// where the last stored page left it).
@@ -26,12 +28,12 @@ pub(super) async fn poll_connection<F: Flow>(
     feed: &EventFeed<F>,
     conn: &ConnFeed,
 ) -> Result<PollReport, String> {
-    if conn.kind != Some(Kind::Stripe) {
+    let Some(how) = conn.kind.and_then(listing) else {
         return Err(format!(
             "connection `{}`: polling {} events is not supported (webhooks only)",
             conn.conn.name, conn.conn.provider
         ));
-    }
+    };
     let rt = feed.engine.runtime();
     let provider = flowc_catalog::provider(conn.conn.provider)
         .ok_or_else(|| format!("unknown provider `{}`", conn.conn.provider))?;
@@ -41,6 +43,10 @@ pub(super) async fn poll_connection<F: Flow>(
         connection: conn.conn.name.to_string(),
         ..PollReport::default()
     };
+    if how == Listing::TimeWindow {
+        super::window::poll(feed, conn, &base, &types, &mut report).await?;
+        return Ok(report);
+    }
     let cursor = rt
         .store
         .feed_cursor(conn.conn.name)
@@ -138,8 +144,7 @@ async fn store_page<F: Flow>(
     Ok(())
 }
 
-/// One list call, authorized like the connection's actions, tried again on
-/// 429, 5xx and network errors.
+/// One Stripe list call.
 async fn list<F: Flow>(
     feed: &EventFeed<F>,
     conn: &ConnFeed,
@@ -148,8 +153,20 @@ async fn list<F: Flow>(
     page: &Page<'_>,
     report: &mut PollReport,
 ) -> Result<crate::providers::stripe::events::EventPage, String> {
-    let rt = feed.engine.runtime();
     let req: HttpRequest = list_request(base, types, page, PAGE_LIMIT);
+    parse_page(&send_list(feed, conn, base, req, report).await?)
+}
+
+/// One list call of any provider, authorized like the connection's actions,
+/// tried again on 429, 5xx and network errors; the answer's body.
+pub(super) async fn send_list<F: Flow>(
+    feed: &EventFeed<F>,
+    conn: &ConnFeed,
+    base: &str,
+    req: HttpRequest,
+    report: &mut PollReport,
+) -> Result<String, String> {
+    let rt = feed.engine.runtime();
     let kind = conn.kind.ok_or("no provider support")?;
     let req = kind
         .authorize(rt, conn.conn, base, req)
@@ -159,7 +176,7 @@ async fn list<F: Flow>(
         attempt += 1;
         report.calls += 1;
         match rt.http.execute(&req, None, rt).await {
-            Ok(resp) => return parse_page(&resp.body),
+            Ok(resp) => return Ok(resp.body),
             Err(StepError::Retry {
                 message,
                 retry_after,

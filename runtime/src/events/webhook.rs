@@ -1,18 +1,19 @@
-//! Webhooks (`POST /webhooks/{connection}` of `run --listen`): Stripe's signature
-//! checked against the connection's `webhook_secret`, then the event stored like
-//! a polled one (same deduplication by event id, same trigger starts), without
-//! moving the poll cursor. The secret and the signature are never logged.
+//! Webhooks (`POST /webhooks/{connection}` of `run --listen`): the delivery is
+//! verified the provider's way ([`super::source::verify`]: Stripe's signature
+//! against the connection's `webhook_secret`, PayPal's by its verify endpoint
+//! with the connection's `webhook_id`), then the event is stored like a polled
+//! one (same deduplication by event id, same trigger starts), without moving
+//! the poll cursor. Secrets and signatures are never logged.
 
 use std::fmt;
 
+use axum::http::HeaderMap;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::EventFeed;
+use super::{EventFeed, source};
 use crate::flow::Flow;
-use crate::providers::stripe::events::event_head;
-use crate::providers::stripe::signature::{TOLERANCE_SECS, verify};
-use crate::providers::{Kind, credential, credential_source};
+use crate::providers::Kind;
 use crate::store::FeedOutcome;
 
 /// Why a webhook was refused; nothing was changed.
@@ -53,7 +54,7 @@ impl<F: Flow> EventFeed<F> {
     pub async fn webhook(
         &self,
         connection: &str,
-        signature: Option<&str>,
+        headers: &HeaderMap,
         body: &[u8],
         now: Timestamp,
     ) -> Result<WebhookOutcome, WebhookError> {
@@ -61,30 +62,16 @@ impl<F: Flow> EventFeed<F> {
             .iter()
             .find(|c| c.name == connection)
             .ok_or_else(|| WebhookError::NotFound(format!("no connection `{connection}`")))?;
-        if Kind::from_name(conn.provider) != Some(Kind::Stripe) {
+        let Some(kind) = Kind::from_name(conn.provider) else {
             return Err(WebhookError::NotFound(format!(
                 "connection `{connection}` ({}) takes no webhooks here",
                 conn.provider
             )));
-        }
-        if credential_source(conn, "webhook_secret").is_err() {
-            return Err(WebhookError::NotFound(format!(
-                "connection `{connection}` has no `webhook_secret` credential"
-            )));
-        }
-        let secret = credential(conn, "webhook_secret")
-            .map_err(|e| WebhookError::Unavailable(format!("connection `{connection}`: {e}")))?;
-        verify(
-            signature,
-            body,
-            secret.expose(),
-            now.as_second(),
-            TOLERANCE_SECS,
-        )
-        .map_err(|e| WebhookError::BadRequest(e.to_string()))?;
+        };
+        source::verify(self.engine.runtime(), conn, kind, headers, body, now).await?;
         let raw: Value = serde_json::from_slice(body)
             .map_err(|e| WebhookError::BadRequest(format!("the body is not JSON: {e}")))?;
-        let head = event_head(&raw).map_err(WebhookError::BadRequest)?;
+        let head = source::event_head(kind, &raw).map_err(WebhookError::BadRequest)?;
         let event_id = head.id.to_string();
         let Some(feed) = self.feeds.iter().find(|f| f.conn.name == connection) else {
             return Ok(ignored(event_id));

@@ -60,6 +60,8 @@ impl Method {
 pub enum Body {
     None,
     Json(Value),
+    /// JSON sent as written (a webhook event passed on byte for byte).
+    JsonText(String),
     Form(Vec<(String, String)>),
     Xml(String),
     Text(String),
@@ -186,6 +188,11 @@ impl HttpRequest {
     }
     pub fn json(mut self, v: Value) -> Self {
         self.body = Body::Json(v);
+        self
+    }
+    /// A JSON body sent as written, not re-serialized.
+    pub fn json_text(mut self, s: impl Into<String>) -> Self {
+        self.body = Body::JsonText(s.into());
         self
     }
     pub fn form(mut self, pairs: Vec<(String, String)>) -> Self {
@@ -414,6 +421,9 @@ impl HttpClient {
             rb = match &req.body {
                 Body::None => rb,
                 Body::Json(v) => rb.json(v),
+                Body::JsonText(s) => rb
+                    .header("Content-Type", "application/json")
+                    .body(s.clone()),
                 Body::Form(pairs) => rb.form(pairs),
                 Body::Xml(s) => rb.header("Content-Type", "application/xml").body(s.clone()),
                 Body::Text(s) => rb

@@ -5,6 +5,7 @@
 
 pub mod buckaroo;
 pub mod paypal;
+pub mod sim_faults;
 pub mod stripe;
 pub mod vipps;
 
@@ -207,6 +208,19 @@ impl Kind {
             Kind::Buckaroo => buckaroo::authorize(rt, conn, req),
         }
     }
+}
+
+/// What the event layer reads of any provider's event: its id (for
+/// deduplication), its type, and the id of the object it is about (what a
+/// wait's `for` matches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventHead<'v> {
+    /// `evt_…`, `WH-…`.
+    pub id: &'v str,
+    /// `invoice.paid`, `INVOICING.INVOICE.PAID`.
+    pub ty: &'v str,
+    /// `in_…`, `INV2-…`.
+    pub object_id: &'v str,
 }
 
 /// An amount per `unit`: integer minor units (the default) or a decimal string.

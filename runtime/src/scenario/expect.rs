@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::file::Expectation;
+use super::paypal::PayPalSims;
 use super::stripe::StripeSims;
 use crate::store::{IssueRow, IssueState, Store};
 
@@ -14,12 +15,26 @@ pub async fn check(
     store: &dyn Store,
     ids: &HashMap<String, String>,
     sims: &StripeSims,
+    paypal: &PayPalSims,
 ) -> Result<Vec<String>, String> {
-    let selectors = [x.issue.is_some(), x.matching.is_some(), x.stripe.is_some()];
+    let selectors = [
+        x.issue.is_some(),
+        x.matching.is_some(),
+        x.stripe.is_some(),
+        x.paypal.is_some(),
+    ];
     if selectors.iter().filter(|s| **s).count() != 1 {
         return Ok(vec![
-            "an expectation is about one of `issue`, `match` or `stripe`".into(),
+            "an expectation is about one of `issue`, `match`, `stripe` or `paypal`".into(),
         ]);
+    }
+    if let Some(p) = &x.paypal {
+        if x.state.is_some() || x.step.is_some() || x.data.is_some() || x.error_contains.is_some() {
+            return Ok(vec![
+                "a `paypal` expectation counts objects only (no state, step, data)".into(),
+            ]);
+        }
+        return paypal.check(p);
     }
     if x.count.is_some() && x.matching.is_none() {
         return Ok(vec!["`count` goes with `match`".into()]);

@@ -31,6 +31,10 @@ pub struct Scenario {
     /// The Stripe simulator's settings (every `provider: stripe` connection has one).
     #[serde(default)]
     pub stripe: StripeSettings,
+    /// The PayPal simulator's settings (every `provider: paypal` connection has
+    /// one), in the shape of `stripe:`'s.
+    #[serde(default)]
+    pub paypal: SimSettings,
     /// Input records (none for a flow started by provider events: make the
     /// events happen with `stripe:` events instead).
     #[serde(default)]
@@ -104,12 +108,17 @@ pub struct ScenarioEvent {
     /// Something happens at Stripe (in the simulator), which makes its events.
     #[serde(default)]
     pub stripe: Option<StripeAction>,
+    #[serde(default)]
+    pub paypal: Option<PayPalAction>,
 }
 
 /// The Stripe simulator's settings.
+/// A simulator's settings from the start (`stripe:`, `paypal:`).
+pub type StripeSettings = SimSettings;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StripeSettings {
+pub struct SimSettings {
     /// Request faults in force from the start.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
@@ -255,6 +264,50 @@ pub struct Expectation {
     pub error_contains: Option<String>,
     #[serde(default)]
     pub stripe: Option<StripeExpect>,
+    #[serde(default)]
+    pub paypal: Option<PayPalExpect>,
+}
+
+/// A scenario event at PayPal (the simulator): one of the payer paying an
+/// invoice (all that is due, or `amount`; `method` other than PAYPAL records a
+/// payment made outside PayPal), a refund, a fault, lost webhooks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayPalAction {
+    #[serde(default)]
+    pub pay_invoice: Option<String>,
+    /// With `pay_invoice`: a part of what is due (a decimal: `"500"`, `12.5`).
+    #[serde(default)]
+    pub amount: Option<Value>,
+    /// With `pay_invoice`: PAYPAL (default), BANK_TRANSFER, CASH, CHECK, …
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub refund_invoice: Option<String>,
+    #[serde(default)]
+    pub fault: Option<FaultSpec>,
+    #[serde(default)]
+    pub drop_webhooks: Option<DropWebhooks>,
+    #[serde(default)]
+    pub connection: Option<String>,
+}
+
+/// Counts of a PayPal simulator's invoices (per status), events (per type)
+/// and webhook deliveries (per outcome).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayPalExpect {
+    #[serde(default)]
+    pub connection: Option<String>,
+    #[serde(default)]
+    pub invoices: Option<Count>,
+    #[serde(default)]
+    pub events: Option<Count>,
+    #[serde(default)]
+    pub webhooks: Option<Count>,
+    /// Text every invoice's note (`detail.note`, what the customer reads) contains.
+    #[serde(default)]
+    pub note_contains: Option<String>,
 }
 
 /// Counts of the simulator's objects: a number (all of that kind) or counts
@@ -282,6 +335,9 @@ pub struct StripeExpect {
     /// Webhook deliveries, per outcome (`delivered`, `dropped`, `failed`, `pending`).
     #[serde(default)]
     pub webhooks: Option<Count>,
+    /// Text every invoice's note (`detail.note`, what the customer reads) contains.
+    #[serde(default)]
+    pub note_contains: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,14 +1,15 @@
 //! `simulate --scenario FILE`: input records, external events at given times and
-//! expected end states, run on a virtual clock. Every `provider: stripe`
-//! connection talks to its own in-process Stripe simulator on that clock (its
-//! webhooks, when the connection takes them, reach the flow as on `run
-//! --listen`); every other connection and absolute URL points at a local
+//! expected end states, run on a virtual clock. Every `provider: stripe` and
+//! `provider: paypal` connection talks to its own in-process simulator on that
+//! clock (its webhooks, when the connection takes them, reach the flow as on
+//! `run --listen`); every other connection and absolute URL points at a local
 //! scripted server. A month of billing in milliseconds. The file format is in
 //! docs/scenarios.md.
 
 mod expect;
 mod file;
 mod outbox;
+mod paypal;
 mod stripe;
 #[cfg(test)]
 mod tests;
@@ -115,10 +116,13 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     );
     let clock = VirtualClock::new(start);
 
-    // Stripe connections get their simulators; those that take webhooks get
-    // them on a local listener, as `run --listen` would.
+    // Stripe and PayPal connections get their simulators; those that take
+    // webhooks get them on a local listener, as `run --listen` would.
     let stripe_conns = stripe::stripe_connections(F::connections());
-    let listener = if stripe_conns.iter().any(|c| stripe::takes_webhooks(c)) {
+    let paypal_conns = paypal::paypal_connections(F::connections());
+    let listener = if stripe_conns.iter().any(|c| stripe::takes_webhooks(c))
+        || paypal_conns.iter().any(|c| paypal::takes_webhooks(c))
+    {
         Some(
             tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -142,15 +146,28 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         return Err("`stripe:` settings, but the flow has no Stripe connection".into());
     }
     let outboxes = outbox::Outboxes::prepare(F::connections())?;
+    let paypal_sims = paypal::PayPalSims::start(
+        &paypal_conns,
+        Arc::new(clock.clone()),
+        &sc.paypal,
+        listener_url.as_deref(),
+    )
+    .await?;
+    if paypal_sims.is_empty() && (!sc.paypal.faults.is_empty() || sc.paypal.drop_webhooks.is_some())
+    {
+        return Err("`paypal:` settings, but the flow has no PayPal connection".into());
+    }
     // The scenario's placeholders win over the simulation's defaults.
     for (k, v) in &sc.env {
         crate::http::set_simulated_env(k, v);
     }
+    let mut sim_urls = sims.urls();
+    sim_urls.extend(paypal_sims.urls());
     let engine = Engine::<F>::with_base_urls(
         store.clone(),
         Arc::new(clock.clone()),
         &server.url(),
-        &sims.urls(),
+        &sim_urls,
     )?;
     // The flow's event feeds poll the simulators on the virtual clock.
     let feed = Arc::new(EventFeed::new(engine.clone()));
@@ -203,8 +220,8 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
                         .map_err(|e| format!("record `{}`: {e}", r.name))?;
                     ids.insert(r.name.clone(), id);
                 }
-                Action::Event(e) if e.stripe.is_some() => {
-                    let line = stripe_event(&engine, &sims, e, &ids, &mut names).await?;
+                Action::Event(e) if e.stripe.is_some() || e.paypal.is_some() => {
+                    let line = sim_event(&engine, &sims, &paypal_sims, e, &ids, &mut names).await?;
                     lines.push(format!("{}: {line}", e.at));
                     poll_owed = !feed.is_empty();
                 }
@@ -217,11 +234,13 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             .start_due(clock.now())
             .await
             .map_err(|e| e.to_string())?;
+        paypal_sims.settle().await;
         if !feed.poll_due(clock.now()).await.is_empty() {
             poll_owed = false;
         }
         engine.run_due(16).await.map_err(|e| e.to_string())?;
         sims.settle().await;
+        paypal_sims.settle().await;
         let wake = store.next_wake().await.map_err(|e| e.to_string())?;
         // The feed keeps the simulation going only while something else does
         // (an issue is active, a scenario action is to come, a poll is owed).
@@ -271,7 +290,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     lines.extend(outboxes.lines());
     let mut unmet = 0;
     for x in &sc.expect {
-        let f = expect::check(x, store.as_ref(), &ids, &sims).await?;
+        let f = expect::check(x, store.as_ref(), &ids, &sims, &paypal_sims).await?;
         unmet += usize::from(!f.is_empty());
         failures.extend(f);
     }
@@ -294,20 +313,23 @@ fn describe(row: &crate::store::IssueRow) -> String {
     format!("{} at {}{err}", row.state, row.step)
 }
 
-/// A scenario event that acts on the Stripe simulator.
-async fn stripe_event<F: Flow>(
+/// A scenario event that acts on a simulator (Stripe's or PayPal's).
+async fn sim_event<F: Flow>(
     engine: &Engine<F>,
     sims: &stripe::StripeSims,
+    paypal_sims: &paypal::PayPalSims,
     e: &ScenarioEvent,
     ids: &HashMap<String, String>,
     names: &mut HashMap<String, String>,
 ) -> Result<String, String> {
-    let Some(action) = &e.stripe else {
-        return Err("not a Stripe event".into());
+    let (label, alone) = match (&e.stripe, &e.paypal) {
+        (Some(_), None) => ("stripe", true),
+        (None, Some(_)) => ("paypal", true),
+        _ => ("stripe` or `paypal", false),
     };
-    if e.signal.is_some() || e.cancel || e.event.is_some() {
+    if !alone || e.signal.is_some() || e.cancel || e.event.is_some() {
         return Err(format!(
-            "event at {}: `stripe` goes alone (no `signal`, `cancel` or `event`)",
+            "event at {}: `{label}` goes alone (no `signal`, `cancel`, `event` or other provider)",
             e.at
         ));
     }
@@ -327,8 +349,12 @@ async fn stripe_event<F: Flow>(
         }
         None => None,
     };
-    sims.act(action, row.as_ref(), names)
-        .map_err(|err| format!("event at {}: {err}", e.at))
+    let out = match (&e.stripe, &e.paypal) {
+        (Some(a), _) => sims.act(a, row.as_ref(), names),
+        (_, Some(a)) => paypal_sims.act(a, row.as_ref(), names),
+        _ => Err("no provider action".into()),
+    };
+    out.map_err(|err| format!("event at {}: {err}", e.at))
 }
 
 async fn apply_event<F: Flow>(
@@ -371,7 +397,7 @@ async fn apply_event<F: Flow>(
             .map_err(|err| err.to_string())?;
     } else {
         return Err(format!(
-            "event at {}: say `signal`, `cancel`, `event` or `stripe`",
+            "event at {}: say `signal`, `cancel`, `event`, `stripe` or `paypal`",
             e.at
         ));
     }

@@ -39,7 +39,7 @@ pub fn takes_webhooks(conn: &ConnectionDef) -> bool {
 }
 
 /// Gives a credential read from an unset environment variable its simulated value.
-fn default_env(conn: &ConnectionDef, name: &str, value: &str) {
+pub(super) fn default_env(conn: &ConnectionDef, name: &str, value: &str) {
     if let Ok(SecretSource::Env(var)) = credential_source(conn, name) {
         set_simulated_env(var, value);
     }
@@ -279,34 +279,47 @@ impl StripeSims {
                 "delivery" => "outcome",
                 _ => "status",
             };
-            match want {
-                Count::Total(n) if objects.len() != *n => failures.push(format!(
-                    "stripe: expected {n} {plural}, the simulator has {}",
-                    objects.len()
-                )),
-                Count::Total(_) => {}
-                Count::Per(per) => {
-                    for (status, n) in per {
-                        let got = objects
-                            .iter()
-                            .filter(|o| o[field].as_str() == Some(status.as_str()))
-                            .count();
-                        if got != *n {
-                            failures.push(format!(
-                                "stripe: expected {n} {plural} with {field} {status}, the simulator has {got}"
-                            ));
-                        }
-                    }
-                }
-            }
+            check_count("stripe", plural, field, &objects, want, &mut failures);
         }
         Ok(failures)
     }
 }
 
-/// An id named in a Stripe action: a data item of the event's issue, else a
+/// The failures of a count of a simulator's objects: all of them, or per value
+/// of `field` (a status, an event type, a delivery outcome).
+pub(super) fn check_count(
+    who: &str,
+    plural: &str,
+    field: &str,
+    objects: &[Value],
+    want: &Count,
+    failures: &mut Vec<String>,
+) {
+    match want {
+        Count::Total(n) if objects.len() != *n => failures.push(format!(
+            "{who}: expected {n} {plural}, the simulator has {}",
+            objects.len()
+        )),
+        Count::Total(_) => {}
+        Count::Per(per) => {
+            for (status, n) in per {
+                let got = objects
+                    .iter()
+                    .filter(|o| o[field].as_str() == Some(status.as_str()))
+                    .count();
+                if got != *n {
+                    failures.push(format!(
+                        "{who}: expected {n} {plural} with {field} {status}, the simulator has {got}"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// An id named in a Stripe or PayPal action: a data item of the event's issue, else a
 /// name an earlier action gave (`as`), else the id itself.
-fn resolve_id(
+pub(super) fn resolve_id(
     word: &str,
     issue: Option<&IssueRow>,
     names: &HashMap<String, String>,

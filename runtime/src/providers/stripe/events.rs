@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use crate::http::{HttpRequest, Method};
+pub use crate::providers::EventHead;
 
 /// Stripe's largest page.
 pub const PAGE_LIMIT: usize = 100;
@@ -60,17 +61,6 @@ pub fn parse_page(body: &str) -> Result<EventPage, String> {
         .and_then(Value::as_bool)
         .ok_or("the event list has no `has_more`")?;
     Ok(EventPage { events, has_more })
-}
-
-/// What the feed needs of one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventHead<'v> {
-    /// `evt_…`.
-    pub id: &'v str,
-    /// `charge.succeeded`.
-    pub ty: &'v str,
-    /// `data.object.id`: the object it is about.
-    pub object_id: &'v str,
 }
 
 /// The id, type and object id of an event, or why it is not a Stripe event.

@@ -14,7 +14,7 @@
 pub mod cards;
 mod control;
 pub mod error;
-pub mod faults;
+pub use crate::providers::sim_faults as faults;
 pub mod form;
 mod routes;
 mod server;

@@ -1,6 +1,11 @@
 //! PayPal: OAuth2 client credentials (`/v1/oauth2/token`, through the runtime's
 //! token cache), JSON bodies, `PayPal-Request-Id` for idempotency, errors as
-//! `{"name", "message", "details": [{"field", "issue", "description"}]}`.
+//! `{"name", "message", "details": [{"field", "issue", "description"}]}`;
+//! its webhook events ([`events`]: verified by PayPal's verify endpoint, listed
+//! for the poll fallback) and a simulator ([`sim`]).
+
+pub mod events;
+pub mod sim;
 
 use serde_json::Value;
 

@@ -1,7 +1,8 @@
-//! Fault injection: the next N requests (optionally only under a path prefix)
-//! answer 429 with `Retry-After`, or 500 `api_error`, or are delayed; webhook
-//! deliveries are dropped (the next N, or a fraction of them). Set from Rust
-//! ([`Faults`]) or over `POST /_sim/faults` with the same JSON shape.
+//! Fault injection of the provider simulators (Stripe's, PayPal's): the next N
+//! requests (optionally only under a path prefix) answer 429 with
+//! `Retry-After`, or 500 (each simulator in its provider's error shape), or are
+//! delayed; webhook deliveries are dropped (the next N, or a fraction of them).
+//! Set from Rust ([`Faults`]) or over `POST /_sim/faults` with the same JSON shape.
 
 use std::time::Duration;
 

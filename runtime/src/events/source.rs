@@ -1,0 +1,135 @@
+//! What the event layer asks of a provider, and nothing else provider-specific
+//! lives above this file: how to read an event's head (id, type, object), which
+//! credential turns a connection's webhooks on and how a delivery is verified,
+//! and whether (and how) its event list can be polled. The engine, the store's
+//! deduplication by event id and the listener stay provider-neutral; a provider
+//! that joins (Vipps, Buckaroo) adds its arms here and its module under
+//! `providers/`.
+
+use axum::http::HeaderMap;
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::webhook::WebhookError;
+use crate::action::base_url;
+use crate::engine::Runtime;
+use crate::flow::ConnectionDef;
+use crate::providers::{EventHead, Kind, credential, credential_source, paypal, stripe};
+
+/// How the runtime lists a provider's events for the consolidated poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// By event-id cursor, newest first (Stripe's `GET /v1/events`).
+    IdCursor,
+    /// By time window, newest first (PayPal's `GET /v1/notifications/webhooks-events`).
+    TimeWindow,
+}
+
+/// How the provider's events are listed, or `None`: its events come by webhook only.
+pub fn listing(kind: Kind) -> Option<Listing> {
+    match kind {
+        Kind::Stripe => Some(Listing::IdCursor),
+        Kind::PayPal => Some(Listing::TimeWindow),
+        Kind::Vipps | Kind::Buckaroo => None,
+    }
+}
+
+/// Whether the runtime can poll the events of a provider (by catalog name): what
+/// the checker asks before it accepts a wait's `poll` or a trigger's `every`.
+pub fn can_poll(provider: &str) -> bool {
+    Kind::from_name(provider).and_then(listing).is_some()
+}
+
+/// The credential that turns a connection's webhooks on (without it, its
+/// events come by polling only).
+pub fn webhook_credential(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Stripe => Some("webhook_secret"),
+        Kind::PayPal => Some("webhook_id"),
+        Kind::Vipps | Kind::Buckaroo => None,
+    }
+}
+
+/// The id, type and object id of a provider's event.
+pub fn event_head(kind: Kind, raw: &Value) -> Result<EventHead<'_>, String> {
+    match kind {
+        Kind::Stripe => stripe::events::event_head(raw),
+        Kind::PayPal => paypal::events::event_head(raw),
+        Kind::Vipps | Kind::Buckaroo => Err(format!("{kind:?} events are not read here")),
+    }
+}
+
+/// Checks that a delivery to a connection's webhook is the provider's, before
+/// anything reads it. Stripe's signature is an HMAC of the connection's
+/// `webhook_secret`, checked here; a PayPal delivery is checked by PayPal's
+/// verify endpoint, one call per delivery.
+pub async fn verify(
+    rt: &Runtime,
+    conn: &'static ConnectionDef,
+    kind: Kind,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<(), WebhookError> {
+    let name = conn.name;
+    let Some(cred) = webhook_credential(kind) else {
+        return Err(WebhookError::NotFound(format!(
+            "connection `{name}` ({}) takes no webhooks here",
+            conn.provider
+        )));
+    };
+    if credential_source(conn, cred).is_err() {
+        return Err(WebhookError::NotFound(format!(
+            "connection `{name}` has no `{cred}` credential"
+        )));
+    }
+    let secret = credential(conn, cred)
+        .map_err(|e| WebhookError::Unavailable(format!("connection `{name}`: {e}")))?;
+    let header = |h: &str| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    match kind {
+        Kind::Stripe => {
+            use stripe::signature::{TOLERANCE_SECS, verify};
+            verify(
+                header("stripe-signature").as_deref(),
+                body,
+                secret.expose(),
+                now.as_second(),
+                TOLERANCE_SECS,
+            )
+            .map_err(|e| WebhookError::BadRequest(e.to_string()))
+        }
+        Kind::PayPal => {
+            use paypal::events::{VerifyError, verify_answer, verify_body, verify_request};
+            let map = |e: VerifyError| match e {
+                VerifyError::Refused(m) => WebhookError::BadRequest(m),
+                VerifyError::Unavailable(m) => {
+                    WebhookError::Unavailable(format!("connection `{name}`: {m}"))
+                }
+            };
+            let request = verify_body(&header, secret.expose(), body, now).map_err(map)?;
+            let provider = flowc_catalog::provider(conn.provider).ok_or_else(|| {
+                WebhookError::Unavailable(format!("unknown provider `{}`", conn.provider))
+            })?;
+            let base = base_url(&rt.base_urls, conn, provider)
+                .map_err(|e| WebhookError::Unavailable(e.to_string()))?;
+            let req = kind
+                .authorize(rt, conn, &base, verify_request(&base, request))
+                .map_err(|e| WebhookError::Unavailable(e.to_string()))?;
+            let resp = rt.http.execute(&req, None, rt).await.map_err(|e| {
+                WebhookError::Unavailable(format!(
+                    "connection `{name}`: the signature check failed: {e}"
+                ))
+            })?;
+            verify_answer(&resp.body).map_err(map)
+        }
+        Kind::Vipps | Kind::Buckaroo => Err(WebhookError::NotFound(format!(
+            "connection `{name}` ({}) takes no webhooks here",
+            conn.provider
+        ))),
+    }
+}
