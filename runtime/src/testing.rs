@@ -2,6 +2,10 @@
 //! and answers from a script: for the runtime's own tests, the crash test, the
 //! benchmarks, and `simulate`'s scripted http answers. Binds 127.0.0.1 only.
 
+pub mod postgres;
+
+pub use postgres::TestPostgres;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -16,14 +16,16 @@ use crate::clock::{Clock, SystemClock};
 use crate::engine::{Engine, RecordError, RunOptions};
 use crate::events::EventFeed;
 use crate::flow::{ConnectionDef, Flow};
-use crate::store::{IssueRow, IssueState, SqliteOptions, SqliteStore, Store};
+use crate::store::{IssueRow, IssueState, SqliteOptions, SqliteStore, Store, is_postgres_url};
 use crate::value::FieldError;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "A durable billing flow compiled by flowc.", long_about = None)]
 struct Cli {
-    /// The store file (SQLite). Default: `<flow>.flowc.db` in the current directory.
-    #[arg(long, global = true, env = "FLOWC_STORE", value_name = "PATH")]
+    /// The store: a SQLite file (default: `<flow>.flowc.db` in the current
+    /// directory), or a PostgreSQL URL (`postgres://user@host/db`) that several
+    /// replicas of this binary share.
+    #[arg(long, global = true, env = "FLOWC_STORE", value_name = "PATH|URL")]
     store: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -224,7 +226,12 @@ pub fn default_store_path(flow: &str) -> PathBuf {
     PathBuf::from(format!("{flow}.flowc.db"))
 }
 
-fn open_store<F: Flow>(path: Option<&Path>) -> Result<Arc<dyn Store>, String> {
+async fn open_store<F: Flow>(path: Option<&Path>) -> Result<Arc<dyn Store>, String> {
+    if let Some(url) = path.and_then(Path::to_str).filter(|p| is_postgres_url(p)) {
+        return crate::store::open(url, F::name())
+            .await
+            .map_err(|e| e.to_string());
+    }
     let path = path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_store_path(F::name()));
@@ -237,7 +244,7 @@ async fn dispatch<F: Flow>(cli: Cli) -> i32 {
     if let Command::Simulate { scenario } = &cli.command {
         return crate::scenario::simulate_file::<F>(scenario).await;
     }
-    let store = match open_store::<F>(cli.store.as_deref()) {
+    let store = match open_store::<F>(cli.store.as_deref()).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -506,6 +513,10 @@ async fn run_worker<F: Flow>(
         .run(opts, Some(rx))
         .await
         .map_err(|e| (2, e.to_string()))?;
+    // Leases back to the other replicas now, not when they expire.
+    if let Err(e) = engine.store().shutdown().await {
+        tracing::warn!(error = %e, "giving the store's leases back failed; they expire");
+    }
     tracing::info!(runs, "worker stopped");
     Ok(())
 }

@@ -385,7 +385,12 @@ impl<F: Flow> Engine<F> {
             }
             let idle = tasks.is_empty() && ready.is_empty() && claiming.is_none();
             let next = if idle {
-                self.rt.store.next_wake().await?
+                // A store that is away (a database restarting) is looked at again
+                // after the idle poll; the worker does not stop for it.
+                self.rt.store.next_wake().await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "the store is unavailable; looking again soon");
+                    None
+                })
             } else {
                 None
             };
@@ -415,10 +420,19 @@ impl<F: Flow> Engine<F> {
             tokio::select! {
                 (want, rows) = claim => {
                     claiming = None;
-                    let rows = rows?;
-                    // A full batch: there may be more due right now.
-                    look |= rows.len() == want;
-                    ready.extend(rows);
+                    match rows {
+                        Ok(rows) => {
+                            // A full batch: there may be more due right now.
+                            look |= rows.len() == want;
+                            ready.extend(rows);
+                        }
+                        // Not with `once` (it reports the error); otherwise the
+                        // claim is tried again after the idle poll.
+                        Err(e) if opts.once => return Err(e),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "claiming due issues failed; trying again soon");
+                        }
+                    }
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {
                     while tasks.try_join_next().is_some() {}
