@@ -25,12 +25,13 @@ pub fn router<F: Flow>(feed: Arc<EventFeed<F>>) -> Router {
         .route("/issues/{id}", get(status::<F>))
         .route("/issues/{id}/signals/{name}", post(signal::<F>))
         .route("/events/{name}", post(event::<F>))
-        .with_state(engine)
+        .with_state(engine.clone())
         .merge(
             Router::new()
                 .route("/webhooks/{connection}", post(webhook::<F>))
                 .with_state(feed),
         )
+        .merge(super::health::routes(engine.runtime().clone()))
 }
 
 /// A provider webhook: the signature is checked on the raw body before anything

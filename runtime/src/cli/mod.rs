@@ -1,7 +1,9 @@
 //! The generated binary's command line: `start`, `run`, `status`, `list`,
 //! `history`, `signal`, `retry`, `cancel`, `simulate`.
 
+pub mod health;
 pub mod listen;
+mod preflight;
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal};
@@ -258,6 +260,18 @@ async fn dispatch<F: Flow>(cli: Cli) -> i32 {
     {
         eprintln!("error: {e}");
         return 2;
+    }
+    if matches!(cli.command, Command::Run { .. }) {
+        let missing = preflight::missing_credentials(F::connections());
+        if !missing.is_empty() {
+            for m in &missing {
+                eprintln!("error: {m}");
+            }
+            eprintln!(
+                "error: `run` needs every credential of the flow's connections; none of its issues was touched"
+            );
+            return 2;
+        }
     }
     let r = match cli.command {
         Command::Start {

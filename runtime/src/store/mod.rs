@@ -10,7 +10,7 @@
 //! every store passes.
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 mod feed;
 mod group_commit;
 mod postgres;
@@ -281,6 +281,15 @@ pub trait Store: FeedStore + Send + Sync + fmt::Debug + 'static {
     /// replicas take its issues at once instead of after the lease time.
     fn shutdown(&self) -> BoxFuture<'static, StoreResult<()>> {
         Box::pin(async { Ok(()) })
+    }
+    /// How many issues this process holds leases on (PostgreSQL; for `/metrics`).
+    fn leases_held(&self) -> usize {
+        0
+    }
+    /// Whether the store answers (`/readyz`): a cheap read.
+    fn ping(&self) -> BoxFuture<'static, StoreResult<()>> {
+        let next = self.next_wake();
+        Box::pin(async move { next.await.map(|_| ()) })
     }
     /// The earliest `wake_at` of an active issue, if any.
     fn next_wake(&self) -> BoxFuture<'static, StoreResult<Option<Timestamp>>>;

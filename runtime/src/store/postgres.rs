@@ -316,11 +316,6 @@ impl PgStore {
         &self.inner.owner
     }
 
-    /// How many issue leases this replica holds now.
-    pub fn leases_held(&self) -> usize {
-        self.held().len()
-    }
-
     fn held(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.inner.held.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -711,6 +706,15 @@ impl Store for PgStore {
             this.give_back(&ids).await?;
             lease::give_back_named(&this).await
         })
+    }
+
+    fn leases_held(&self) -> usize {
+        self.held().len()
+    }
+
+    fn ping(&self) -> BoxFuture<'static, StoreResult<()>> {
+        let rows = self.query("SELECT 1", vec![], |_| Ok(()));
+        Box::pin(async move { rows.await.map(|_| ()) })
     }
 
     fn try_lease(&self, name: &str, ttl: Duration) -> BoxFuture<'static, StoreResult<bool>> {
