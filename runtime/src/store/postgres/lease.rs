@@ -13,7 +13,7 @@ use crate::store::StoreResult;
 /// holds locked at that moment (the next one renews them).
 pub(super) fn spawn_renewal(store: &PgStore) {
     let weak = Arc::downgrade(&store.inner);
-    let every = store.inner.lease / 3;
+    let every = (store.inner.lease / 3).max(Duration::from_millis(10));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
