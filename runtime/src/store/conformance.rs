@@ -242,9 +242,20 @@ async fn the_ledger_keeps_the_first_key_and_counts_attempts(store: Arc<dyn Store
     for (proposed, n) in [("k-first", 0), ("k-second", 0), ("k-other", 1)] {
         let mut u = update("i", seq, IssueState::Running, "pay", 1);
         u.release = false;
+        // The second call of a step finishes the first in the same commit.
+        let ledger_finish = if n == 1 {
+            vec![LedgerFinish {
+                key: "k-first".into(),
+                status: "done".into(),
+                response: json!({ "status": 201 }),
+            }]
+        } else {
+            vec![]
+        };
         let c = Commit {
             issue: Some(u),
             ledger_begin: Some(begin(proposed, n)),
+            ledger_finish,
             ..Commit::default()
         };
         match store.commit(c).await.unwrap() {
@@ -259,9 +270,9 @@ async fn the_ledger_keeps_the_first_key_and_counts_attempts(store: Arc<dyn Store
     let c = Commit {
         issue: Some(update("i", seq, IssueState::Running, "next", 2)),
         ledger_finish: vec![LedgerFinish {
-            key: "k-first".into(),
-            status: "done".into(),
-            response: json!({ "status": 201 }),
+            key: "k-other".into(),
+            status: "failed".into(),
+            response: json!({ "error": "402" }),
         }],
         ..Commit::default()
     };
@@ -283,8 +294,9 @@ async fn the_ledger_keeps_the_first_key_and_counts_attempts(store: Arc<dyn Store
     let other = ledger.iter().find(|l| l.key == "k-other").unwrap();
     assert_eq!(
         (other.n, other.attempts, other.status.as_str()),
-        (1, 1, "pending")
+        (1, 1, "failed")
     );
+    assert_eq!(other.response, Some(json!({ "error": "402" })));
     assert!(store.ledger("nope").await.unwrap().is_empty());
 }
 

@@ -487,7 +487,123 @@ async fn insert_issues(
     hist.insert(tx).await
 }
 
+/// Whether a commit can be one statement (one round trip, atomic by itself):
+/// it changes an issue that does not begin to wait (a wait takes its wake lock
+/// first), and does not both finish and begin ledger entries (one statement
+/// must not change a row twice).
+fn one_statement(c: &Commit) -> bool {
+    let Some(u) = &c.issue else { return false };
+    let waits = u.state == IssueState::Waiting && u.wait_key.is_some();
+    let both = !c.ledger_finish.is_empty() && c.ledger_begin.is_some();
+    let other = c.ledger_begin.as_ref().is_some_and(|b| b.issue != u.id);
+    let consumes = c.consume.iter().all(|m| {
+        m.starts_with("e:")
+            || m.strip_prefix("s:")
+                .is_some_and(|n| n.parse::<i64>().is_ok())
+    });
+    !waits && !both && !other && consumes
+}
+
+/// [`one_statement`]'s commit: every change in a data-modifying CTE, each
+/// written only when the issue's update matched (its `seq` and lease).
+const COMMIT_ONE: &str = "WITH u AS (\
+       UPDATE issues SET step = $1, data = $2, ctx = $3, error = $4, seq = seq + 1, updated_at = $5, \
+       state = $6, wake_at = $7, wait_key = $8, \
+       lease_owner = CASE WHEN $11 THEN NULL ELSE lease_owner END, \
+       lease_until = CASE WHEN $11 THEN NULL ELSE lease_until END \
+       WHERE id = $9 AND seq = $10 AND (lease_owner IS NULL OR lease_owner = $12) RETURNING id), \
+     h AS (INSERT INTO history (issue, at, step, event, detail) \
+       SELECT * FROM UNNEST($13::text[], $14::int8[], $15::text[], $16::text[], $17::text[]) \
+       WHERE EXISTS (SELECT 1 FROM u)), \
+     f AS (UPDATE ledger l SET status = x.s, response = x.r \
+       FROM UNNEST($18::text[], $19::text[], $20::text[]) AS x(k, s, r) \
+       WHERE l.key = x.k AND EXISTS (SELECT 1 FROM u)), \
+     b AS (INSERT INTO ledger (issue, step, iteration, n, key, attempts, status, created_at, updated_at) \
+       SELECT $9, $21::text, $22::int4, $23::int4, $24::text, 1, 'pending', $25::int8, $25::int8 \
+       WHERE $21::text IS NOT NULL AND EXISTS (SELECT 1 FROM u) \
+       ON CONFLICT (issue, step, iteration, n) DO UPDATE SET attempts = ledger.attempts + 1, \
+       updated_at = excluded.updated_at RETURNING key), \
+     ci AS (UPDATE inbox SET consumed = TRUE WHERE n = ANY($26::int8[]) AND EXISTS (SELECT 1 FROM u)), \
+     ce AS (INSERT INTO consumed_events (issue, event_id) SELECT $9, e FROM UNNEST($27::text[]) AS e \
+       WHERE EXISTS (SELECT 1 FROM u) ON CONFLICT DO NOTHING) \
+     SELECT (SELECT COUNT(*) FROM u), (SELECT key FROM b)";
+
 impl PgStore {
+    /// A commit in one statement (see [`one_statement`]).
+    async fn commit_one_statement(&self, c: Commit) -> StoreResult<CommitOutcome> {
+        let Some(u) = &c.issue else {
+            return Err(StoreError("a one-statement commit needs an issue".into()));
+        };
+        let mut hist = HistoryRows::default();
+        for (issue, h) in &c.history {
+            hist.push(issue, h.at, &h.step, &h.event, &h.detail);
+        }
+        let f_key: Vec<&str> = c.ledger_finish.iter().map(|f| f.key.as_str()).collect();
+        let f_status: Vec<&str> = c.ledger_finish.iter().map(|f| f.status.as_str()).collect();
+        let f_resp: Vec<String> = c
+            .ledger_finish
+            .iter()
+            .map(|f| json_text(&f.response))
+            .collect();
+        let b = c.ledger_begin.as_ref();
+        let inbox: Vec<i64> = c
+            .consume
+            .iter()
+            .filter_map(|m| m.strip_prefix("s:")?.parse().ok())
+            .collect();
+        let events: Vec<&str> = c
+            .consume
+            .iter()
+            .filter_map(|m| m.strip_prefix("e:"))
+            .collect();
+        let client = self.client().await?;
+        let st = client.prepare_cached(COMMIT_ONE).await?;
+        let row = client
+            .query_one(
+                &st,
+                &[
+                    &u.step,
+                    &u.data,
+                    &u.ctx,
+                    &u.error,
+                    &micros(u.now),
+                    &u.state.as_str(),
+                    &u.wake_at.map(micros),
+                    &u.wait_key,
+                    &u.id,
+                    &u.expected_seq,
+                    &u.release,
+                    &self.inner.owner,
+                    &hist.issue,
+                    &hist.at,
+                    &hist.step,
+                    &hist.event,
+                    &hist.detail,
+                    &f_key,
+                    &f_status,
+                    &f_resp,
+                    &b.map(|b| b.step.as_str()),
+                    &b.map(|b| b.iteration as i32),
+                    &b.map(|b| b.n as i32),
+                    &b.map(|b| b.proposed_key.as_str()),
+                    &b.map(|b| micros(b.now)),
+                    &inbox,
+                    &events,
+                ],
+            )
+            .await?;
+        if row.get::<_, i64>(0) == 0 {
+            return Ok(CommitOutcome::Conflict);
+        }
+        if u.release {
+            self.held().remove(&u.id);
+        }
+        Ok(CommitOutcome::Done {
+            seq: Some(u.expected_seq + 1),
+            key: row.get(1),
+        })
+    }
+
     async fn commit_inner(&self, c: Commit) -> StoreResult<CommitOutcome> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -635,7 +751,13 @@ impl Store for PgStore {
 
     fn commit(&self, c: Commit) -> BoxFuture<'static, StoreResult<CommitOutcome>> {
         let this = self.clone();
-        Box::pin(async move { this.commit_inner(c).await })
+        Box::pin(async move {
+            if one_statement(&c) {
+                this.commit_one_statement(c).await
+            } else {
+                this.commit_inner(c).await
+            }
+        })
     }
 
     fn claim_due(
