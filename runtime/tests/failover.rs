@@ -127,7 +127,7 @@ fn failover_test() {
             "not done in time after {kills} kills: {:?}",
             states(&rt, &store)
         );
-        std::thread::sleep(Duration::from_millis(rng.random_range(100..400)));
+        std::thread::sleep(Duration::from_millis(rng.random_range(50..200)));
         // A replica that exited on its own (e.g. started while the database was
         // down) is started again.
         for r in replicas.iter_mut() {

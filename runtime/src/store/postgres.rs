@@ -489,12 +489,18 @@ async fn insert_issues(
 
 /// Whether a commit can be one statement (one round trip, atomic by itself):
 /// it changes an issue that does not begin to wait (a wait takes its wake lock
-/// first), and does not both finish and begin ledger entries (one statement
-/// must not change a row twice).
+/// first), and does not finish the ledger entry it begins (one statement must
+/// not change a row twice). A ledger row's key is the key first proposed for
+/// it, and proposed keys are a function of the row's issue, step, iteration
+/// and number, so a finish of another key is a finish of another row (the
+/// second call of a step finishing its first, a step finishing the last step's).
 fn one_statement(c: &Commit) -> bool {
     let Some(u) = &c.issue else { return false };
     let waits = u.state == IssueState::Waiting && u.wait_key.is_some();
-    let both = !c.ledger_finish.is_empty() && c.ledger_begin.is_some();
+    let both = c
+        .ledger_begin
+        .as_ref()
+        .is_some_and(|b| c.ledger_finish.iter().any(|f| f.key == b.proposed_key));
     let other = c.ledger_begin.as_ref().is_some_and(|b| b.issue != u.id);
     let consumes = c.consume.iter().all(|m| {
         m.starts_with("e:")

@@ -273,3 +273,27 @@ async fn the_store_works_again_after_the_server_restarts() {
     store.create_issues(vec![new_issue("j", 0)]).await.unwrap();
     assert_eq!(store.list(None, 10).await.unwrap().len(), 2);
 }
+
+#[test]
+fn waits_and_a_finish_of_the_entry_begun_keep_the_transaction() {
+    use super::one_statement;
+    use crate::store::LedgerFinish;
+    let finish = |key: &str| LedgerFinish {
+        key: key.into(),
+        status: "done".into(),
+        response: serde_json::json!({}),
+    };
+    let mut c = effect("i", 1, "k2");
+    assert!(one_statement(&c), "a begin");
+    c.ledger_finish = vec![finish("k1")];
+    assert!(one_statement(&c), "a begin and a finish of another entry");
+    c.ledger_finish = vec![finish("k2")];
+    assert!(!one_statement(&c), "the same entry twice");
+    let mut w = commit_of(update("i", 1, IssueState::Waiting, "w", 1));
+    assert!(one_statement(&w), "waiting without a key (a timer)");
+    if let Some(u) = &mut w.issue {
+        u.wait_key = Some("signal:go".into());
+    }
+    assert!(!one_statement(&w), "a wait takes its wake lock first");
+    assert!(!one_statement(&Commit::default()), "no issue");
+}
