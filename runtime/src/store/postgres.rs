@@ -26,6 +26,7 @@ mod feed;
 mod lease;
 
 use std::collections::HashSet;
+use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -116,7 +117,7 @@ CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until TIMESTAMP
 )];
 
 /// How to connect to a PostgreSQL store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PgOptions {
     /// `postgres://user:password@host:port/db` or `postgresql:///db?host=/run/postgresql`.
     pub url: String,
@@ -145,6 +146,36 @@ impl PgOptions {
             lease: Duration::from_secs_f64(env("FLOWC_LEASE_SECS").unwrap_or(30.0).max(0.1)),
             pool_size: env("FLOWC_PG_POOL").map_or(16, |n| n.clamp(1.0, 1000.0) as usize),
         }
+    }
+}
+
+impl fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &redacted(&self.url))
+            .field("flow", &self.flow)
+            .field("lease", &self.lease)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// The URL without its password (`postgres://user:_@host/db`), for logs and `Debug`.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let password = if userinfo.contains(':') { ":_" } else { "" };
+            format!(
+                "{scheme}://{user}{password}@{host}{}",
+                &rest[authority_end..]
+            )
+        }
+        None => url.to_string(),
     }
 }
 

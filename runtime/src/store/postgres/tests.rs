@@ -297,3 +297,23 @@ fn waits_and_a_finish_of_the_entry_begun_keep_the_transaction() {
     assert!(!one_statement(&w), "a wait takes its wake lock first");
     assert!(!one_statement(&Commit::default()), "no issue");
 }
+
+#[test]
+fn options_never_show_the_password() {
+    use super::redacted;
+    assert_eq!(
+        redacted("postgres://flowc:s3cret@db:5432/billing?sslmode=disable"),
+        "postgres://flowc:_@db:5432/billing?sslmode=disable"
+    );
+    assert_eq!(
+        redacted("postgresql://flowc@/db?host=/run/pg"),
+        "postgresql://flowc@/db?host=/run/pg"
+    );
+    assert_eq!(redacted("postgres://db/x"), "postgres://db/x");
+    let o = PgOptions::new("postgres://u:hunter2@h/d", "f");
+    let shown = format!("{o:?}");
+    assert!(
+        !shown.contains("hunter2") && shown.contains("u:_@h/d"),
+        "{shown}"
+    );
+}
