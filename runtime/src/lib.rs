@@ -26,6 +26,7 @@ pub mod erased;
 pub mod events;
 pub mod flow;
 pub mod http;
+pub mod metrics;
 pub mod providers;
 pub mod retry;
 #[doc(hidden)]

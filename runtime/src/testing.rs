@@ -1,6 +1,12 @@
 //! A local HTTP test server that records every request (with its idempotency key)
 //! and answers from a script: for the runtime's own tests, the crash test, the
 //! benchmarks, and `simulate`'s scripted http answers. Binds 127.0.0.1 only.
+//! [`TestPostgres`] (in `testing/postgres.rs`): a throwaway PostgreSQL server
+//! for the PostgreSQL store's tests, the failover test and the replicas bench.
+
+pub mod postgres;
+
+pub use postgres::TestPostgres;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -37,12 +37,13 @@ pub fn router<F: Flow>(feed: Arc<EventFeed<F>>, operator: OperatorAuth) -> Route
             operator::require,
         ))
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(engine)
+        .with_state(engine.clone())
         .merge(
             Router::new()
                 .route("/webhooks/{connection}", post(webhook::<F>))
                 .with_state(feed),
         )
+        .merge(super::health::routes(engine.runtime().clone()))
 }
 
 /// A provider webhook: verified the provider's way on the raw body before

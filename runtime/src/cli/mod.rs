@@ -1,10 +1,12 @@
 //! The generated binary's command line: `start`, `run`, `status`, `list`,
 //! `history`, `signal`, `retry`, `cancel`, `simulate`.
 
+pub mod health;
 pub mod listen;
 #[cfg(test)]
 mod listen_tests;
 pub mod operator;
+mod preflight;
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal};
@@ -19,14 +21,16 @@ use crate::clock::{Clock, SystemClock};
 use crate::engine::{Engine, RecordError, RunOptions};
 use crate::events::EventFeed;
 use crate::flow::{ConnectionDef, Flow};
-use crate::store::{IssueRow, IssueState, SqliteOptions, SqliteStore, Store};
+use crate::store::{IssueRow, IssueState, SqliteOptions, SqliteStore, Store, is_postgres_url};
 use crate::value::FieldError;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "A durable billing flow compiled by flowc.", long_about = None)]
 struct Cli {
-    /// The store file (SQLite). Default: `<flow>.flowc.db` in the current directory.
-    #[arg(long, global = true, env = "FLOWC_STORE", value_name = "PATH")]
+    /// The store: a SQLite file (default: `<flow>.flowc.db` in the current
+    /// directory), or a PostgreSQL URL (`postgres://user@host/db`) that several
+    /// replicas of this binary share.
+    #[arg(long, global = true, env = "FLOWC_STORE", value_name = "PATH|URL")]
     store: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -231,7 +235,12 @@ pub fn default_store_path(flow: &str) -> PathBuf {
     PathBuf::from(format!("{flow}.flowc.db"))
 }
 
-fn open_store<F: Flow>(path: Option<&Path>) -> Result<Arc<dyn Store>, String> {
+async fn open_store<F: Flow>(path: Option<&Path>) -> Result<Arc<dyn Store>, String> {
+    if let Some(url) = path.and_then(Path::to_str).filter(|p| is_postgres_url(p)) {
+        return crate::store::open(url, F::name())
+            .await
+            .map_err(|e| e.to_string());
+    }
     let path = path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_store_path(F::name()));
@@ -244,7 +253,7 @@ async fn dispatch<F: Flow>(cli: Cli) -> i32 {
     if let Command::Simulate { scenario } = &cli.command {
         return crate::scenario::simulate_file::<F>(scenario).await;
     }
-    let store = match open_store::<F>(cli.store.as_deref()) {
+    let store = match open_store::<F>(cli.store.as_deref()).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -258,6 +267,18 @@ async fn dispatch<F: Flow>(cli: Cli) -> i32 {
     {
         eprintln!("error: {e}");
         return 2;
+    }
+    if matches!(cli.command, Command::Run { .. }) {
+        let missing = preflight::missing_credentials(F::connections());
+        if !missing.is_empty() {
+            for m in &missing {
+                eprintln!("error: {m}");
+            }
+            eprintln!(
+                "error: `run` needs every credential of the flow's connections; none of its issues was touched"
+            );
+            return 2;
+        }
     }
     let r = match cli.command {
         Command::Start {
@@ -526,6 +547,10 @@ async fn run_worker<F: Flow>(
         .run(opts, Some(rx))
         .await
         .map_err(|e| (2, e.to_string()))?;
+    // Leases back to the other replicas now, not when they expire.
+    if let Err(e) = engine.store().shutdown().await {
+        tracing::warn!(error = %e, "giving the store's leases back failed; they expire");
+    }
     tracing::info!(runs, "worker stopped");
     Ok(())
 }

@@ -40,6 +40,8 @@ pub struct Runtime {
     pub base_urls: std::collections::HashMap<String, String>,
     /// Woken when new work arrives in this process (a start, a signal).
     pub notify: Notify,
+    /// Counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl fmt::Debug for Runtime {
@@ -234,6 +236,7 @@ impl<F: Flow> Engine<F> {
             connections: F::connections(),
             default_retry: F::default_retry(),
             notify: Notify::new(),
+            metrics: crate::metrics::Metrics::default(),
         };
         Engine {
             rt: Arc::new(rt),
@@ -285,7 +288,9 @@ impl<F: Flow> Engine<F> {
             })
             .collect();
         let ids = issues.iter().map(|i| i.id.clone()).collect();
+        let n = issues.len();
         self.rt.store.create_issues(issues).await?;
+        self.rt.metrics.issues_started(n);
         self.rt.notify.notify_one();
         Ok(ids)
     }
@@ -385,7 +390,12 @@ impl<F: Flow> Engine<F> {
             }
             let idle = tasks.is_empty() && ready.is_empty() && claiming.is_none();
             let next = if idle {
-                self.rt.store.next_wake().await?
+                // A store that is away (a database restarting) is looked at again
+                // after the idle poll; the worker does not stop for it.
+                self.rt.store.next_wake().await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "the store is unavailable; looking again soon");
+                    None
+                })
             } else {
                 None
             };
@@ -415,10 +425,19 @@ impl<F: Flow> Engine<F> {
             tokio::select! {
                 (want, rows) = claim => {
                     claiming = None;
-                    let rows = rows?;
-                    // A full batch: there may be more due right now.
-                    look |= rows.len() == want;
-                    ready.extend(rows);
+                    match rows {
+                        Ok(rows) => {
+                            // A full batch: there may be more due right now.
+                            look |= rows.len() == want;
+                            ready.extend(rows);
+                        }
+                        // Not with `once` (it reports the error); otherwise the
+                        // claim is tried again after the idle poll.
+                        Err(e) if opts.once => return Err(e),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "claiming due issues failed; trying again soon");
+                        }
+                    }
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {
                     while tasks.try_join_next().is_some() {}
@@ -479,15 +498,18 @@ impl std::error::Error for StartError {}
 /// Runs one claimed issue until it waits, sleeps, ends or fails.
 async fn drive<F: Flow>(rt: Arc<Runtime>, row: IssueRow) {
     let id = row.id.clone();
+    use crate::metrics::RunOutcome;
     match drive_inner::<F>(&rt, row).await {
-        Ok(()) => {}
+        Ok(()) => rt.metrics.issue_run(RunOutcome::Done),
         Err(StepError::Conflict) => {
             tracing::debug!(issue = %id, "changed elsewhere; stopped");
             rt.store.release(&id);
+            rt.metrics.issue_run(RunOutcome::Conflict);
         }
         Err(e) => {
             tracing::error!(issue = %id, error = %e, "issue run stopped; it will be picked up again");
             rt.store.release(&id);
+            rt.metrics.issue_run(RunOutcome::Error);
         }
     }
 }

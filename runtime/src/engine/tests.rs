@@ -173,19 +173,40 @@ struct Env {
     engine: Engine<TestFlow>,
     clock: VirtualClock,
     server: TestServer,
+    /// The PostgreSQL server of a test on PostgreSQL (it lives as long as the test).
+    _pg: Option<Arc<crate::testing::TestPostgres>>,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
 
 async fn env() -> Env {
-    let _ = &LINE_ITEMS;
     let store = SqliteStore::open(SqliteOptions::new(":memory:", TestFlow::NAME)).unwrap();
+    env_on(Arc::new(store), None).await
+}
+
+/// The same on a fresh PostgreSQL database (the engine's waits, signals and
+/// retries on the store that replicas share).
+async fn env_postgres() -> Env {
+    let pg = crate::testing::TestPostgres::shared();
+    let url = pg.create_database();
+    let store = crate::store::PgStore::connect(crate::store::PgOptions::new(&url, TestFlow::NAME))
+        .await
+        .unwrap();
+    env_on(Arc::new(store), Some(pg)).await
+}
+
+async fn env_on(
+    store: Arc<dyn crate::store::Store>,
+    pg: Option<Arc<crate::testing::TestPostgres>>,
+) -> Env {
+    let _ = &LINE_ITEMS;
     let clock = VirtualClock::new("2025-03-01T09:00:00Z".parse().unwrap());
-    let engine = Engine::<TestFlow>::new(Arc::new(store), Arc::new(clock.clone()));
+    let engine = Engine::<TestFlow>::new(store, Arc::new(clock.clone()));
     Env {
         engine,
         clock,
         server: TestServer::start().await,
+        _pg: pg,
     }
 }
 
@@ -245,7 +266,15 @@ impl Env {
 
 #[tokio::test]
 async fn signal_loop_and_timer_complete_an_issue() {
-    let e = env().await;
+    signal_loop_and_timer(env().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signal_loop_and_timer_complete_an_issue_on_postgres() {
+    signal_loop_and_timer(env_postgres().await).await;
+}
+
+async fn signal_loop_and_timer(e: Env) {
     let id = e.start(json!({"lines": [10, 20, 30]})).await;
     e.run().await;
     let row = e.issue(&id).await;
@@ -383,7 +412,15 @@ async fn a_signal_sent_before_the_wait_is_kept() {
 
 #[tokio::test]
 async fn server_errors_are_retried_later_with_the_same_key() {
-    let e = env().await;
+    retried_with_the_same_key(env().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_later_with_the_same_key_on_postgres() {
+    retried_with_the_same_key(env_postgres().await).await;
+}
+
+async fn retried_with_the_same_key(e: Env) {
     e.server.script(
         "POST /create",
         [

@@ -217,6 +217,21 @@ impl<F: Flow> EventFeed<F> {
         feed.trigger_every.is_some() || self.someone_waits(feed).await
     }
 
+    /// Whether this process polls `feed` now: replicas on one PostgreSQL store
+    /// take turns by a named lease that outlives two intervals, so one of them
+    /// polls while it lives and another takes over when it dies.
+    async fn holds_feed(&self, feed: &ConnFeed, interval: Duration) -> bool {
+        let ttl = interval.saturating_mul(2) + Duration::from_secs(30);
+        let name = format!("feed:{}", feed.conn.name);
+        match self.engine.store().try_lease(&name, ttl).await {
+            Ok(mine) => mine,
+            Err(e) => {
+                tracing::warn!(connection = feed.conn.name, error = %e, "event feed lease");
+                false
+            }
+        }
+    }
+
     /// Polls every connection that is due at `now` (a trigger's `every`; a wait's
     /// `poll` while an issue waits on the connection). Errors are logged and the
     /// connection is tried again later; the reports of the polls that ran.
@@ -230,7 +245,7 @@ impl<F: Flow> EventFeed<F> {
             let Some(interval) = min_opt(feed.trigger_every, feed.wait_poll) else {
                 continue;
             };
-            let active = self.calls_now(feed).await;
+            let active = self.calls_now(feed).await && self.holds_feed(feed, interval).await;
             let mut next = Schedule {
                 next_due: Some(add(now, interval)),
                 failures: 0,

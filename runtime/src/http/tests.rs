@@ -29,6 +29,7 @@ fn runtime(clock: VirtualClock) -> Runtime {
         default_retry: RetryPolicy::default(),
         base_urls: Default::default(),
         notify: tokio::sync::Notify::new(),
+        metrics: Default::default(),
     }
 }
 

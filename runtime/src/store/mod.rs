@@ -1,20 +1,29 @@
 //! The durable store: issues, their step log (history), the idempotency ledger
 //! and the inbox of signals and events.
 //!
-//! [`Store`] is written so that a PostgreSQL implementation can follow: every
-//! write is one [`Commit`] (one transaction, with optimistic concurrency on the
-//! issue's `seq`), and work is taken with `claim_due` (row leases on PostgreSQL;
-//! an in-process claim set on SQLite, where one worker owns the file).
+//! Two implementations: SQLite (`sqlite.rs`, the embedded default: one file,
+//! one worker process) and PostgreSQL (`postgres.rs`: several replicas of one
+//! flow binary share the database). Every write is one [`Commit`] (one
+//! transaction, with optimistic concurrency on the issue's `seq`), and work is
+//! taken with `claim_due` (row leases on PostgreSQL; an in-process claim set on
+//! SQLite, where one worker owns the file). `conformance.rs` holds the tests
+//! every store passes.
 
+#[cfg(test)]
+pub(crate) mod conformance;
 mod feed;
 mod group_commit;
+mod postgres;
 mod sqlite;
 
 pub use feed::{FeedBatch, FeedEvent, FeedOutcome, FeedStart, FeedStore};
 pub use group_commit::StoreStats;
+pub use postgres::{PgOptions, PgStore, is_postgres_url};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -261,6 +270,27 @@ pub trait Store: FeedStore + Send + Sync + fmt::Debug + 'static {
     fn release(&self, id: &str);
     /// Forgets every claim (a worker starting on a store it owns).
     fn reset_claims(&self) -> BoxFuture<'static, StoreResult<()>>;
+    /// Takes (or keeps) the lease `name` for `ttl` when no other process holds
+    /// it: work done by one replica at a time, such as an event feed's poll.
+    /// True when this process holds it now. One process owns a SQLite store, so
+    /// there it is always true.
+    fn try_lease(&self, _name: &str, _ttl: Duration) -> BoxFuture<'static, StoreResult<bool>> {
+        Box::pin(async { Ok(true) })
+    }
+    /// Gives back everything this process holds (a worker stopping): other
+    /// replicas take its issues at once instead of after the lease time.
+    fn shutdown(&self) -> BoxFuture<'static, StoreResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// How many issues this process holds leases on (PostgreSQL; for `/metrics`).
+    fn leases_held(&self) -> usize {
+        0
+    }
+    /// Whether the store answers (`/readyz`): a cheap read.
+    fn ping(&self) -> BoxFuture<'static, StoreResult<()>> {
+        let next = self.next_wake();
+        Box::pin(async move { next.await.map(|_| ()) })
+    }
     /// The earliest `wake_at` of an active issue, if any.
     fn next_wake(&self) -> BoxFuture<'static, StoreResult<Option<Timestamp>>>;
     /// Unconsumed messages for an issue waiting on `match_key`.
@@ -297,4 +327,18 @@ pub trait Store: FeedStore + Send + Sync + fmt::Debug + 'static {
     fn retry(&self, id: &str, now: Timestamp) -> BoxFuture<'static, StoreResult<bool>>;
     /// Finds an issue by a unique prefix of its id.
     fn resolve_id(&self, prefix: &str) -> BoxFuture<'static, StoreResult<Option<String>>>;
+}
+
+/// Opens the store `location` names for flow `flow`: a `postgres://` or
+/// `postgresql://` URL (shared by replicas), else a SQLite file.
+pub async fn open(location: &str, flow: &str) -> StoreResult<Arc<dyn Store>> {
+    if is_postgres_url(location) {
+        Ok(Arc::new(
+            PgStore::connect(PgOptions::new(location, flow)).await?,
+        ))
+    } else {
+        Ok(Arc::new(SqliteStore::open(SqliteOptions::new(
+            location, flow,
+        ))?))
+    }
 }

@@ -749,6 +749,8 @@ mod tests {
     use rusqlite::Connection;
     use serde_json::json;
 
+    // Claims, commits, the ledger, signals and events: `store/conformance.rs`,
+    // on SQLite and PostgreSQL. Here: what is SQLite's own (its indexes).
     use super::super::{CommitOutcome, IssueState, IssueUpdate, NewIssue, Store};
     use super::{SqliteOptions, SqliteStore, issue_update_sql};
 
@@ -797,57 +799,6 @@ mod tests {
             .unwrap();
         assert_eq!(ok, "ok");
         row
-    }
-
-    #[tokio::test]
-    async fn claims_skip_issues_already_claimed_and_take_them_back_once_released() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(SqliteOptions::new(dir.path().join("c.db"), "f")).unwrap();
-        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
-        let issues = (0..5)
-            .map(|n| NewIssue {
-                id: format!("i{n}"),
-                step: "a".into(),
-                data: json!({ "n": n }),
-                ctx: json!({}),
-                now: t0,
-            })
-            .collect();
-        store.create_issues(issues).await.unwrap();
-        let now = Timestamp::from_second(1_700_000_001).unwrap();
-        let ids = |rows: Vec<super::super::IssueRow>| {
-            rows.into_iter()
-                .map(|r| {
-                    assert_eq!(r.data["n"], json!(r.id[1..].parse::<i64>().unwrap()));
-                    r.id
-                })
-                .collect::<Vec<_>>()
-        };
-        let first = ids(store.claim_due(now, 2).await.unwrap());
-        let second = ids(store.claim_due(now, 2).await.unwrap());
-        let third = ids(store.claim_due(now, 10).await.unwrap());
-        assert_eq!((first.len(), second.len(), third.len()), (2, 2, 1));
-        let mut all: Vec<_> = first.iter().chain(&second).chain(&third).cloned().collect();
-        all.sort();
-        assert_eq!(all, ["i0", "i1", "i2", "i3", "i4"]);
-        assert!(store.claim_due(now, 10).await.unwrap().is_empty());
-        store.release(&second[0]);
-        assert_eq!(
-            ids(store.claim_due(now, 10).await.unwrap()),
-            [second[0].clone()]
-        );
-        // Not due yet: nothing.
-        store.reset_claims().await.unwrap();
-        assert!(
-            store
-                .claim_due(
-                    t0.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap(),
-                    10
-                )
-                .await
-                .unwrap()
-                .is_empty()
-        );
     }
 
     #[tokio::test]
