@@ -103,6 +103,14 @@ pub fn days(n: i64) -> Result<Duration, StepError> {
         .ok_or_else(|| overflow("days"))
 }
 
+/// `duration * integer`: a negative factor or an overflow is an error.
+pub fn scale_duration(d: Duration, n: i64) -> Result<Duration, StepError> {
+    u32::try_from(n)
+        .ok()
+        .and_then(|n| d.checked_mul(n))
+        .ok_or_else(|| overflow("*"))
+}
+
 /// Integer arithmetic with overflow checks: `op` is `+ - * / %`.
 pub fn int(op: char, a: i64, b: i64) -> Result<i64, StepError> {
     let r = match op {
