@@ -118,6 +118,8 @@ cases! {
     e0510_setting_without_effect_dsl,
     e0511_unknown_file_column,
     e0511_unknown_file_column_dsl,
+    e0512_computed_literal,
+    e0512_computed_literal_dsl,
     w0001_short_poll_interval,
     w0001_short_poll_interval_dsl,
     w0002_unused_data_item,

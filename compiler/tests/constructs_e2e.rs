@@ -93,6 +93,9 @@ fn every_data_constraint_refuses_a_record_that_breaks_it() {
         format!(r#"{{"code": "COL-1", "lines": [{{"name": "x", "n": 0}}], {ok}}}"#),
         // money(EUR) takes EUR only
         r#"{"code": "CUR-1", "email": "a@example.com", "due": "2025-03-13", "total": {"amount": "5", "currency": "JPY"}}"#.to_string(),
+        // min and max of a date
+        r#"{"code": "DAT-1", "email": "a@example.com", "due": "2024-12-31", "total": {"amount": "5", "currency": "EUR"}}"#.to_string(),
+        r#"{"code": "DAT-2", "email": "a@example.com", "due": "2031-01-01", "total": {"amount": "5", "currency": "EUR"}}"#.to_string(),
         // the type: an e-mail address
         r#"{"code": "TYP-1", "email": "not-an-address", "due": "2025-03-13", "total": {"amount": "5", "currency": "EUR"}}"#.to_string(),
     ];
@@ -106,7 +109,7 @@ fn every_data_constraint_refuses_a_record_that_breaks_it() {
     );
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
-        all.contains("started 1 issues (9 invalid records skipped)"),
+        all.contains("started 1 issues (11 invalid records skipped)"),
         "{all}"
     );
     for (row, says) in [
@@ -118,7 +121,9 @@ fn every_data_constraint_refuses_a_record_that_breaks_it() {
         (7, "region"),
         (8, "below the minimum 1"),
         (9, "JPY"),
-        (10, "email"),
+        (10, "before the minimum 2025-01-01"),
+        (11, "after the maximum 2030-12-31"),
+        (12, "email"),
     ] {
         let line = all
             .lines()

@@ -257,6 +257,12 @@ impl<'a> Checker<'a> {
                 let every = every.as_ref().map(|e| {
                     let typed = self.duration(e, "`every` of a start event");
                     self.warn_short_poll(e, "every");
+                    self.require_literal(
+                        &typed,
+                        e.span,
+                        "`every` of a start event",
+                        super::literals::Literal::Duration,
+                    );
                     typed
                 });
                 match resolved {

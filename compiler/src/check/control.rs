@@ -48,6 +48,12 @@ impl Checker<'_> {
                 let poll = poll.as_ref().map(|p| {
                     let typed = self.duration(p, "the poll interval");
                     self.warn_short_poll(p, "poll");
+                    self.require_literal(
+                        &typed,
+                        p.span,
+                        "`poll` of an event wait",
+                        super::literals::Literal::Duration,
+                    );
                     typed
                 });
                 let (provider, event_name, connection) = match &decl.event {

@@ -4,6 +4,7 @@
 
 use super::Checker;
 use super::actions::{ResolvedAction, ResolvedEvent, catalog_results};
+use super::literals::Literal;
 use super::scope::{LoopVar, Results, StepEntry};
 use super::types::Type;
 use super::values::Expected;
@@ -169,7 +170,9 @@ impl<'a> Checker<'a> {
         let max = b.max.as_ref().map(|m| {
             let mut want = Expected::new(Type::Integer, "`max` of a batch");
             want.limits.min = Some(1.into());
-            self.expect(m, &want)
+            let typed = self.expect(m, &want);
+            self.require_literal(&typed, m.span, "`max` of a batch", Literal::Integer);
+            typed
         });
         ir::StepKind::Batch(Box::new(ir::Batch {
             provider,

@@ -100,6 +100,7 @@ codes! {
     ScheduleLeavesDataEmpty = "E0509", Error, "schedule leaves a required data item empty";
     SettingWithoutEffect = "E0510", Error, "connection setting without effect";
     UnknownFileColumn = "E0511", Error, "unknown request-file column";
+    ComputedLiteral = "E0512", Error, "computed value where the binary needs one as written";
     // warnings
     ShortPollInterval = "W0001", Warning, "poll interval under 15 seconds";
     UnusedDataItem = "W0002", Warning, "data item is never used";
