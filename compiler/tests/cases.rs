@@ -120,6 +120,8 @@ cases! {
     e0511_unknown_file_column_dsl,
     e0512_computed_literal,
     e0512_computed_literal_dsl,
+    e0513_unsupported_batch_schedule,
+    e0513_unsupported_batch_schedule_dsl,
     w0001_short_poll_interval,
     w0001_short_poll_interval_dsl,
     w0002_unused_data_item,

@@ -178,7 +178,11 @@ impl<'a> Checker<'a> {
             provider,
             action,
             connection,
-            schedule: b.schedule.as_ref().map(|s| self.check_schedule(s)),
+            schedule: b.schedule.as_ref().map(|s| {
+                let checked = self.check_schedule(s);
+                self.check_batch_cron(s, &checked);
+                checked
+            }),
             max,
             inputs,
             save: self.check_assigns(&b.save),
@@ -392,5 +396,34 @@ fn literal_key(e: &ast::Expr) -> Option<String> {
         ast::ExprKind::Bool(b) => Some(format!("`{b}`")),
         ast::ExprKind::Decimal(d) => Some(format!("`{d}`")),
         _ => None,
+    }
+}
+
+impl Checker<'_> {
+    /// E0513: a batch closes on `every` or once a day (`cron: "M H * * *"`);
+    /// another cron line (weekdays only, every 15 minutes) is one the
+    /// runtime's batches cannot keep.
+    fn check_batch_cron(&mut self, written: &ast::Schedule, checked: &ir::Schedule) {
+        let (ast::Schedule::Cron(cron), ir::Schedule::Cron(line)) = (written, checked) else {
+            return;
+        };
+        if flowc_runtime::schedule::parse_cron(line).is_err() {
+            return; // E0506 already
+        }
+        let daily = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [m, h, "*", "*", "*"] => m.parse::<i8>().is_ok() && h.parse::<i8>().is_ok(),
+            _ => false,
+        };
+        if !daily {
+            self.report(
+                Diagnostic::new(
+                    Code::UnsupportedBatchSchedule,
+                    format!("a batch cannot close on `{line}` yet: only once a day"),
+                    cron.span,
+                    "not a daily time",
+                )
+                .with_help("write a time of day, `cron: \"0 6 * * *\"` (minute and hour as numbers), or an interval, `every: 1h`"),
+            );
+        }
     }
 }

@@ -101,6 +101,7 @@ codes! {
     SettingWithoutEffect = "E0510", Error, "connection setting without effect";
     UnknownFileColumn = "E0511", Error, "unknown request-file column";
     ComputedLiteral = "E0512", Error, "computed value where the binary needs one as written";
+    UnsupportedBatchSchedule = "E0513", Error, "batch schedule the runtime cannot keep";
     // warnings
     ShortPollInterval = "W0001", Warning, "poll interval under 15 seconds";
     UnusedDataItem = "W0002", Warning, "data item is never used";
