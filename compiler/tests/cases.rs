@@ -58,6 +58,8 @@ cases! {
     e0201_type_mismatch_dsl,
     e0202_decimal_for_minor_units,
     e0202_decimal_for_minor_units_dsl,
+    e0205_loop_over_step_result,
+    e0205_loop_over_step_result_dsl,
     e0202_integer_for_paypal_money,
     e0203_select_option,
     e0203_select_option_dsl,

@@ -269,7 +269,21 @@ impl<'a> Checker<'a> {
     fn check_for_each(&mut self, each: &'a ast::ForEachStep) -> ir::StepKind {
         let over = self.expr(&each.over);
         let row = match &over.ty {
-            Type::Table(columns) => Type::Row(columns.clone()),
+            Type::Table(columns) if matches!(over.kind, ir::ExprKind::Data(_)) => {
+                Type::Row(columns.clone())
+            }
+            Type::Table(_) => {
+                self.report(
+                    Diagnostic::new(
+                        Code::LoopOverNonTable,
+                        "`for_each` loops over a table data item, and this is not one",
+                        each.over.span,
+                        "a table, but not a data item",
+                    )
+                    .with_help("the runtime loops over the rows of the issue's own `table` data items only"),
+                );
+                Type::Error
+            }
             t if t.is_unknown() => Type::Error,
             other => {
                 self.report(
