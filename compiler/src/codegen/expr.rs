@@ -234,6 +234,8 @@ pub fn string(e: &Expr, s: Scope<'_>) -> TokenStream {
         v
     } else if e.ty.is_unknown() || e.ty == Type::Map {
         quote!(::flowc_runtime::rt::json_text(&#v))
+    } else if e.ty == Type::Duration {
+        quote!(::flowc_runtime::rt::duration_text(#v))
     } else {
         quote!(::flowc_runtime::rt::text(&#v))
     }
