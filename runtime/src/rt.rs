@@ -108,7 +108,10 @@ pub fn days(n: i64) -> Result<Duration, StepError> {
 pub fn duration_text(d: Duration) -> String {
     let secs = d.as_secs();
     let units = [(604_800, 'w'), (86_400, 'd'), (3_600, 'h'), (60, 'm')];
-    match units.iter().find(|(n, _)| secs > 0 && secs.is_multiple_of(*n)) {
+    match units
+        .iter()
+        .find(|(n, _)| secs > 0 && secs.is_multiple_of(*n))
+    {
         Some((n, unit)) => format!("{}{unit}", secs / n),
         None => format!("{secs}s"),
     }
