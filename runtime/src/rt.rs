@@ -103,6 +103,28 @@ pub fn days(n: i64) -> Result<Duration, StepError> {
         .ok_or_else(|| overflow("days"))
 }
 
+/// A duration as the flow language writes it, in its largest whole unit
+/// (`2w`, `1d`, `90m`, `45s`).
+pub fn duration_text(d: Duration) -> String {
+    let secs = d.as_secs();
+    let units = [(604_800, 'w'), (86_400, 'd'), (3_600, 'h'), (60, 'm')];
+    match units
+        .iter()
+        .find(|(n, _)| secs > 0 && secs.is_multiple_of(*n))
+    {
+        Some((n, unit)) => format!("{}{unit}", secs / n),
+        None => format!("{secs}s"),
+    }
+}
+
+/// `duration * integer`: a negative factor or an overflow is an error.
+pub fn scale_duration(d: Duration, n: i64) -> Result<Duration, StepError> {
+    u32::try_from(n)
+        .ok()
+        .and_then(|n| d.checked_mul(n))
+        .ok_or_else(|| overflow("*"))
+}
+
 /// Integer arithmetic with overflow checks: `op` is `+ - * / %`.
 pub fn int(op: char, a: i64, b: i64) -> Result<i64, StepError> {
     let r = match op {
@@ -488,6 +510,29 @@ mod tests {
         assert!(money('+', a, b).is_err());
         assert_eq!(minor_units(money('+', a, a).unwrap()).unwrap(), 2500);
         assert!(cmp(&a, &b).is_err());
+    }
+
+    #[test]
+    fn durations_read_as_written() {
+        let text = |s: u64| duration_text(Duration::from_secs(s));
+        assert_eq!(
+            [
+                text(1_209_600),
+                text(86_400),
+                text(93_600),
+                text(5_400),
+                text(45),
+                text(0)
+            ],
+            ["2w", "1d", "26h", "90m", "45s", "0s"]
+        );
+        assert_eq!(
+            scale_duration(Duration::from_secs(60), 3)
+                .unwrap()
+                .as_secs(),
+            180
+        );
+        assert!(scale_duration(Duration::from_secs(60), -1).is_err());
     }
 
     #[test]

@@ -260,6 +260,12 @@ impl<'a> Checker<'a> {
                     if let Some(r) = &resolved {
                         self.poll_served(e, r, "every");
                     }
+                    self.require_literal(
+                        &typed,
+                        e.span,
+                        "`every` of a start event",
+                        super::literals::Literal::Duration,
+                    );
                     typed
                 });
                 match resolved {

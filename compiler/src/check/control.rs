@@ -51,6 +51,12 @@ impl Checker<'_> {
                     if let Some(r) = &decl.event {
                         self.poll_served(p, r, "poll");
                     }
+                    self.require_literal(
+                        &typed,
+                        p.span,
+                        "`poll` of an event wait",
+                        super::literals::Literal::Duration,
+                    );
                     typed
                 });
                 let (provider, event_name, connection) = match &decl.event {

@@ -2,6 +2,7 @@
 //! types and constraints.
 
 use super::Checker;
+use super::literals::Literal;
 use super::types::{Column, SelectOption, TYPE_NAMES, Type};
 use super::values::{Expected, LimitSpans, Limits, What, is_valid_currency_code, literal_number};
 use crate::ast::{self, TypeKind};
@@ -260,6 +261,15 @@ impl<'a> Checker<'a> {
             want.limits = limits.clone();
             self.expect(e, &want)
         });
+        for (which, typed, written) in [
+            ("default", default.as_ref(), &c.default),
+            ("min", min.as_ref().and_then(Option::as_ref), &c.min),
+            ("max", max.as_ref().and_then(Option::as_ref), &c.max),
+        ] {
+            if let (Some(e), Some(w)) = (typed, written) {
+                self.require_literal(e, w.span, &format!("`{which}` of `{name}`"), Literal::Value);
+            }
+        }
         let columns = match &item.ty.kind {
             TypeKind::Table { columns } => columns.iter().map(|c| self.check_item(c)).collect(),
             _ => Vec::new(),

@@ -28,6 +28,7 @@ mod expr;
 mod file_settings;
 pub mod functions;
 mod http;
+mod literals;
 mod lower;
 mod schedules;
 mod scope;

@@ -4,6 +4,7 @@
 
 use super::Checker;
 use super::actions::{ResolvedAction, ResolvedEvent, catalog_results};
+use super::literals::Literal;
 use super::scope::{LoopVar, Results, StepEntry};
 use super::types::Type;
 use super::values::Expected;
@@ -169,13 +170,19 @@ impl<'a> Checker<'a> {
         let max = b.max.as_ref().map(|m| {
             let mut want = Expected::new(Type::Integer, "`max` of a batch");
             want.limits.min = Some(1.into());
-            self.expect(m, &want)
+            let typed = self.expect(m, &want);
+            self.require_literal(&typed, m.span, "`max` of a batch", Literal::Integer);
+            typed
         });
         ir::StepKind::Batch(Box::new(ir::Batch {
             provider,
             action,
             connection,
-            schedule: b.schedule.as_ref().map(|s| self.check_schedule(s)),
+            schedule: b.schedule.as_ref().map(|s| {
+                let checked = self.check_schedule(s);
+                self.check_batch_cron(s, &checked);
+                checked
+            }),
             max,
             inputs,
             save: self.check_assigns(&b.save),
@@ -262,7 +269,21 @@ impl<'a> Checker<'a> {
     fn check_for_each(&mut self, each: &'a ast::ForEachStep) -> ir::StepKind {
         let over = self.expr(&each.over);
         let row = match &over.ty {
-            Type::Table(columns) => Type::Row(columns.clone()),
+            Type::Table(columns) if matches!(over.kind, ir::ExprKind::Data(_)) => {
+                Type::Row(columns.clone())
+            }
+            Type::Table(_) => {
+                self.report(
+                    Diagnostic::new(
+                        Code::LoopOverNonTable,
+                        "`for_each` loops over a table data item, and this is not one",
+                        each.over.span,
+                        "a table, but not a data item",
+                    )
+                    .with_help("the runtime loops over the rows of the issue's own `table` data items only"),
+                );
+                Type::Error
+            }
             t if t.is_unknown() => Type::Error,
             other => {
                 self.report(
@@ -389,5 +410,34 @@ fn literal_key(e: &ast::Expr) -> Option<String> {
         ast::ExprKind::Bool(b) => Some(format!("`{b}`")),
         ast::ExprKind::Decimal(d) => Some(format!("`{d}`")),
         _ => None,
+    }
+}
+
+impl Checker<'_> {
+    /// E0513: a batch closes on `every` or once a day (`cron: "M H * * *"`);
+    /// another cron line (weekdays only, every 15 minutes) is one the
+    /// runtime's batches cannot keep.
+    fn check_batch_cron(&mut self, written: &ast::Schedule, checked: &ir::Schedule) {
+        let (ast::Schedule::Cron(cron), ir::Schedule::Cron(line)) = (written, checked) else {
+            return;
+        };
+        if flowc_runtime::schedule::parse_cron(line).is_err() {
+            return; // E0506 already
+        }
+        let daily = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [m, h, "*", "*", "*"] => m.parse::<i8>().is_ok() && h.parse::<i8>().is_ok(),
+            _ => false,
+        };
+        if !daily {
+            self.report(
+                Diagnostic::new(
+                    Code::UnsupportedBatchSchedule,
+                    format!("a batch cannot close on `{line}` yet: only once a day"),
+                    cron.span,
+                    "not a daily time",
+                )
+                .with_help("write a time of day, `cron: \"0 6 * * *\"` (minute and hour as numbers), or an interval, `every: 1h`"),
+            );
+        }
     }
 }

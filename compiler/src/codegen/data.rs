@@ -290,6 +290,15 @@ fn literal_number(e: &Expr) -> Option<String> {
     }
 }
 
+/// A bound as text: a number, or a date or datetime as written (the checker
+/// allows only literals, E0512).
+fn literal_bound(e: &Expr) -> Option<String> {
+    match &e.kind {
+        ExprKind::Str(s) => Some(s.clone()),
+        _ => literal_number(e),
+    }
+}
+
 /// `ItemDef::new(..)` with its constraints.
 fn item_def(item: &DataItem, columns: Option<&proc_macro2::Ident>) -> TokenStream {
     let name = &item.name;
@@ -301,10 +310,10 @@ fn item_def(item: &DataItem, columns: Option<&proc_macro2::Ident>) -> TokenStrea
     if let Some(json) = item.default.as_ref().and_then(literal_json) {
         def.extend(quote!(.default_json(#json)));
     }
-    if let Some(min) = item.min.as_ref().and_then(literal_number) {
+    if let Some(min) = item.min.as_ref().and_then(literal_bound) {
         def.extend(quote!(.min(#min)));
     }
-    if let Some(max) = item.max.as_ref().and_then(literal_number) {
+    if let Some(max) = item.max.as_ref().and_then(literal_bound) {
         def.extend(quote!(.max(#max)));
     }
     if let Some(p) = &item.pattern {

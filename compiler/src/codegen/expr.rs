@@ -234,6 +234,8 @@ pub fn string(e: &Expr, s: Scope<'_>) -> TokenStream {
         v
     } else if e.ty.is_unknown() || e.ty == Type::Map {
         quote!(::flowc_runtime::rt::json_text(&#v))
+    } else if e.ty == Type::Duration {
+        quote!(::flowc_runtime::rt::duration_text(#v))
     } else {
         quote!(::flowc_runtime::rt::text(&#v))
     }
@@ -491,7 +493,8 @@ fn arithmetic(op: BinaryOp, lhs: &Expr, rhs: &Expr, s: Scope<'_>) -> TokenStream
     let c = op_char(op);
     let forward = op == BinaryOp::Add;
     match (&lhs.ty, &rhs.ty) {
-        (Type::Integer, Type::Integer) => {
+        // Integer division is exact: the checker types it `decimal`.
+        (Type::Integer, Type::Integer) if op != BinaryOp::Div => {
             let (a, b) = (expr(lhs, s), expr(rhs, s));
             quote!(#rt::int(#c, #a, #b)?)
         }
@@ -517,6 +520,18 @@ fn arithmetic(op: BinaryOp, lhs: &Expr, rhs: &Expr, s: Scope<'_>) -> TokenStream
         (Type::Date | Type::Datetime, Type::Duration) => {
             let (a, b) = (expr(lhs, s), expr(rhs, s));
             quote!(#rt::shift(#a, #b, #forward)?)
+        }
+        (Type::Duration, Type::Date | Type::Datetime) => {
+            let (a, b) = (expr(lhs, s), expr(rhs, s));
+            quote!(#rt::shift(#b, #a, true)?)
+        }
+        (Type::Duration, Type::Integer) => {
+            let (a, b) = (expr(lhs, s), expr(rhs, s));
+            quote!(#rt::scale_duration(#a, #b)?)
+        }
+        (Type::Integer, Type::Duration) => {
+            let (a, b) = (expr(lhs, s), expr(rhs, s));
+            quote!(#rt::scale_duration(#b, #a)?)
         }
         (Type::Date, Type::Date) | (Type::Datetime, Type::Datetime) => {
             let (a, b) = (expr(lhs, s), expr(rhs, s));

@@ -101,6 +101,8 @@ codes! {
     ScheduleLeavesDataEmpty = "E0509", Error, "schedule leaves a required data item empty";
     SettingWithoutEffect = "E0510", Error, "connection setting without effect";
     UnknownFileColumn = "E0511", Error, "unknown request-file column";
+    ComputedLiteral = "E0512", Error, "computed value where the binary needs one as written";
+    UnsupportedBatchSchedule = "E0513", Error, "batch schedule the runtime cannot keep";
     PaymentTypeNotCollected = "E0520", Error, "payment type the connection does not collect";
     // warnings
     ShortPollInterval = "W0001", Warning, "poll interval under 15 seconds";

@@ -257,13 +257,7 @@ impl HttpRequest {
             // In simulation (`*` is set) absolute URLs go to the scripted
             // server too: same path and query, its origin. A URL already at a
             // connection's base (a provider simulator's) stays.
-            Target::Url(u) => match (base_urls.get(SIMULATED), u.split_once("://")) {
-                (Some(base), Some((_, rest))) if !at_a_base(u, base_urls) => {
-                    let path = rest.find('/').map_or("", |i| &rest[i..]);
-                    Ok(format!("{}{path}", base.trim_end_matches('/')))
-                }
-                _ => Ok(u.clone()),
-            },
+            Target::Url(u) => Ok(simulated(u, base_urls)),
             Target::Connection { name, path } => {
                 let base = base_urls
                     .get(*name)
@@ -281,6 +275,19 @@ impl HttpRequest {
     pub fn describe(&self, base_urls: &HashMap<String, String>) -> String {
         let url = self.url(base_urls).unwrap_or_else(|e| e.to_string());
         format!("{} {}", self.method.as_str(), strip_query(&url))
+    }
+}
+
+/// In simulation (`*` is set) an absolute URL goes to the scripted server:
+/// same path and query, its origin. A URL already at a connection's base (a
+/// provider simulator's) stays, and so does every URL outside a simulation.
+pub fn simulated(u: &str, base_urls: &HashMap<String, String>) -> String {
+    match (base_urls.get(SIMULATED), u.split_once("://")) {
+        (Some(base), Some((_, rest))) if !at_a_base(u, base_urls) => {
+            let path = rest.find('/').map_or("", |i| &rest[i..]);
+            format!("{}{path}", base.trim_end_matches('/'))
+        }
+        _ => u.to_string(),
     }
 }
 
@@ -306,9 +313,14 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    /// A declared field as a Rust value (`resp.get::<String>("id")`).
+    /// A declared field as a Rust value (`resp.get::<String>("id")`), or
+    /// the HTTP status (`${step.status}`) unless a field has that name.
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, StepError> {
-        let v = self.fields.get(name).cloned().unwrap_or(Value::Null);
+        let v = match self.fields.get(name) {
+            Some(v) => v.clone(),
+            None if name == "status" => Value::from(self.status),
+            None => Value::Null,
+        };
         serde_json::from_value(v)
             .map_err(|e| StepError::Fatal(format!("response field `{name}`: {e}")))
     }
@@ -486,11 +498,14 @@ impl HttpClient {
                     client_secret,
                     scope,
                 } => {
+                    // A token URL of a flow's own (an http step's) is
+                    // simulated as its request's URL is.
+                    let token_url = simulated(token_url, &rt.base_urls);
                     let t = self
                         .tokens
                         .token(
                             &self.client,
-                            token_url,
+                            &token_url,
                             &resolve(client_id)?,
                             &resolve(client_secret)?,
                             scope.as_deref(),

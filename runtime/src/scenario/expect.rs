@@ -4,10 +4,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::file::Expectation;
+use super::file::{Expectation, HttpExpect};
 use super::paypal::PayPalSims;
 use super::stripe::StripeSims;
 use crate::store::{IssueRow, IssueState, Store};
+use crate::testing::{Seen, TestServer};
 
 /// The failures of one expectation (none: it is met).
 pub async fn check(
@@ -16,16 +17,18 @@ pub async fn check(
     ids: &HashMap<String, String>,
     sims: &StripeSims,
     paypal: &PayPalSims,
+    server: &TestServer,
 ) -> Result<Vec<String>, String> {
     let selectors = [
         x.issue.is_some(),
         x.matching.is_some(),
         x.stripe.is_some(),
         x.paypal.is_some(),
+        x.http.is_some(),
     ];
     if selectors.iter().filter(|s| **s).count() != 1 {
         return Ok(vec![
-            "an expectation is about one of `issue`, `match`, `stripe` or `paypal`".into(),
+            "an expectation is about one of `issue`, `match`, `stripe`, `paypal` or `http`".into(),
         ]);
     }
     if let Some(p) = &x.paypal {
@@ -35,6 +38,14 @@ pub async fn check(
             ]);
         }
         return paypal.check(p);
+    }
+    if let Some(h) = &x.http {
+        if x.state.is_some() || x.step.is_some() || x.data.is_some() || x.error_contains.is_some() {
+            return Ok(vec![
+                "an `http` expectation is about requests only (no state, step, data)".into(),
+            ]);
+        }
+        return Ok(check_http(h, &server.seen()));
     }
     if x.count.is_some() && x.matching.is_none() {
         return Ok(vec!["`count` goes with `match`".into()]);
@@ -120,6 +131,63 @@ fn check_row(x: &Expectation, who: &str, row: &IssueRow) -> Vec<String> {
         let got = row.data.get(k).cloned().unwrap_or(Value::Null);
         if &got != v {
             failures.push(format!("{who}: expected {k} = {v}, got {got}"));
+        }
+    }
+    failures
+}
+
+/// The requests on `h.route`: their number, and each one's headers, query
+/// and body.
+pub(crate) fn check_http(h: &HttpExpect, seen: &[Seen]) -> Vec<String> {
+    let Some((method, path)) = h.route.split_once(' ') else {
+        return vec![format!(
+            "http `{}`: write the route as `METHOD /path`",
+            h.route
+        )];
+    };
+    let on: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.method.eq_ignore_ascii_case(method) && s.path == path)
+        .collect();
+    let label = format!("http {}", h.route);
+    let mut failures = Vec::new();
+    match h.count {
+        Some(n) if on.len() != n => {
+            failures.push(format!("{label}: expected {n} requests, got {}", on.len()));
+        }
+        None if on.is_empty() => failures.push(format!("{label}: no request")),
+        _ => {}
+    }
+    if let Some(n) = h.request
+        && on.len() < n.max(1)
+    {
+        failures.push(format!("{label}: no request {n}"));
+    }
+    for (i, s) in on.iter().enumerate() {
+        if h.request.is_some_and(|n| n != i + 1) {
+            continue;
+        }
+        let who = format!("{label} (request {})", i + 1);
+        for (k, v) in &h.headers {
+            let got = s.headers.get(&k.to_ascii_lowercase());
+            if got != Some(v) {
+                failures.push(format!("{who}: expected header {k}: {v}, got {got:?}"));
+            }
+        }
+        if let Some(q) = &h.query
+            && s.query.as_deref() != Some(q.as_str())
+        {
+            failures.push(format!("{who}: expected query {q:?}, got {:?}", s.query));
+        }
+        if let Some(b) = &h.body
+            && &s.body != b
+        {
+            failures.push(format!("{who}: expected body {b:?}, got {:?}", s.body));
+        }
+        if let Some(j) = &h.json
+            && &s.json() != j
+        {
+            failures.push(format!("{who}: expected JSON {j}, got {:?}", s.body));
         }
     }
     failures

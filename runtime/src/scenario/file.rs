@@ -240,8 +240,9 @@ pub struct RefundDetail {
 }
 
 /// One expectation, about exactly one of: a record's issue (`issue`), the
-/// issues whose data match (`match`, e.g. issues that events started), or the
-/// Stripe simulator's state (`stripe`).
+/// issues whose data match (`match`, e.g. issues that events started), the
+/// Stripe simulator's state (`stripe`), or what the scripted server received
+/// (`http`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
@@ -266,6 +267,9 @@ pub struct Expectation {
     pub stripe: Option<StripeExpect>,
     #[serde(default)]
     pub paypal: Option<PayPalExpect>,
+    /// What the local scripted server received on one route.
+    #[serde(default)]
+    pub http: Option<HttpExpect>,
 }
 
 /// A scenario event at PayPal (the simulator): one of the payer paying an
@@ -308,6 +312,33 @@ pub struct PayPalExpect {
     /// Text every invoice's note (`detail.note`, what the customer reads) contains.
     #[serde(default)]
     pub note_contains: Option<String>,
+}
+
+/// The requests the scripted server received on one route (`POST /path`):
+/// how many, and what each of them carried. Header names are matched
+/// without case; values, the query and the body exactly.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpExpect {
+    pub route: String,
+    /// How many requests (default: at least one).
+    #[serde(default)]
+    pub count: Option<usize>,
+    /// Check only the N-th request on the route (from 1), not each one.
+    #[serde(default)]
+    pub request: Option<usize>,
+    /// Headers every request had, with these values.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The query string (`app=12&x=y`), as sent.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// The body, as text.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The body, read as JSON.
+    #[serde(default)]
+    pub json: Option<Value>,
 }
 
 /// Counts of the simulator's objects: a number (all of that kind) or counts

@@ -290,7 +290,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     lines.extend(outboxes.lines());
     let mut unmet = 0;
     for x in &sc.expect {
-        let f = expect::check(x, store.as_ref(), &ids, &sims, &paypal_sims).await?;
+        let f = expect::check(x, store.as_ref(), &ids, &sims, &paypal_sims, &server).await?;
         unmet += usize::from(!f.is_empty());
         failures.extend(f);
     }

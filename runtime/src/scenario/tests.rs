@@ -207,3 +207,59 @@ async fn ids_come_from_the_issue_s_data_items() {
         .unwrap_err();
     assert!(e.contains("not an id"), "{e}");
 }
+
+fn seen(
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> crate::testing::Seen {
+    crate::testing::Seen {
+        method: method.into(),
+        path: path.into(),
+        query: query.map(str::to_string),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.into(),
+    }
+}
+
+#[test]
+fn an_http_expectation_checks_what_the_route_received() {
+    let sc = parse(
+        "expect:\n  - http: { route: POST /a, count: 1, headers: { Authorization: Bearer t }, query: x=1, json: { n: 2 } }\n  - http: { route: PUT /b, body: \"<a/>\" }\n",
+    )
+    .unwrap();
+    let (a, b) = (
+        sc.expect[0].http.as_ref().unwrap(),
+        sc.expect[1].http.as_ref().unwrap(),
+    );
+    let good = seen(
+        "POST",
+        "/a",
+        Some("x=1"),
+        &[("authorization", "Bearer t")],
+        r#"{"n":2}"#,
+    );
+    assert!(super::expect::check_http(a, std::slice::from_ref(&good)).is_empty());
+    // Another header value, query or body each fail; so does a second request.
+    let wrong = seen(
+        "POST",
+        "/a",
+        Some("x=2"),
+        &[("authorization", "Bearer u")],
+        r#"{"n":3}"#,
+    );
+    let f = super::expect::check_http(a, &[wrong]);
+    assert_eq!(f.len(), 3, "{f:?}");
+    let f = super::expect::check_http(a, &[good.clone(), good]);
+    assert!(f[0].contains("expected 1 requests, got 2"), "{f:?}");
+    // Nothing on the route at all.
+    let f = super::expect::check_http(b, &[]);
+    assert!(f[0].contains("no request"), "{f:?}");
+    let f = super::expect::check_http(b, &[seen("PUT", "/b", None, &[], "<b/>")]);
+    assert!(f[0].contains("expected body"), "{f:?}");
+}

@@ -500,6 +500,38 @@ fn check_constraints(item: &ItemDef, v: &Value, path: &str) -> Result<(), Vec<Fi
             return Err(err(path, format!("{n} is above the maximum {max}")));
         }
     }
+    // Dates and datetimes: bounds written as the values are (2025-03-13,
+    // 2025-03-13T09:00:00Z), compared in time.
+    if let Value::String(text) = v {
+        let earlier = |bound: &str| -> Option<bool> {
+            match item.ty {
+                ValueType::Date => Some(parse_date(text).ok()? < parse_date(bound).ok()?),
+                ValueType::DateTime => {
+                    Some(parse_datetime(text).ok()? < parse_datetime(bound).ok()?)
+                }
+                _ => None,
+            }
+        };
+        let later = |bound: &str| -> Option<bool> {
+            match item.ty {
+                ValueType::Date => Some(parse_date(text).ok()? > parse_date(bound).ok()?),
+                ValueType::DateTime => {
+                    Some(parse_datetime(text).ok()? > parse_datetime(bound).ok()?)
+                }
+                _ => None,
+            }
+        };
+        if let Some(min) = item.min
+            && earlier(min) == Some(true)
+        {
+            return Err(err(path, format!("{text} is before the minimum {min}")));
+        }
+        if let Some(max) = item.max
+            && later(max) == Some(true)
+        {
+            return Err(err(path, format!("{text} is after the maximum {max}")));
+        }
+    }
     Ok(())
 }
 
@@ -552,6 +584,35 @@ mod tests {
         ),
     ];
     static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
+
+    #[test]
+    fn date_and_datetime_bounds_hold() {
+        static DATED: [ItemDef; 2] = [
+            ItemDef::new("on", ValueType::Date)
+                .min("2025-01-01")
+                .max("2025-12-31"),
+            ItemDef::new("at", ValueType::DateTime).min("2025-01-01T09:00:00Z"),
+        ];
+        static S: DataSchema = DataSchema::new(&DATED);
+        assert!(
+            S.validate(&json!({"on": "2025-06-01", "at": "2025-01-01T09:00:00Z"}))
+                .is_ok()
+        );
+        let e = S.validate(&json!({"on": "2024-12-31"})).unwrap_err();
+        assert!(
+            format!("{e:?}").contains("before the minimum 2025-01-01"),
+            "{e:?}"
+        );
+        let e = S.validate(&json!({"on": "2026-01-01"})).unwrap_err();
+        assert!(
+            format!("{e:?}").contains("after the maximum 2025-12-31"),
+            "{e:?}"
+        );
+        let e = S
+            .validate(&json!({"at": "2025-01-01T08:59:59Z"}))
+            .unwrap_err();
+        assert!(format!("{e:?}").contains("before the minimum"), "{e:?}");
+    }
 
     #[test]
     fn a_good_record_is_normalized() {
