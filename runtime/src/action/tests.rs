@@ -686,9 +686,11 @@ async fn vipps_sends_its_headers_and_idempotency_keys() {
     let cap = &e.seen("POST /ecomm/v2/payments/order-0001/capture")[0];
     assert!(cap.headers.contains_key("x-request-id"));
     assert!(!cap.headers.contains_key("idempotency-key"));
+    // eCom bodies name the sales unit (the spec requires it), from the connection.
     assert_eq!(
         cap.json(),
-        json!({"transaction": {"amount": 1250, "transactionText": "Capture"}})
+        json!({"transaction": {"amount": 1250, "transactionText": "Capture"},
+               "merchantInfo": {"merchantSerialNumber": "123456"}})
     );
     assert_eq!(e.seen("POST /accesstoken/get").len(), 1);
 
