@@ -14,7 +14,7 @@ use super::webhook::WebhookError;
 use crate::action::base_url;
 use crate::engine::Runtime;
 use crate::flow::ConnectionDef;
-use crate::providers::{EventHead, Kind, credential, credential_source, paypal, stripe};
+use crate::providers::{EventHead, Kind, credential, credential_source, paypal, stripe, vipps};
 
 /// How the runtime lists a provider's events for the consolidated poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,8 @@ pub fn webhook_credential(kind: Kind) -> Option<&'static str> {
     match kind {
         Kind::Stripe => Some("webhook_secret"),
         Kind::PayPal => Some("webhook_id"),
-        Kind::Vipps | Kind::Buckaroo => None,
+        Kind::Vipps => Some("webhook_secret"),
+        Kind::Buckaroo => None,
     }
 }
 
@@ -55,14 +56,26 @@ pub fn event_head(kind: Kind, raw: &Value) -> Result<EventHead<'_>, String> {
     match kind {
         Kind::Stripe => stripe::events::event_head(raw),
         Kind::PayPal => paypal::events::event_head(raw),
-        Kind::Vipps | Kind::Buckaroo => Err(format!("{kind:?} events are not read here")),
+        Kind::Vipps => vipps::webhook::event_head(raw),
+        Kind::Buckaroo => Err(format!("{kind:?} events are not read here")),
+    }
+}
+
+/// Completes a verified delivery's body before [`event_head`] reads it: an
+/// ePayment event gets its identity (reference, name and `pspReference`),
+/// which its body does not carry as one field.
+pub fn normalize(kind: Kind, raw: &mut Value) -> Result<(), String> {
+    match kind {
+        Kind::Vipps => vipps::webhook::normalize(raw),
+        _ => Ok(()),
     }
 }
 
 /// Checks that a delivery to a connection's webhook is the provider's, before
 /// anything reads it. Stripe's signature is an HMAC of the connection's
-/// `webhook_secret`, checked here; a PayPal delivery is checked by PayPal's
-/// verify endpoint, one call per delivery.
+/// `webhook_secret`, checked here, as is Vipps's ePayment signature (an HMAC of
+/// its `webhook_secret` over the path, date, host and body hash); a PayPal
+/// delivery is checked by PayPal's verify endpoint, one call per delivery.
 pub async fn verify(
     rt: &Runtime,
     conn: &'static ConnectionDef,
@@ -127,7 +140,13 @@ pub async fn verify(
             })?;
             verify_answer(&resp.body).map_err(map)
         }
-        Kind::Vipps | Kind::Buckaroo => Err(WebhookError::NotFound(format!(
+        // ePayment's Webhooks API signs the path it posts to: the webhook is
+        // registered as `https://<host>/webhooks/<connection>`.
+        Kind::Vipps => {
+            vipps::webhook::verify(&header, &format!("/webhooks/{name}"), body, secret.expose())
+                .map_err(WebhookError::BadRequest)
+        }
+        Kind::Buckaroo => Err(WebhookError::NotFound(format!(
             "connection `{name}` ({}) takes no webhooks here",
             conn.provider
         ))),

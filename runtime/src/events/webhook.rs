@@ -69,8 +69,9 @@ impl<F: Flow> EventFeed<F> {
             )));
         };
         source::verify(self.engine.runtime(), conn, kind, headers, body, now).await?;
-        let raw: Value = serde_json::from_slice(body)
+        let mut raw: Value = serde_json::from_slice(body)
             .map_err(|e| WebhookError::BadRequest(format!("the body is not JSON: {e}")))?;
+        source::normalize(kind, &mut raw).map_err(WebhookError::BadRequest)?;
         let head = source::event_head(kind, &raw).map_err(WebhookError::BadRequest)?;
         let event_id = head.id.to_string();
         let Some(feed) = self.feeds.iter().find(|f| f.conn.name == connection) else {

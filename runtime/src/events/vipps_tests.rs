@@ -1,0 +1,249 @@
+//! Vipps ePayment webhooks through the provider-neutral event layer: a delivery
+//! counts only when its HMAC-SHA256 signature (the Webhooks API's, over the
+//! path, `x-ms-date`, host and body hash, with the connection's
+//! `webhook_secret`) is right; forged, unsigned and altered deliveries get 400
+//! and change nothing; a redelivery is a duplicate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::EventFeed;
+use crate::clock::VirtualClock;
+use crate::engine::Engine;
+use crate::prelude::*;
+use crate::providers::vipps::webhook::{authorization, content_hash};
+use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
+
+const SECRET: &str = "vipps-webhook-secret";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Data {
+    #[serde(default)]
+    reference: Option<String>,
+    #[serde(default)]
+    captured_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Step {
+    Wait,
+}
+
+impl StepId for Step {
+    const ALL: &'static [Step] = &[Step::Wait];
+    fn id(self) -> &'static str {
+        "wait"
+    }
+}
+
+static ITEMS: [ItemDef; 2] = [
+    ItemDef::new("reference", ValueType::String),
+    ItemDef::new("captured_by", ValueType::String),
+];
+static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
+static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
+    name: "vipps",
+    provider: "vipps",
+    mode: "test",
+    base_url: "",
+    credentials: &[
+        ("client_id", SecretSource::Env("FLOWC_EVENTS_TEST_VIPPS_ID")),
+        (
+            "client_secret",
+            SecretSource::Env("FLOWC_EVENTS_TEST_VIPPS_SECRET"),
+        ),
+        (
+            "subscription_key",
+            SecretSource::Env("FLOWC_EVENTS_TEST_VIPPS_SUB"),
+        ),
+        (
+            "merchant_serial_number",
+            SecretSource::Env("FLOWC_EVENTS_TEST_VIPPS_MSN"),
+        ),
+        (
+            "webhook_secret",
+            SecretSource::Env("FLOWC_EVENTS_TEST_VIPPS_WEBHOOK"),
+        ),
+    ],
+}];
+static FEEDS: [FeedDef; 1] = [FeedDef {
+    provider: "vipps",
+    event: "epayments.payment.captured.v1",
+    connection: "vipps",
+    poll: None,
+}];
+
+/// Waits for its payment's capture, then ends.
+struct VippsFlow;
+
+impl Flow for VippsFlow {
+    const NAME: &'static str = "vipps_events_test";
+    type Data = Data;
+    type Step = Step;
+
+    fn schema() -> &'static DataSchema {
+        &SCHEMA
+    }
+    fn connections() -> &'static [ConnectionDef] {
+        &CONNECTIONS
+    }
+    fn event_feeds() -> &'static [FeedDef] {
+        &FEEDS
+    }
+    fn first_step() -> Step {
+        Step::Wait
+    }
+    fn run_step<'a>(
+        _step: Step,
+        data: &'a mut Data,
+        cx: &'a mut StepContext,
+    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
+        Box::pin(async move {
+            match cx.wake_data::<Value>()? {
+                Some(p) => {
+                    data.captured_by = p["psp_reference"].as_str().map(str::to_string);
+                    Ok(Transition::End(Outcome::Completed))
+                }
+                None => Ok(Transition::Wait(Wait {
+                    on: WaitOn::Event {
+                        name: "epayments.payment.captured.v1",
+                        key: data.reference.clone().unwrap_or_default(),
+                    },
+                    timeout: Duration::from_secs(30 * 86_400),
+                    on_timeout: Step::Wait,
+                    poll: None,
+                })),
+            }
+        })
+    }
+}
+
+async fn listen(feed: Arc<EventFeed<VippsFlow>>) -> (String, String) {
+    let app = crate::cli::listen::router(feed, crate::cli::operator::OperatorAuth::refuse_all());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    (format!("http://{addr}"), addr.to_string())
+}
+
+/// The headers the Webhooks API sends with `body`, signed with `secret`.
+fn signed(secret: &str, host: &str, body: &str) -> Vec<(String, String)> {
+    let date = "Wed, 01 Jan 2025 00:00:05 GMT";
+    let hash = content_hash(body.as_bytes());
+    let auth = authorization(secret, "/webhooks/vipps", date, host, &hash);
+    vec![
+        ("x-ms-date".into(), date.into()),
+        ("x-ms-content-sha256".into(), hash),
+        ("authorization".into(), auth),
+        ("content-type".into(), "application/json".into()),
+    ]
+}
+
+async fn post(url: &str, headers: &[(String, String)], body: &str) -> (u16, Value) {
+    let mut rb = reqwest::Client::new().post(url).body(body.to_string());
+    for (k, v) in headers {
+        rb = rb.header(k.as_str(), v.as_str());
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_epayment_webhook_counts_only_when_its_signature_is_right() {
+    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_VIPPS_ID", "id");
+    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_VIPPS_SECRET", "secret");
+    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_VIPPS_SUB", "sub");
+    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_VIPPS_MSN", "123456");
+    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_VIPPS_WEBHOOK", SECRET);
+    let clock = VirtualClock::new("2025-01-01T00:00:00Z".parse().unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(":memory:", "vipps_events_test")).unwrap());
+    let engine = Engine::<VippsFlow>::with_base_url(
+        store.clone(),
+        Arc::new(clock.clone()),
+        Some("http://127.0.0.1:9"),
+    );
+    let feed = Arc::new(EventFeed::new(engine));
+    let issue = feed
+        .engine()
+        .start(&json!({"reference": "order-0001"}))
+        .await
+        .unwrap();
+    feed.engine().run_due(8).await.unwrap();
+    let state = |issue: String| {
+        let store = store.clone();
+        async move {
+            let row = store.load(&issue).await.unwrap().unwrap();
+            (row.state, row.data.get("captured_by").cloned())
+        }
+    };
+    assert_eq!(state(issue.clone()).await.0, IssueState::Waiting);
+
+    let (base, host) = listen(feed.clone()).await;
+    let url = format!("{base}/webhooks/vipps");
+    let body = json!({
+        "msn": "123456", "reference": "order-0001", "pspReference": "7686f7788898767977",
+        "name": "CAPTURED", "amount": {"currency": "NOK", "value": 1000},
+        "timestamp": "2025-01-01T00:00:04Z", "idempotencyKey": "k-1", "success": true
+    })
+    .to_string();
+    let good = signed(SECRET, &host, &body);
+
+    // Refused, and nothing changes: another secret, another host, an altered
+    // body (with or without its new hash), a header missing, no signature.
+    let mut refused = vec![
+        (signed("not-the-secret", &host, &body), body.clone()),
+        (signed(SECRET, "evil.example", &body), body.clone()),
+        (good.clone(), body.replace("1000", "100000")),
+        (
+            signed(SECRET, &host, &body.replace("1000", "9")),
+            body.replace("1000", "100000"),
+        ),
+        (Vec::new(), body.clone()),
+    ];
+    for h in ["x-ms-date", "x-ms-content-sha256", "authorization"] {
+        let mut missing = good.clone();
+        missing.retain(|(k, _)| k != h);
+        refused.push((missing, body.clone()));
+    }
+    for (headers, b) in &refused {
+        let (status, answer) = post(&url, headers, b).await;
+        assert_eq!(status, 400, "{headers:?}: {answer}");
+        assert!(!answer.to_string().contains(SECRET));
+    }
+    feed.engine().run_due(8).await.unwrap();
+    assert_eq!(state(issue.clone()).await.0, IssueState::Waiting);
+
+    // The signed delivery wakes the issue; its redelivery is a duplicate.
+    let (status, answer) = post(&url, &good, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["event"], "order-0001/CAPTURED/7686f7788898767977");
+    assert_eq!(answer["duplicate"], false);
+    assert_eq!(answer["ignored"], false);
+    feed.engine().run_due(8).await.unwrap();
+    assert_eq!(
+        state(issue.clone()).await,
+        (IssueState::Completed, Some(json!("7686f7788898767977")))
+    );
+    let (status, answer) = post(&url, &good, &body).await;
+    assert_eq!((status, &answer["duplicate"]), (200, &json!(true)));
+
+    // An event the flow does not wait for is taken and ignored; an unknown
+    // event name is refused.
+    let other = body.replace("CAPTURED", "REFUNDED");
+    let (status, answer) = post(&url, &signed(SECRET, &host, &other), &other).await;
+    assert_eq!(
+        (status, &answer["ignored"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+    let unknown = body.replace("CAPTURED", "EXPLODED");
+    let (status, _) = post(&url, &signed(SECRET, &host, &unknown), &unknown).await;
+    assert_eq!(status, 400);
+}
