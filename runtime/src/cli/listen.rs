@@ -41,8 +41,24 @@ pub fn router<F: Flow>(feed: Arc<EventFeed<F>>, operator: OperatorAuth) -> Route
         .merge(
             Router::new()
                 .route("/webhooks/{connection}", post(webhook::<F>))
+                // Vipps eCom callbacks: `<callbackPrefix>/v2/payments/{orderId}`.
+                .route(
+                    "/webhooks/{connection}/v2/payments/{order_id}",
+                    post(ecom_callback::<F>),
+                )
                 .with_state(feed),
         )
+}
+
+/// A Vipps eCom callback under a callback prefix of `/webhooks/<connection>`:
+/// a webhook of the connection (its token is checked against the body's order).
+async fn ecom_callback<F: Flow>(
+    State(feed): State<Arc<EventFeed<F>>>,
+    Path((connection, _order_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    webhook::<F>(State(feed), Path(connection), headers, body).await
 }
 
 /// A provider webhook: verified the provider's way on the raw body before

@@ -69,14 +69,23 @@ static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
         ),
     ],
 }];
-static FEEDS: [FeedDef; 1] = [FeedDef {
-    provider: "vipps",
-    event: "epayments.payment.captured.v1",
-    connection: "vipps",
-    poll: None,
-}];
+static FEEDS: [FeedDef; 2] = [
+    FeedDef {
+        provider: "vipps",
+        event: "epayments.payment.captured.v1",
+        connection: "vipps",
+        poll: None,
+    },
+    FeedDef {
+        provider: "vipps",
+        event: "ecom.reserved",
+        connection: "vipps",
+        poll: None,
+    },
+];
 
-/// Waits for its payment's capture, then ends.
+/// Waits for its ePayment payment's capture (or, for an eCom order `ORD-…`,
+/// its reservation), then ends.
 struct VippsFlow;
 
 impl Flow for VippsFlow {
@@ -104,12 +113,19 @@ impl Flow for VippsFlow {
         Box::pin(async move {
             match cx.wake_data::<Value>()? {
                 Some(p) => {
-                    data.captured_by = p["psp_reference"].as_str().map(str::to_string);
+                    data.captured_by = p["psp_reference"]
+                        .as_str()
+                        .or(p["transaction_id"].as_str())
+                        .map(str::to_string);
                     Ok(Transition::End(Outcome::Completed))
                 }
                 None => Ok(Transition::Wait(Wait {
                     on: WaitOn::Event {
-                        name: "epayments.payment.captured.v1",
+                        name: if data.reference.as_deref().unwrap_or("").starts_with("ORD-") {
+                            "ecom.reserved"
+                        } else {
+                            "epayments.payment.captured.v1"
+                        },
                         key: data.reference.clone().unwrap_or_default(),
                     },
                     timeout: Duration::from_secs(30 * 86_400),
@@ -154,8 +170,12 @@ async fn post(url: &str, headers: &[(String, String)], body: &str) -> (u16, Valu
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn an_epayment_webhook_counts_only_when_its_signature_is_right() {
+struct World {
+    store: Arc<dyn Store>,
+    feed: Arc<EventFeed<VippsFlow>>,
+}
+
+async fn world() -> World {
     crate::http::set_simulated_env("FLOWC_EVENTS_TEST_VIPPS_ID", "id");
     crate::http::set_simulated_env("FLOWC_EVENTS_TEST_VIPPS_SECRET", "secret");
     crate::http::set_simulated_env("FLOWC_EVENTS_TEST_VIPPS_SUB", "sub");
@@ -166,22 +186,43 @@ async fn an_epayment_webhook_counts_only_when_its_signature_is_right() {
         Arc::new(SqliteStore::open(SqliteOptions::new(":memory:", "vipps_events_test")).unwrap());
     let engine = Engine::<VippsFlow>::with_base_url(
         store.clone(),
-        Arc::new(clock.clone()),
+        Arc::new(clock),
         Some("http://127.0.0.1:9"),
     );
-    let feed = Arc::new(EventFeed::new(engine));
-    let issue = feed
-        .engine()
-        .start(&json!({"reference": "order-0001"}))
-        .await
-        .unwrap();
-    feed.engine().run_due(8).await.unwrap();
+    World {
+        store,
+        feed: Arc::new(EventFeed::new(engine)),
+    }
+}
+
+impl World {
+    /// An issue waiting for the payment `reference`.
+    async fn waiting(&self, reference: &str) -> String {
+        let issue = self
+            .feed
+            .engine()
+            .start(&json!({ "reference": reference }))
+            .await
+            .unwrap();
+        self.feed.engine().run_due(8).await.unwrap();
+        issue
+    }
+
+    async fn state(&self, issue: &str) -> (IssueState, Option<Value>) {
+        self.feed.engine().run_due(8).await.unwrap();
+        let row = self.store.load(issue).await.unwrap().unwrap();
+        (row.state, row.data.get("captured_by").cloned())
+    }
+}
+
+#[tokio::test]
+async fn an_epayment_webhook_counts_only_when_its_signature_is_right() {
+    let w = world().await;
+    let feed = w.feed.clone();
+    let issue = w.waiting("order-0001").await;
     let state = |issue: String| {
-        let store = store.clone();
-        async move {
-            let row = store.load(&issue).await.unwrap().unwrap();
-            (row.state, row.data.get("captured_by").cloned())
-        }
+        let w = &w;
+        async move { w.state(&issue).await }
     };
     assert_eq!(state(issue.clone()).await.0, IssueState::Waiting);
 
@@ -246,4 +287,52 @@ async fn an_epayment_webhook_counts_only_when_its_signature_is_right() {
     let unknown = body.replace("CAPTURED", "EXPLODED");
     let (status, _) = post(&url, &signed(SECRET, &host, &unknown), &unknown).await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn an_ecom_callback_counts_only_with_its_payments_token() {
+    use crate::providers::vipps::auth_token::derive;
+    let w = world().await;
+    let issue = w.waiting("ORD-1").await;
+    let (base, _) = listen(w.feed.clone()).await;
+    let url = format!("{base}/webhooks/vipps/v2/payments/ORD-1");
+    let body = |order: &str, msn: &str| {
+        json!({"merchantSerialNumber": msn, "orderId": order,
+               "transactionInfo": {"amount": 1000, "status": "RESERVED",
+                                   "timeStamp": "2025-01-01T00:00:01Z", "transactionId": "5001234567"}})
+        .to_string()
+    };
+    let key = crate::http::Secret::new("secret");
+    let token = derive(&key, "123456", "ORD-1");
+    let auth = |t: &str| vec![("authorization".to_string(), t.to_string())];
+
+    // Another order's token, another secret's, none, another MSN: refused.
+    for (headers, b) in [
+        (
+            auth(derive(&key, "123456", "ORD-2").expose()),
+            body("ORD-1", "123456"),
+        ),
+        (
+            auth(derive(&crate::http::Secret::new("x"), "123456", "ORD-1").expose()),
+            body("ORD-1", "123456"),
+        ),
+        (Vec::new(), body("ORD-1", "123456")),
+        (auth(token.expose()), body("ORD-1", "654321")),
+        (auth(token.expose()), body("ORD-2", "123456")),
+    ] {
+        let (status, answer) = post(&url, &headers, &b).await;
+        assert_eq!(status, 400, "{headers:?}: {answer}");
+        assert!(!answer.to_string().contains(token.expose()));
+    }
+    assert_eq!(w.state(&issue).await.0, IssueState::Waiting);
+
+    let (status, answer) = post(&url, &auth(token.expose()), &body("ORD-1", "123456")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["event"], "ORD-1/RESERVED/5001234567");
+    assert_eq!(
+        w.state(&issue).await,
+        (IssueState::Completed, Some(json!("5001234567")))
+    );
+    let (status, answer) = post(&url, &auth(token.expose()), &body("ORD-1", "123456")).await;
+    assert_eq!((status, &answer["duplicate"]), (200, &json!(true)));
 }

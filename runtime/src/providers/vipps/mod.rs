@@ -10,6 +10,7 @@
 //! from the connection ([`merchant_info`], [`auth_token`]).
 
 pub mod auth_token;
+pub mod callback;
 pub mod merchant_info;
 pub mod webhook;
 

@@ -75,32 +75,48 @@ pub fn event_type(name: &str) -> String {
 /// Where [`normalize`] writes an event's identity into its body.
 const ID_KEY: &str = "flowcEventId";
 
-/// Writes an ePayment event's identity ([`event_id`]) into the body (over
+/// Writes an ePayment event's identity ([`event_id`]), or an eCom callback's
+/// ([`super::callback::event_id`]), into the body (over
 /// anything a delivery carried there), so [`event_head`] can lend it.
 pub fn normalize(v: &mut Value) -> Result<(), String> {
-    let id = event_id(v)?;
+    let id = if super::callback::is_callback_body(v) {
+        super::callback::event_id(v)?
+    } else {
+        event_id(v)?
+    };
     v.as_object_mut()
         .ok_or("an ePayment event is a JSON object")?
         .insert(ID_KEY.into(), Value::String(id));
     Ok(())
 }
 
-/// The head of a [`normalize`]d ePayment event; its type is the catalog's.
+/// The head of a [`normalize`]d ePayment event or eCom callback; its type is
+/// the catalog's.
 pub fn event_head(v: &Value) -> Result<crate::providers::EventHead<'_>, String> {
     let id = v
         .get(ID_KEY)
         .and_then(Value::as_str)
         .ok_or("an ePayment event is read only after its identity is set")?;
-    let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
-    let ty = event_type(name);
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str);
+    let (ty, object_id) = if super::callback::is_callback_body(v) {
+        let status = s("/transactionInfo/status").unwrap_or_default();
+        let ty = super::callback::event_name(status)
+            .ok_or_else(|| format!("`{status}` is not a callback status"))?;
+        (
+            ty.to_string(),
+            s("/orderId").ok_or("a callback needs an `orderId`")?,
+        )
+    } else {
+        let name = s("/name").unwrap_or_default();
+        (
+            event_type(name),
+            s("/reference").ok_or("an ePayment event needs a `reference`")?,
+        )
+    };
     let ty = flowc_catalog::provider("vipps")
         .and_then(|p| p.events.iter().find(|e| e.name == ty))
         .map(|e| e.name.as_str())
-        .ok_or_else(|| format!("`{name}` is not an ePayment event"))?;
-    let object_id = v
-        .get("reference")
-        .and_then(Value::as_str)
-        .ok_or("an ePayment event needs a `reference`")?;
+        .ok_or_else(|| format!("`{ty}` is not a Vipps event"))?;
     Ok(crate::providers::EventHead { id, ty, object_id })
 }
 
