@@ -11,6 +11,7 @@
 
 pub mod auth_token;
 pub mod callback;
+pub mod details;
 pub mod merchant_info;
 pub mod webhook;
 
