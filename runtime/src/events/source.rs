@@ -61,6 +61,15 @@ pub fn event_head(kind: Kind, raw: &Value) -> Result<EventHead<'_>, String> {
     }
 }
 
+/// The events a verified, normalized delivery stands for besides itself (a
+/// Vipps eCom callback is also its payment's `ecom.status_changed`).
+pub fn companions(kind: Kind, raw: &Value) -> Vec<Value> {
+    match kind {
+        Kind::Vipps => vipps::webhook::companions(raw),
+        _ => Vec::new(),
+    }
+}
+
 /// Completes a verified delivery's body before [`event_head`] reads it: an
 /// ePayment event gets its identity (reference, name and `pspReference`),
 /// which its body does not carry as one field.

@@ -69,7 +69,7 @@ static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
         ),
     ],
 }];
-static FEEDS: [FeedDef; 2] = [
+static FEEDS: [FeedDef; 3] = [
     FeedDef {
         provider: "vipps",
         event: "epayments.payment.captured.v1",
@@ -82,7 +82,25 @@ static FEEDS: [FeedDef; 2] = [
         connection: "vipps",
         poll: None,
     },
+    FeedDef {
+        provider: "vipps",
+        event: "ecom.status_changed",
+        connection: "vipps",
+        poll: None,
+    },
 ];
+
+/// What an issue for payment `reference` waits for: an eCom order `ORD-…` its
+/// reservation, `STC-…` its status change, anything else its ePayment capture.
+fn wait_for(reference: &str) -> &'static str {
+    if reference.starts_with("ORD-") {
+        "ecom.reserved"
+    } else if reference.starts_with("STC-") {
+        "ecom.status_changed"
+    } else {
+        "epayments.payment.captured.v1"
+    }
+}
 
 /// Waits for its ePayment payment's capture (or, for an eCom order `ORD-…`,
 /// its reservation), then ends.
@@ -116,16 +134,13 @@ impl Flow for VippsFlow {
                     data.captured_by = p["psp_reference"]
                         .as_str()
                         .or(p["transaction_id"].as_str())
+                        .or(p["status"].as_str())
                         .map(str::to_string);
                     Ok(Transition::End(Outcome::Completed))
                 }
                 None => Ok(Transition::Wait(Wait {
                     on: WaitOn::Event {
-                        name: if data.reference.as_deref().unwrap_or("").starts_with("ORD-") {
-                            "ecom.reserved"
-                        } else {
-                            "epayments.payment.captured.v1"
-                        },
+                        name: wait_for(data.reference.as_deref().unwrap_or("")),
                         key: data.reference.clone().unwrap_or_default(),
                     },
                     timeout: Duration::from_secs(30 * 86_400),
@@ -335,4 +350,41 @@ async fn an_ecom_callback_counts_only_with_its_payments_token() {
     );
     let (status, answer) = post(&url, &auth(token.expose()), &body("ORD-1", "123456")).await;
     assert_eq!((status, &answer["duplicate"]), (200, &json!(true)));
+}
+
+/// The seed flow waits for `ecom.status_changed`: a callback (sent once, when
+/// the payer answers) is also that change, read like the payment's details.
+#[tokio::test]
+async fn an_ecom_callback_is_also_the_payments_status_change() {
+    use crate::providers::vipps::auth_token::derive;
+    let w = world().await;
+    let issue = w.waiting("STC-1").await;
+    let (base, _) = listen(w.feed.clone()).await;
+    let url = format!("{base}/webhooks/vipps/v2/payments/STC-1");
+    let body = json!({"merchantSerialNumber": "123456", "orderId": "STC-1",
+                      "transactionInfo": {"amount": 1000, "status": "RESERVED",
+                                          "timeStamp": "2025-01-01T00:00:01Z", "transactionId": "5001234567"}})
+    .to_string();
+    let token = derive(&crate::http::Secret::new("secret"), "123456", "STC-1");
+    let auth = vec![("authorization".to_string(), token.expose().to_string())];
+    let (status, answer) = post(&url, &[], &body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(w.state(&issue).await.0, IssueState::Waiting);
+
+    let (status, answer) = post(&url, &auth, &body).await;
+    assert_eq!(
+        (status, &answer["duplicate"]),
+        (200, &json!(false)),
+        "{answer}"
+    );
+    assert_eq!(
+        w.state(&issue).await,
+        (IssueState::Completed, Some(json!("RESERVE")))
+    );
+    let (status, answer) = post(&url, &auth, &body).await;
+    assert_eq!(
+        (status, &answer["duplicate"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
 }

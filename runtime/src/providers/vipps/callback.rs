@@ -9,7 +9,7 @@
 //! `ecom.sale`, `CANCELLED` -> `ecom.cancelled`, `REJECTED` -> `ecom.rejected`);
 //! its identity is the order id, status and transaction id.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::http::Secret;
 
@@ -76,6 +76,59 @@ pub fn event_id(v: &Value) -> Result<String, String> {
     Ok(format!("{order}/{status}/{tx}"))
 }
 
+/// The `ecom.status_changed` a callback stands for, in the shape of the
+/// payment's details (what that event's outputs read): the callback is sent
+/// once, when the payer answers, so the operation it reports is the newest and
+/// the summary follows from it (`REJECTED` is an unsuccessful `RESERVE`).
+pub fn status_changed(callback: &Value) -> Option<Value> {
+    let order = callback.get("orderId")?.as_str()?;
+    let info = callback.get("transactionInfo")?;
+    let amount = info.get("amount").and_then(Value::as_i64).unwrap_or(0);
+    let (operation, success, captured, to_capture, to_refund) =
+        match info.get("status")?.as_str()? {
+            "RESERVED" | "RESERVE" => ("RESERVE", true, 0, amount, 0),
+            "SALE" => ("SALE", true, amount, 0, amount),
+            "CANCELLED" => ("CANCEL", true, 0, 0, 0),
+            "REJECTED" => ("RESERVE", false, 0, 0, 0),
+            _ => return None,
+        };
+    Some(json!({
+        "orderId": order,
+        "transactionSummary": {
+            "capturedAmount": captured, "refundedAmount": 0,
+            "remainingAmountToCapture": to_capture, "remainingAmountToRefund": to_refund
+        },
+        "transactionLogHistory": [{
+            "operation": operation, "operationSuccess": success, "amount": amount,
+            "timeStamp": info.get("timeStamp"), "transactionId": info.get("transactionId")
+        }]
+    }))
+}
+
+/// Whether a body is a payment's details (`orderId` and `transactionLogHistory`).
+pub fn is_details_body(v: &Value) -> bool {
+    v.get("orderId").is_some() && v.get("transactionLogHistory").is_some()
+}
+
+/// The identity of a status change read from details: the order and its newest
+/// log entry's operation, transaction id and time (the log newest first).
+pub fn details_event_id(v: &Value) -> Result<String, String> {
+    let order = v
+        .get("orderId")
+        .and_then(Value::as_str)
+        .ok_or("details need a string `orderId`")?;
+    let newest = v
+        .pointer("/transactionLogHistory/0")
+        .ok_or("the transaction log is empty")?;
+    let s = |k: &str| newest.get(k).and_then(Value::as_str).unwrap_or_default();
+    Ok(format!(
+        "{order}/{}/{}/{}",
+        s("operation"),
+        s("transactionId"),
+        s("timeStamp")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,8 +174,26 @@ mod tests {
         assert_eq!(event_name("RESERVE"), Some("ecom.reserved"));
         assert_eq!(event_name("REJECTED"), Some("ecom.rejected"));
         assert_eq!(event_name("CAPTURE"), None);
+        let changed = status_changed(&v).unwrap();
+        assert!(is_details_body(&changed) && !is_callback_body(&changed));
+        assert_eq!(changed["transactionLogHistory"][0]["operation"], "RESERVE");
+        assert_eq!(
+            changed["transactionSummary"]["remainingAmountToCapture"],
+            1000
+        );
+        assert_eq!(
+            details_event_id(&changed).unwrap(),
+            "ORD-1/RESERVE/5001234567/2025-01-01T00:00:01Z"
+        );
         let mut bad = v;
+        bad["transactionInfo"]["status"] = json!("REJECTED");
+        let rejected = status_changed(&bad).unwrap();
+        assert_eq!(
+            rejected["transactionLogHistory"][0]["operationSuccess"],
+            false
+        );
         bad["transactionInfo"]["status"] = json!("EXPLODED");
         assert!(event_id(&bad).is_err());
+        assert!(status_changed(&bad).is_none());
     }
 }

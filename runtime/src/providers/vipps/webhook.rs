@@ -81,6 +81,8 @@ const ID_KEY: &str = "flowcEventId";
 pub fn normalize(v: &mut Value) -> Result<(), String> {
     let id = if super::callback::is_callback_body(v) {
         super::callback::event_id(v)?
+    } else if super::callback::is_details_body(v) {
+        super::callback::details_event_id(v)?
     } else {
         event_id(v)?
     };
@@ -106,6 +108,11 @@ pub fn event_head(v: &Value) -> Result<crate::providers::EventHead<'_>, String> 
             ty.to_string(),
             s("/orderId").ok_or("a callback needs an `orderId`")?,
         )
+    } else if super::callback::is_details_body(v) {
+        (
+            "ecom.status_changed".to_string(),
+            s("/orderId").ok_or("details need an `orderId`")?,
+        )
     } else {
         let name = s("/name").unwrap_or_default();
         (
@@ -118,6 +125,19 @@ pub fn event_head(v: &Value) -> Result<crate::providers::EventHead<'_>, String> 
         .map(|e| e.name.as_str())
         .ok_or_else(|| format!("`{ty}` is not a Vipps event"))?;
     Ok(crate::providers::EventHead { id, ty, object_id })
+}
+
+/// The events a delivery stands for besides itself: an eCom callback is also
+/// the payment's `ecom.status_changed` ([`super::callback::status_changed`]),
+/// normalized.
+pub fn companions(v: &Value) -> Vec<Value> {
+    if !super::callback::is_callback_body(v) {
+        return Vec::new();
+    }
+    super::callback::status_changed(v)
+        .and_then(|mut c| normalize(&mut c).ok().map(|()| c))
+        .into_iter()
+        .collect()
 }
 
 /// The identity of an ePayment event: its payment, name and `pspReference`
