@@ -369,6 +369,10 @@ async fn an_ecom_callback_is_also_the_payments_status_change() {
     let auth = vec![("authorization".to_string(), token.expose().to_string())];
     let (status, answer) = post(&url, &[], &body).await;
     assert_eq!(status, 400, "{answer}");
+    // The right token, posted to another order's path.
+    let elsewhere = format!("{base}/webhooks/vipps/v2/payments/STC-2");
+    let (status, answer) = post(&elsewhere, &auth, &body).await;
+    assert_eq!(status, 400, "{answer}");
     assert_eq!(w.state(&issue).await.0, IssueState::Waiting);
 
     let (status, answer) = post(&url, &auth, &body).await;
