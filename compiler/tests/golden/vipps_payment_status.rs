@@ -340,7 +340,7 @@ impl ::flowc_runtime::flow::Flow for VippsPaymentStatusFlow {
                                     "callback_prefix",
                                     ::flowc_runtime::rt::json(
                                         &::std::format!(
-                                            "https://{}/vipps",
+                                            "https://{}/webhooks/vipps",
                                             ::flowc_runtime::rt::env("VIPPS_CALLBACK_HOST") ?
                                         ),
                                     )?,

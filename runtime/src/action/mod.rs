@@ -242,6 +242,7 @@ impl StepContext {
             if let Some(wanted) = wanted {
                 stripe::pages::follow(&rt, &req, &mut body, wanted).await?;
             }
+            kind.normalize_response(action, &mut body);
             kind.check_response(&body).map_err(StepError::Fatal)?;
             let fields = output::map(kind, action, &body)
                 .map_err(|e| StepError::Fatal(format!("{}; nothing was stored", e.join("; "))))?;

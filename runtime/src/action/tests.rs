@@ -686,9 +686,11 @@ async fn vipps_sends_its_headers_and_idempotency_keys() {
     let cap = &e.seen("POST /ecomm/v2/payments/order-0001/capture")[0];
     assert!(cap.headers.contains_key("x-request-id"));
     assert!(!cap.headers.contains_key("idempotency-key"));
+    // eCom bodies name the sales unit (the spec requires it), from the connection.
     assert_eq!(
         cap.json(),
-        json!({"transaction": {"amount": 1250, "transactionText": "Capture"}})
+        json!({"transaction": {"amount": 1250, "transactionText": "Capture"},
+               "merchantInfo": {"merchantSerialNumber": "123456"}})
     );
     assert_eq!(e.seen("POST /accesstoken/get").len(), 1);
 
@@ -947,3 +949,48 @@ async fn a_batch_step_makes_the_attempts_its_retry_allows() {
 }
 
 mod stripe_client;
+
+/// The status of an eCom payment is the newest operation of its transaction
+/// log by time: a log that Vipps lists out of order still reads right.
+#[tokio::test]
+async fn vipps_details_read_the_newest_operation_by_time_not_position() {
+    let e = env().await;
+    e.server.script(
+        "POST /accesstoken/get",
+        [Reply::json(
+            200,
+            json!({"expires_in": "86398", "access_token": "eyJ-vipps"}),
+        )],
+    );
+    e.server.script(
+        "GET /ecomm/v2/payments/ORD-1/details",
+        [Reply::json(
+            200,
+            json!({"orderId": "ORD-1",
+            "transactionSummary": {"capturedAmount": 1000, "refundedAmount": 1000,
+                                   "remainingAmountToCapture": 0, "remainingAmountToRefund": 0},
+            "transactionLogHistory": [
+                {"operation": "CAPTURE", "operationSuccess": true, "amount": 1000,
+                 "timeStamp": "2025-01-01T00:05:00Z", "transactionId": "5001234568"},
+                {"operation": "REFUND", "operationSuccess": true, "amount": 1000,
+                 "timeStamp": "2025-02-20T09:00:00Z", "transactionId": "5001234569"},
+                {"operation": "INITIATE", "operationSuccess": true, "amount": 1000,
+                 "timeStamp": "2025-01-01T00:00:00Z", "transactionId": "5001234567"}
+            ]}),
+        )],
+    );
+    let id = e
+        .start(
+            "vipps",
+            "get_payment_details",
+            "vipps",
+            json!({"order_id": "ORD-1"}),
+        )
+        .await;
+    let row = e.settle(&id).await;
+    assert_eq!(row.state, IssueState::Completed, "{:?}", row.error);
+    let r = result(&row);
+    assert_eq!(r["status"], "REFUND");
+    assert_eq!(r["status_time"], "2025-02-20T09:00:00Z");
+    assert_eq!(r["transaction_log"][2]["operation"], "INITIATE");
+}

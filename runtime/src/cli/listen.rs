@@ -41,9 +41,34 @@ pub fn router<F: Flow>(feed: Arc<EventFeed<F>>, operator: OperatorAuth) -> Route
         .merge(
             Router::new()
                 .route("/webhooks/{connection}", post(webhook::<F>))
+                // Vipps eCom callbacks: `<callbackPrefix>/v2/payments/{orderId}`.
+                .route(
+                    "/webhooks/{connection}/v2/payments/{order_id}",
+                    post(ecom_callback::<F>),
+                )
                 .with_state(feed),
         )
         .merge(super::health::routes(engine.runtime().clone()))
+}
+
+/// A Vipps eCom callback under a callback prefix of `/webhooks/<connection>`:
+/// a webhook of the connection (its token is checked against the body's
+/// order), posted to that order's own path.
+async fn ecom_callback<F: Flow>(
+    State(feed): State<Arc<EventFeed<F>>>,
+    Path((connection, order_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let body_order = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("orderId")?.as_str().map(str::to_string));
+    if body_order.as_deref() != Some(order_id.as_str()) {
+        let e = "the callback's orderId is not the order of its path";
+        tracing::warn!(connection = %connection, error = e, "webhook refused");
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e})));
+    }
+    webhook::<F>(State(feed), Path(connection), headers, body).await
 }
 
 /// A provider webhook: verified the provider's way on the raw body before

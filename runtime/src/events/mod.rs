@@ -427,3 +427,5 @@ impl<F: Flow> EventFeed<F> {
 mod paypal_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vipps_tests;

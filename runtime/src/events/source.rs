@@ -14,7 +14,7 @@ use super::webhook::WebhookError;
 use crate::action::base_url;
 use crate::engine::Runtime;
 use crate::flow::ConnectionDef;
-use crate::providers::{EventHead, Kind, credential, credential_source, paypal, stripe};
+use crate::providers::{EventHead, Kind, credential, credential_source, paypal, stripe, vipps};
 
 /// How the runtime lists a provider's events for the consolidated poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,8 @@ pub fn webhook_credential(kind: Kind) -> Option<&'static str> {
     match kind {
         Kind::Stripe => Some("webhook_secret"),
         Kind::PayPal => Some("webhook_id"),
-        Kind::Vipps | Kind::Buckaroo => None,
+        Kind::Vipps => Some("webhook_secret"),
+        Kind::Buckaroo => None,
     }
 }
 
@@ -55,14 +56,35 @@ pub fn event_head(kind: Kind, raw: &Value) -> Result<EventHead<'_>, String> {
     match kind {
         Kind::Stripe => stripe::events::event_head(raw),
         Kind::PayPal => paypal::events::event_head(raw),
-        Kind::Vipps | Kind::Buckaroo => Err(format!("{kind:?} events are not read here")),
+        Kind::Vipps => vipps::webhook::event_head(raw),
+        Kind::Buckaroo => Err(format!("{kind:?} events are not read here")),
+    }
+}
+
+/// The events a verified, normalized delivery stands for besides itself (a
+/// Vipps eCom callback is also its payment's `ecom.status_changed`).
+pub fn companions(kind: Kind, raw: &Value) -> Vec<Value> {
+    match kind {
+        Kind::Vipps => vipps::webhook::companions(raw),
+        _ => Vec::new(),
+    }
+}
+
+/// Completes a verified delivery's body before [`event_head`] reads it: an
+/// ePayment event gets its identity (reference, name and `pspReference`),
+/// which its body does not carry as one field.
+pub fn normalize(kind: Kind, raw: &mut Value) -> Result<(), String> {
+    match kind {
+        Kind::Vipps => vipps::webhook::normalize(raw),
+        _ => Ok(()),
     }
 }
 
 /// Checks that a delivery to a connection's webhook is the provider's, before
 /// anything reads it. Stripe's signature is an HMAC of the connection's
-/// `webhook_secret`, checked here; a PayPal delivery is checked by PayPal's
-/// verify endpoint, one call per delivery.
+/// `webhook_secret`, checked here, as is Vipps's ePayment signature (an HMAC of
+/// its `webhook_secret` over the path, date, host and body hash); a PayPal
+/// delivery is checked by PayPal's verify endpoint, one call per delivery.
 pub async fn verify(
     rt: &Runtime,
     conn: &'static ConnectionDef,
@@ -72,6 +94,28 @@ pub async fn verify(
     now: Timestamp,
 ) -> Result<(), WebhookError> {
     let name = conn.name;
+    let header = |h: &str| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    // An eCom callback carries its payment's token, derived from the client
+    // secret: it needs no webhook secret.
+    if kind == Kind::Vipps && vipps::callback::is_callback(&header) {
+        let read = |c: &str| {
+            credential(conn, c)
+                .map_err(|e| WebhookError::Unavailable(format!("connection `{name}`: {e}")))
+        };
+        let (msn, key) = (read("merchant_serial_number")?, read("client_secret")?);
+        return vipps::callback::verify(
+            header("authorization").as_deref(),
+            body,
+            msn.expose(),
+            &key,
+        )
+        .map_err(WebhookError::BadRequest);
+    }
     let Some(cred) = webhook_credential(kind) else {
         return Err(WebhookError::NotFound(format!(
             "connection `{name}` ({}) takes no webhooks here",
@@ -85,12 +129,6 @@ pub async fn verify(
     }
     let secret = credential(conn, cred)
         .map_err(|e| WebhookError::Unavailable(format!("connection `{name}`: {e}")))?;
-    let header = |h: &str| {
-        headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
     match kind {
         Kind::Stripe => {
             use stripe::signature::{TOLERANCE_SECS, verify};
@@ -127,7 +165,13 @@ pub async fn verify(
             })?;
             verify_answer(&resp.body).map_err(map)
         }
-        Kind::Vipps | Kind::Buckaroo => Err(WebhookError::NotFound(format!(
+        // ePayment's Webhooks API signs the path it posts to: the webhook is
+        // registered as `https://<host>/webhooks/<connection>`.
+        Kind::Vipps => {
+            vipps::webhook::verify(&header, &format!("/webhooks/{name}"), body, secret.expose())
+                .map_err(WebhookError::BadRequest)
+        }
+        Kind::Buckaroo => Err(WebhookError::NotFound(format!(
             "connection `{name}` ({}) takes no webhooks here",
             conn.provider
         ))),

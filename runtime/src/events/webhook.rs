@@ -69,28 +69,43 @@ impl<F: Flow> EventFeed<F> {
             )));
         };
         source::verify(self.engine.runtime(), conn, kind, headers, body, now).await?;
-        let raw: Value = serde_json::from_slice(body)
+        let mut raw: Value = serde_json::from_slice(body)
             .map_err(|e| WebhookError::BadRequest(format!("the body is not JSON: {e}")))?;
+        source::normalize(kind, &mut raw).map_err(WebhookError::BadRequest)?;
         let head = source::event_head(kind, &raw).map_err(WebhookError::BadRequest)?;
         let event_id = head.id.to_string();
         let Some(feed) = self.feeds.iter().find(|f| f.conn.name == connection) else {
             return Ok(ignored(event_id));
         };
-        if !feed.waits.contains(&head.ty) && !feed.triggers.contains(&head.ty) {
+        // The delivery, and what it also stands for, that the flow uses.
+        let uses = |r: &Value| {
+            source::event_head(kind, r)
+                .is_ok_and(|h| feed.waits.contains(&h.ty) || feed.triggers.contains(&h.ty))
+        };
+        let companions = source::companions(kind, &raw);
+        let used: Vec<Value> = std::iter::once(raw)
+            .chain(companions)
+            .filter(|r| uses(r))
+            .collect();
+        if used.is_empty() {
             return Ok(ignored(event_id));
         }
-        let (prepared_event, prepared_start) = self
-            .prepare(feed, &raw, false, now)
-            .map_err(WebhookError::BadRequest)?;
+        let (mut wants_event, mut wants_start) = (false, false);
+        for r in &used {
+            let (e, s) = self
+                .prepare(feed, r, false, now)
+                .map_err(WebhookError::BadRequest)?;
+            wants_event |= e.is_some();
+            wants_start |= s.is_some();
+        }
         let (out, _) = self
-            .ingest(feed, std::slice::from_ref(&raw), None, false)
+            .ingest(feed, &used, None, false)
             .await
             .map_err(WebhookError::Unavailable)?;
         let FeedOutcome {
             delivered, started, ..
         } = out;
-        let duplicate = (prepared_event.is_none() || delivered == 0)
-            && (prepared_start.is_none() || started.is_empty());
+        let duplicate = (!wants_event || delivered == 0) && (!wants_start || started.is_empty());
         if !duplicate {
             self.engine.runtime().notify.notify_one();
         }

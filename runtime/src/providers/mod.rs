@@ -176,6 +176,14 @@ impl Kind {
         }
     }
 
+    /// Puts a response in the order the catalog's outputs read it (Vipps's
+    /// transaction log newest first by time, not by position).
+    pub fn normalize_response(self, action: &Action, body: &mut Value) {
+        if self == Kind::Vipps && action.name == "get_payment_details" {
+            vipps::details::newest_first(body);
+        }
+    }
+
     /// A successful HTTP status whose body still reports a failure (Buckaroo).
     pub fn check_response(self, body: &Value) -> Result<(), String> {
         match self {

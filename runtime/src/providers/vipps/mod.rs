@@ -5,6 +5,15 @@
 //! `X-Request-Id`, ePayment calls `Idempotency-Key`. Errors: eCom answers a list
 //! `[{"errorCode", "errorMessage"}]`, ePayment a problem `{"title", "detail",
 //! "extraDetails"}`; the access token call `{"error", "error_description"}`.
+//!
+//! eCom bodies get the merchant serial number and the payment's callback token
+//! from the connection ([`merchant_info`], [`auth_token`]).
+
+pub mod auth_token;
+pub mod callback;
+pub mod details;
+pub mod merchant_info;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -14,7 +23,7 @@ use serde_json::Value;
 use jiff::Timestamp;
 
 use crate::flow::{ConnectionDef, StepError};
-use crate::http::{Auth, HttpClient, HttpRequest, Secret};
+use crate::http::{Auth, HttpClient, HttpRequest, Secret, Target};
 use crate::retry::{StatusClass, classify};
 
 /// The token endpoint under the connection's base URL.
@@ -29,12 +38,26 @@ pub fn idempotency_header(action: &Action) -> &'static str {
     }
 }
 
+/// Adds the token, the fixed headers and what eCom bodies take from the
+/// connection ([`merchant_info::complete`]) to a request bound for `base_url`.
 pub fn authorize(
     conn: &ConnectionDef,
     base_url: &str,
-    req: HttpRequest,
+    mut req: HttpRequest,
 ) -> Result<HttpRequest, StepError> {
     let msn = super::credential(conn, "merchant_serial_number")?;
+    let path = match &req.target {
+        Target::Url(u) => u
+            .strip_prefix(base_url.trim_end_matches('/'))
+            .unwrap_or(u)
+            .to_string(),
+        Target::Connection { path, .. } => path.clone(),
+    };
+    if path.starts_with("/ecomm/") {
+        let key = super::credential(conn, "client_secret")?;
+        merchant_info::complete(req.method, &path, &mut req.body, msn.expose(), &key)
+            .map_err(|e| StepError::Fatal(format!("Vipps request: {e}; nothing was sent")))?;
+    }
     Ok(req
         .header("Merchant-Serial-Number", msn.expose())
         .header("Vipps-System-Name", "flowc")

@@ -1,0 +1,292 @@
+//! Every Vipps action's request, as the runtime sends it (built from the
+//! catalog, then completed from the connection by `vipps::authorize`: the
+//! merchant serial number and the payment's callback token), validated with the
+//! `jsonschema` crate against the request schema of its operation in
+//! `shared/specs/vipps/` (eCom v2 and ePayment v1): required properties, types,
+//! enums, lengths, patterns and formats. A body without
+//! `merchantInfo.merchantSerialNumber` is shown to fail.
+
+use flowc_catalog::specs::{Operation, Specs};
+use flowc_catalog::{Action, Field, FieldType, Provider, provider};
+use flowc_runtime::action::request::build;
+use flowc_runtime::flow::{ConnectionDef, SecretSource};
+use flowc_runtime::http::{Body, HttpRequest, set_simulated_env};
+use flowc_runtime::providers::Kind;
+use flowc_runtime::providers::vipps;
+use serde_json::{Value, json};
+
+const BASE: &str = "http://127.0.0.1:9";
+
+/// A value of `f` within the catalog's bounds (which copy the spec's).
+fn sample(p: &Provider, f: &Field) -> Value {
+    if let Some(first) = f.enum_values.first() {
+        return json!(first);
+    }
+    let pattern = f
+        .pattern
+        .clone()
+        .or_else(|| match &f.ty {
+            FieldType::Id { kind, .. } => p.id_kind(kind).and_then(|k| k.pattern.clone()),
+            _ => None,
+        })
+        .map(|p| regex::Regex::new(&p).unwrap());
+    let min = f.min_length.unwrap_or(0) as usize;
+    let fits = |s: &&str| {
+        s.chars().count() >= min
+            && f.max_length.is_none_or(|m| s.chars().count() <= m as usize)
+            && pattern.as_ref().is_none_or(|re| re.is_match(s))
+    };
+    let text = |first: &'static str| {
+        let found = [
+            first,
+            "ORD-2025-0001",
+            "12345678",
+            "4791234567",
+            "sample text",
+        ]
+        .into_iter()
+        .find(fits)
+        .unwrap_or_else(|| panic!("no sample fits {}", f.name));
+        json!(found)
+    };
+    match &f.ty {
+        FieldType::String | FieldType::Text | FieldType::Id { .. } => text("ORD-2025-0001"),
+        FieldType::Url => text("https://shop.example.no/vipps"),
+        FieldType::Phone => text("12345678"),
+        FieldType::Integer => json!(f.min.unwrap_or(100).max(100)),
+        FieldType::Money => json!({
+            "amount": "10.00",
+            "currency": f.currencies.first().map_or("NOK", String::as_str)
+        }),
+        FieldType::Bool => json!(true),
+        FieldType::Datetime => json!("2025-03-01T10:00:00Z"),
+        FieldType::Map => json!({"order": "A-1"}),
+        other => panic!("{}: no sample for {other:?}", f.name),
+    }
+}
+
+/// A connection whose credentials are simulated environment values (no real
+/// variable is read or set).
+fn connection() -> &'static ConnectionDef {
+    const CREDS: [(&str, &str, &str); 4] = [
+        ("client_id", "FLOWC_TEST_VIPPS_REQ_CLIENT_ID", "client-id"),
+        (
+            "client_secret",
+            "FLOWC_TEST_VIPPS_REQ_CLIENT_SECRET",
+            "client-secret",
+        ),
+        (
+            "subscription_key",
+            "FLOWC_TEST_VIPPS_REQ_SUB_KEY",
+            "sub-key",
+        ),
+        (
+            "merchant_serial_number",
+            "FLOWC_TEST_VIPPS_REQ_MSN",
+            "123456",
+        ),
+    ];
+    static CONN: std::sync::OnceLock<ConnectionDef> = std::sync::OnceLock::new();
+    CONN.get_or_init(|| {
+        for (_, env, value) in CREDS {
+            set_simulated_env(env, value);
+        }
+        let creds: Vec<(&'static str, SecretSource)> = CREDS
+            .iter()
+            .map(|(name, env, _)| (*name, SecretSource::Env(env)))
+            .collect();
+        ConnectionDef {
+            name: "vipps",
+            provider: "vipps",
+            mode: "test",
+            base_url: BASE,
+            credentials: Box::leak(creds.into_boxed_slice()),
+        }
+    })
+}
+
+/// The body the runtime sends for action `a` with every input set.
+fn sent_body(p: &Provider, a: &Action, conn: &ConnectionDef) -> Option<Value> {
+    let inputs: serde_json::Map<String, Value> = a
+        .inputs
+        .iter()
+        .map(|f| (f.name.clone(), sample(p, f)))
+        .collect();
+    let built = build(Kind::Vipps, p, a, &Value::Object(inputs))
+        .unwrap_or_else(|e| panic!("{}: {e:?}", a.name));
+    let mut req = HttpRequest::new(built.method, format!("{BASE}{}", built.path));
+    req.body = built.body;
+    let req = vipps::authorize(conn, BASE, req).unwrap();
+    match req.body {
+        Body::None => None,
+        Body::Json(v) => Some(v),
+        other => panic!("{}: {other:?}", a.name),
+    }
+}
+
+/// The one external document the ePayment spec refers to (its `receipt`), read
+/// from `shared/specs/` instead of the network; any other URL is refused.
+struct LocalSpecs {
+    order_management: Value,
+}
+
+const ORDER_MANAGEMENT_URL: &str =
+    "https://raw.githubusercontent.com/vippsas/vipps-order-management-api/2.3.24/docs/swagger.yaml";
+
+impl jsonschema::Retrieve for LocalSpecs {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        if uri.as_str() == ORDER_MANAGEMENT_URL {
+            Ok(self.order_management.clone())
+        } else {
+            Err(format!("{uri}: not a local spec").into())
+        }
+    }
+}
+
+/// ePayment's `Customer` is a `oneOf` of a phone number, a QR code and a
+/// customer token whose branches require nothing, so every customer matches all
+/// three and JSON Schema refuses it; the spec's text means "one of these
+/// properties". Read as `anyOf`, each branch's properties are still checked.
+fn one_of_as_any_of(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(branches) = m.remove("oneOf") {
+                m.insert("anyOf".into(), branches);
+            }
+            m.values_mut().for_each(one_of_as_any_of);
+        }
+        Value::Array(a) => a.iter_mut().for_each(one_of_as_any_of),
+        _ => {}
+    }
+}
+
+/// The errors of `body` against the request schema of `a`'s operation.
+fn problems(specs: &Specs, a: &Action, body: &Value) -> Vec<String> {
+    let spec_name = a.api.spec.as_deref().unwrap();
+    let op = Operation::find(specs, spec_name, &a.api.method, &a.api.path)
+        .unwrap_or_else(|| panic!("{}: not in {spec_name}", a.name));
+    let at = op
+        .request(specs)
+        .unwrap_or_else(|| panic!("{}: the operation takes no body", a.name));
+    let components = specs
+        .get(spec_name)
+        .pointer("/components")
+        .expect("components");
+    // The spec's `#/components/…` references resolve inside this document.
+    let mut schema = json!({"allOf": [*at.schema], "components": *components});
+    one_of_as_any_of(&mut schema);
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(true)
+        .with_retriever(LocalSpecs {
+            order_management: (*specs
+                .get("vipps/order-management-2.3.24/swagger.yaml")
+                .pointer("")
+                .expect("the order management spec"))
+            .clone(),
+        })
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{}: bad schema: {e}", a.name));
+    validator
+        .iter_errors(body)
+        .map(|e| format!("{}: {e} at `{}`", a.name, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn every_vipps_request_body_validates_against_its_spec() {
+    let specs = Specs::default();
+    let p = provider("vipps").unwrap();
+    let conn = connection();
+    let mut found = Vec::new();
+    let mut checked = Vec::new();
+    for a in &p.actions {
+        let Some(body) = sent_body(p, a, conn) else {
+            // No body: only where the operation's body is optional.
+            let op = Operation::find(
+                &specs,
+                a.api.spec.as_deref().unwrap(),
+                &a.api.method,
+                &a.api.path,
+            )
+            .unwrap();
+            let required = op
+                .op
+                .pointer("/requestBody/required")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            assert!(!required, "{}: the spec requires a body", a.name);
+            continue;
+        };
+        found.extend(problems(&specs, a, &body));
+        checked.push(a.name.as_str());
+    }
+    assert_eq!(
+        checked,
+        [
+            "initiate_payment",
+            "capture_payment",
+            "cancel_payment",
+            "refund_payment",
+            "epayment_create_payment",
+            "epayment_capture",
+            "epayment_refund"
+        ]
+    );
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn a_body_without_the_merchant_serial_number_is_refused() {
+    let specs = Specs::default();
+    let p = provider("vipps").unwrap();
+    let conn = connection();
+    for name in [
+        "initiate_payment",
+        "capture_payment",
+        "cancel_payment",
+        "refund_payment",
+    ] {
+        let a = p.action(name).unwrap();
+        let mut body = sent_body(p, a, conn).unwrap();
+        assert_eq!(body["merchantInfo"]["merchantSerialNumber"], "123456");
+        assert!(problems(&specs, a, &body).is_empty());
+        body["merchantInfo"]
+            .as_object_mut()
+            .unwrap()
+            .remove("merchantSerialNumber");
+        let found = problems(&specs, a, &body);
+        assert!(
+            found.iter().any(|e| e.contains("merchantSerialNumber")),
+            "{name}: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn the_payment_request_carries_its_callback_token_not_the_secret() {
+    let p = provider("vipps").unwrap();
+    let a = p.action("initiate_payment").unwrap();
+    let conn = connection();
+    let body = sent_body(p, a, conn).unwrap();
+    let info = &body["merchantInfo"];
+    let order = body["transaction"]["orderId"].as_str().unwrap();
+    let token = info["authToken"].as_str().unwrap();
+    let key = flowc_runtime::http::Secret::new("client-secret");
+    assert!(vipps::auth_token::verify(
+        &key,
+        "123456",
+        order,
+        Some(token)
+    ));
+    assert!(!body.to_string().contains("client-secret"));
+    // A retry of the same order sends the same token; another order another.
+    assert_eq!(
+        sent_body(p, a, conn).unwrap()["merchantInfo"]["authToken"],
+        token
+    );
+    assert!(info["callbackPrefix"].is_string() && info["fallBack"].is_string());
+}
