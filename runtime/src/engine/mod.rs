@@ -712,7 +712,13 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
                         .messages(&run.id, &match_key)
                         .await
                         .map_err(store_err)?;
-                    if let Some(m) = msgs.into_iter().next() {
+                    // A message this run consumed already (its consume is not
+                    // committed yet: a `goto` led back into the same wait) is
+                    // not taken twice.
+                    let fresh = msgs
+                        .into_iter()
+                        .find(|m| !run.pending.consume.contains(&m.id));
+                    if let Some(m) = fresh {
                         run.pending.consume.push(m.id.clone());
                         let (kind, name) = match match_key.split_once(':') {
                             Some((k, rest)) => (k.to_string(), rest.to_string()),

@@ -131,6 +131,10 @@ impl Flow for TestFlow {
                 }
                 Step::Approve => {
                     if let Some(a) = cx.wake_data::<Approval>()? {
+                        // "again": back into the same wait (a flow's `goto`).
+                        if a.by == "again" {
+                            return Ok(Transition::Next(Step::Approve));
+                        }
                         data.approved_by = Some(a.by);
                         return Ok(Transition::Next(Step::Lines));
                     }
@@ -397,6 +401,29 @@ async fn a_wait_times_out_to_its_on_timeout_step() {
     assert_eq!(row.state, IssueState::Failed);
     assert_eq!(row.step, "escalate");
     assert_eq!(row.error.as_deref(), Some("approval timed out"));
+}
+
+/// A step that goes back into the wait it was woken from does not take the
+/// same signal again (its consume is not committed yet): it waits for the next.
+#[tokio::test]
+async fn a_wait_entered_again_does_not_take_the_signal_it_consumed() {
+    let e = env().await;
+    let id = e.start(json!({})).await;
+    e.run().await;
+    assert_eq!(e.issue(&id).await.state, IssueState::Waiting);
+    assert!(e.approve(&id, "again").await);
+    e.run().await;
+    let row = e.issue(&id).await;
+    assert_eq!(
+        (row.state, row.step.as_str()),
+        (IssueState::Waiting, "approve"),
+        "{:?}",
+        row.error
+    );
+    assert!(e.approve(&id, "ann").await);
+    e.run().await;
+    let row = e.issue(&id).await;
+    assert_eq!(row.data["approved_by"], "ann", "{:?}", row.error);
 }
 
 #[tokio::test]
