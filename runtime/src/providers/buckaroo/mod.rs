@@ -3,10 +3,13 @@
 //! code and `RequestErrors`. The direct debit batch is a request file (see
 //! `crate::action::batch`), not an HTTP call: [`request_file`] fills its
 //! records and header from the connection's settings, [`iban`] checks the
-//! accounts.
+//! accounts; Buckaroo's answer comes back as a response file
+//! ([`response_file`]) in the connection's inbox.
 
 pub mod iban;
 pub mod request_file;
+pub mod response_file;
+pub mod sim;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
