@@ -53,6 +53,7 @@ fn at_of(s: &str, start: Timestamp) -> Result<Timestamp, String> {
 
 /// A simulated Buckaroo file exchange per connection with an outbox and an inbox.
 fn buckaroo_sims(
+    connections: &'static [crate::flow::ConnectionDef],
     boxes: &outbox::Outboxes,
     settings: &BuckarooSettings,
 ) -> Result<Vec<crate::providers::buckaroo::sim::FileSim>, String> {
@@ -70,6 +71,22 @@ fn buckaroo_sims(
             k.clone(),
             Outcome::parse(v).map_err(|e| format!("buckaroo.outcomes.{k}: {e}"))?,
         );
+    }
+    // The gateway's requests are signed with the connection's keys: a
+    // simulation gives them placeholder values while they are missing.
+    for c in connections.iter().filter(|c| c.provider == "buckaroo") {
+        for (name, src) in c.credentials {
+            match src {
+                crate::flow::SecretSource::Env(v) => {
+                    if crate::http::env_var(v).is_none() {
+                        crate::http::set_simulated_env(v, &format!("flowc-sim-{name}"));
+                    }
+                }
+                crate::flow::SecretSource::File(p) => {
+                    crate::http::set_simulated_file(p, &format!("flowc-sim-{name}"));
+                }
+            }
+        }
     }
     let sims: Vec<FileSim> = boxes
         .exchanges()
@@ -177,7 +194,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         return Err("`stripe:` settings, but the flow has no Stripe connection".into());
     }
     let outboxes = outbox::Outboxes::prepare(F::connections())?;
-    let mut buckaroo_sims = buckaroo_sims(&outboxes, &sc.buckaroo)?;
+    let mut buckaroo_sims = buckaroo_sims(F::connections(), &outboxes, &sc.buckaroo)?;
     let paypal_sims = paypal::PayPalSims::start(
         &paypal_conns,
         Arc::new(clock.clone()),

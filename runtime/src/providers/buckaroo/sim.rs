@@ -237,3 +237,110 @@ impl FileSim {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::buckaroo::response_file::{DEFAULT_LAYOUT, layout, read};
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn request_files_are_answered_once_after_the_delay() {
+        let out = tempfile::tempdir().unwrap();
+        let inbox = tempfile::tempdir().unwrap();
+        drop(crate::action::batch::Spool::open(out.path()).unwrap());
+        let db = rusqlite::Connection::open(out.path().join(".flowc-batches.sqlite")).unwrap();
+        db.execute(
+            "INSERT INTO batches (id, provider, action, connection, opened_at, close_at, closed_at, file) \
+             VALUES (1, 'buckaroo', 'direct_debit_batch', 'b', 0, 0, 0, 'REQ1.csv')",
+            [],
+        )
+        .unwrap();
+        let records = [
+            ("INV-1", "NL91ABNA0417164300", true),
+            ("INV-2", "0000000000", false),
+            ("INV-3", "DE89370400440532013000", true),
+            ("INV-4", "NL02ABNA0123456789", true),
+            ("INV-5", "NL02ABNA0123456789", true),
+        ];
+        for (n, (inv, iban, valid)) in records.iter().enumerate() {
+            let r = serde_json::json!({"invoice_number": inv, "iban": iban, "account_valid": valid,
+                "amount": {"amount": "10.00", "currency": "EUR"}});
+            db.execute(
+                "INSERT INTO records (key, batch, n, issue, record) VALUES (?1, 1, ?2, ?3, ?4)",
+                rusqlite::params![
+                    format!("k{n}"),
+                    n as i64 + 1,
+                    format!("i{n}"),
+                    r.to_string()
+                ],
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            out.path().join("REQ1.csv"),
+            "H,REQ1.csv,2025-03-03T06:00:00Z,5\r\nD,…\r\n",
+        )
+        .unwrap();
+        let mut config = FileConfig {
+            delay: Duration::from_secs(86_400),
+            ..FileConfig::default()
+        };
+        config.outcomes.insert("INV-3".into(), Outcome::Reversed);
+        config.outcomes.insert("INV-4".into(), Outcome::NoResponse);
+        config
+            .outcomes
+            .insert("NL02ABNA0123456789".into(), Outcome::MandateRefused);
+        let mut sim = FileSim::new(out.path().into(), inbox.path().into(), config);
+
+        assert!(sim.step(at("2025-03-03T06:05:00Z")).unwrap().is_empty());
+        assert_eq!(sim.next_due(), Some(at("2025-03-04T06:00:00Z")));
+        let lines = sim.step(at("2025-03-04T06:00:00Z")).unwrap();
+        assert_eq!(
+            lines,
+            ["buckaroo: answered with REQ1.response.csv (4 records)"]
+        );
+        let text = std::fs::read_to_string(inbox.path().join("REQ1.response.csv")).unwrap();
+        let got: Vec<(String, String)> = read(&text, &layout(DEFAULT_LAYOUT).unwrap())
+            .into_iter()
+            .map(|r| {
+                let (_, k, m) = r.unwrap();
+                (k, m["status"].as_str().unwrap().to_string())
+            })
+            .collect();
+        let want = [
+            ("INV-1", "success"),
+            ("INV-2", "validation_failure"),
+            ("INV-3", "success"),
+            // By IBAN; INV-4 (no_response) has no record.
+            ("INV-5", "rejected"),
+        ];
+        assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())));
+        // Answered once, even when the file was read and moved aside.
+        std::fs::create_dir_all(inbox.path().join("processed")).unwrap();
+        std::fs::rename(
+            inbox.path().join("REQ1.response.csv"),
+            inbox.path().join("processed/REQ1.response.csv"),
+        )
+        .unwrap();
+        assert!(sim.step(at("2025-03-05T06:00:00Z")).unwrap().is_empty());
+        // The reversal comes two days after the response.
+        let lines = sim.step(at("2025-03-06T06:00:00Z")).unwrap();
+        assert_eq!(
+            lines,
+            ["buckaroo: answered with REQ1.reversals.csv (1 records)"]
+        );
+        let text = std::fs::read_to_string(inbox.path().join("REQ1.reversals.csv")).unwrap();
+        let (_, k, m) = read(&text, &layout(DEFAULT_LAYOUT).unwrap())[0]
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (k.as_str(), m["status_code"].as_i64()),
+            ("INV-3", Some(490))
+        );
+        assert_eq!(sim.next_due(), None);
+    }
+}
