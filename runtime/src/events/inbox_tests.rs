@@ -46,14 +46,28 @@ static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
     provider: "buckaroo",
     mode: "test",
     base_url: "",
-    credentials: &[],
+    credentials: &[
+        (
+            "website_key",
+            SecretSource::Env("BK_INBOX_TEST_WEBSITE_KEY"),
+        ),
+        ("secret_key", SecretSource::Env("BK_INBOX_TEST_SECRET_KEY")),
+    ],
 }];
-static FEEDS: [FeedDef; 1] = [FeedDef {
-    provider: "buckaroo",
-    event: "response_file",
-    connection: "bk_inbox_test",
-    poll: None,
-}];
+static FEEDS: [FeedDef; 2] = [
+    FeedDef {
+        provider: "buckaroo",
+        event: "response_file",
+        connection: "bk_inbox_test",
+        poll: None,
+    },
+    FeedDef {
+        provider: "buckaroo",
+        event: "push",
+        connection: "bk_inbox_test",
+        poll: None,
+    },
+];
 
 /// Waits for the response record of its invoice and keeps its status.
 struct InboxFlow;
@@ -199,4 +213,60 @@ async fn a_response_file_is_applied_once_reported_and_moved_aside() {
     assert_eq!(two.state, IssueState::Completed);
     assert_eq!(two.data["status"], "rejected");
     assert_eq!(two.data["reason"], "MD06");
+}
+
+#[tokio::test]
+async fn a_buckaroo_push_is_verified_before_it_is_stored() {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::webhook::WebhookError;
+    use crate::providers::buckaroo::{authorization, signature};
+
+    crate::http::set_simulated_env("BK_INBOX_TEST_WEBSITE_KEY", "WK");
+    crate::http::set_simulated_env("BK_INBOX_TEST_SECRET_KEY", "SECRET");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(SqliteOptions::new(":memory:", "push_test")).unwrap());
+    let clock = VirtualClock::new("2025-03-10T00:00:00Z".parse().unwrap());
+    let engine = Engine::<InboxFlow>::with_base_url(store.clone(), Arc::new(clock.clone()), None);
+    let feed = EventFeed::new(engine);
+    let now = clock.now();
+    let body = br#"{"Transaction":{"Key":"TX1","Invoice":"INV-1","Status":{"Code":{"Code":190}},"AmountDebit":12.5,"Currency":"EUR","ServiceCode":"ideal"}}"#;
+    let sig = signature(
+        "WK",
+        "SECRET",
+        "POST",
+        "flows.example/webhooks/bk_inbox_test",
+        now.as_second(),
+        "nonce1",
+        body,
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert("host", HeaderValue::from_static("flows.example"));
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&authorization("WK", &sig, "nonce1", now.as_second())).unwrap(),
+    );
+    let r = feed
+        .webhook("bk_inbox_test", &headers, body, now)
+        .await
+        .unwrap();
+    assert_eq!(r.event_id, "push:TX1:190");
+    assert!(!r.duplicate && !r.ignored);
+    // The same delivery again changes nothing.
+    let r = feed
+        .webhook("bk_inbox_test", &headers, body, now)
+        .await
+        .unwrap();
+    assert!(r.duplicate);
+    // Another body under the same header, or no header: refused.
+    let forged = br#"{"Transaction":{"Key":"TX2","Status":{"Code":{"Code":190}}}}"#;
+    assert!(matches!(
+        feed.webhook("bk_inbox_test", &headers, forged, now).await,
+        Err(WebhookError::BadRequest(_))
+    ));
+    headers.remove("authorization");
+    assert!(matches!(
+        feed.webhook("bk_inbox_test", &headers, body, now).await,
+        Err(WebhookError::BadRequest(_))
+    ));
 }

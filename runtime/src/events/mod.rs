@@ -398,7 +398,7 @@ impl<F: Flow> EventFeed<F> {
             data: Value::Object(outputs.clone()),
         });
         let start = if is_trigger {
-            Some(self.start_of(head.id, head.ty, &outputs, now)?)
+            Some(self.start_of(&head.id, head.ty, &outputs, now)?)
         } else {
             None
         };

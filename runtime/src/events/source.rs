@@ -76,7 +76,9 @@ pub fn webhook_credential(kind: Kind) -> Option<&'static str> {
     match kind {
         Kind::Stripe => Some("webhook_secret"),
         Kind::PayPal => Some("webhook_id"),
-        Kind::Vipps | Kind::Buckaroo => None,
+        // A push is signed with the secret key, as the gateway's requests.
+        Kind::Buckaroo => Some("secret_key"),
+        Kind::Vipps => None,
     }
 }
 
@@ -85,7 +87,8 @@ pub fn event_head(kind: Kind, raw: &Value) -> Result<EventHead<'_>, String> {
     match kind {
         Kind::Stripe => stripe::events::event_head(raw),
         Kind::PayPal => paypal::events::event_head(raw),
-        Kind::Vipps | Kind::Buckaroo => Err(format!("{kind:?} events are not read here")),
+        Kind::Buckaroo => buckaroo::push::event_head(raw),
+        Kind::Vipps => Err(format!("{kind:?} events are not read here")),
     }
 }
 
@@ -157,7 +160,23 @@ pub async fn verify(
             })?;
             verify_answer(&resp.body).map_err(map)
         }
-        Kind::Vipps | Kind::Buckaroo => Err(WebhookError::NotFound(format!(
+        Kind::Buckaroo => {
+            // Signed over the push URL: this route on the host it was posted to.
+            let host = header("host").unwrap_or_default();
+            let url = format!("{host}/webhooks/{name}");
+            let website_key = credential(conn, "website_key")
+                .map_err(|e| WebhookError::Unavailable(format!("connection `{name}`: {e}")))?;
+            buckaroo::push::verify(
+                header("authorization").as_deref(),
+                website_key.expose(),
+                secret.expose(),
+                &url,
+                body,
+                now.as_second(),
+            )
+            .map_err(WebhookError::BadRequest)
+        }
+        Kind::Vipps => Err(WebhookError::NotFound(format!(
             "connection `{name}` ({}) takes no webhooks here",
             conn.provider
         ))),

@@ -7,6 +7,7 @@
 //! ([`response_file`]) in the connection's inbox.
 
 pub mod iban;
+pub mod push;
 pub mod request_file;
 pub mod response_file;
 pub mod sim;
@@ -168,6 +169,7 @@ pub fn derived_output(name: &str, v: &Value) -> Option<Value> {
     match name {
         "status" => v
             .pointer("/Status/Code/Code")
+            .or_else(|| v.pointer("/Transaction/Status/Code/Code"))
             .and_then(Value::as_i64)
             .and_then(status_name)
             .map(|s| Value::String(s.into())),
