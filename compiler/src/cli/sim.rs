@@ -1,6 +1,6 @@
-//! `flowc sim stripe --listen ADDR [--webhook URL]...` and `flowc sim paypal
-//! --listen ADDR [--webhook URL]...`: the runtime's provider simulators as
-//! standalone servers. Each prints its URL and the environment to point a built
+//! `flowc sim stripe --listen ADDR [--webhook URL]...`, `flowc sim paypal
+//! --listen ADDR [--webhook URL]...` and `flowc sim buckaroo --outbox DIR
+//! --inbox DIR`: the runtime's provider simulators standalone. Each prints its URL and the environment to point a built
 //! flow at it, then serves until Ctrl-C.
 
 use std::io::Write;
@@ -28,6 +28,33 @@ enum Provider {
     /// endpoint and the webhook-events list.
     #[command(name = "paypal")]
     PayPal(PayPalArgs),
+    /// Buckaroo's file side: answers the direct debit request files that
+    /// appear in an outbox with response files in an inbox, after a delay,
+    /// with outcomes per invoice number or IBAN.
+    Buckaroo(BuckarooArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BuckarooArgs {
+    /// The flow connection's outbox (`FLOWC_<CONNECTION>_OUTBOX`), where its
+    /// request files and their spool are.
+    #[arg(long, value_name = "DIR")]
+    outbox: std::path::PathBuf,
+    /// The flow connection's inbox (`FLOWC_<CONNECTION>_INBOX`), where the
+    /// response files go.
+    #[arg(long, value_name = "DIR")]
+    inbox: std::path::PathBuf,
+    /// From a request file's creation to its response file.
+    #[arg(long, default_value = "1m")]
+    delay: String,
+    /// From a response file to the reversal of its `reversed` debits.
+    #[arg(long, default_value = "2m")]
+    reverse_after: String,
+    /// KEY=OUTCOME (repeatable): the outcome for an invoice number or IBAN:
+    /// debited, insufficient_funds, account_invalid, mandate_refused,
+    /// reversed, no_response, malformed.
+    #[arg(long = "outcome", value_name = "KEY=OUTCOME")]
+    outcomes: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,7 +99,54 @@ pub fn run(args: &Args) -> Exit {
     match &args.provider {
         Provider::Stripe(a) => stripe(a),
         Provider::PayPal(a) => paypal(a),
+        Provider::Buckaroo(a) => buckaroo(a),
     }
+}
+
+fn buckaroo(a: &BuckarooArgs) -> Exit {
+    use flowc_runtime::providers::buckaroo::sim::{FileConfig, FileSim, Outcome};
+    use flowc_runtime::value::parse_duration;
+    let mut config = FileConfig::default();
+    let parsed = (|| -> Result<(), String> {
+        config.delay = parse_duration(&a.delay).map_err(|e| format!("--delay: {e}"))?;
+        config.reverse_after =
+            parse_duration(&a.reverse_after).map_err(|e| format!("--reverse-after: {e}"))?;
+        for o in &a.outcomes {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| format!("--outcome `{o}`: say KEY=OUTCOME"))?;
+            config.outcomes.insert(k.to_string(), Outcome::parse(v)?);
+        }
+        Ok(())
+    })();
+    if let Err(e) = parsed {
+        eprintln!("error: {e}");
+        return Exit::Usage;
+    }
+    let Some(runtime) = async_runtime() else {
+        return Exit::Usage;
+    };
+    let mut sim = FileSim::new(a.outbox.clone(), a.inbox.clone(), config);
+    println!(
+        "Buckaroo file simulator: request files from {} answered into {} after {}. Ctrl-C stops.",
+        a.outbox.display(),
+        a.inbox.display(),
+        a.delay
+    );
+    runtime.block_on(async {
+        let stop = tokio::signal::ctrl_c();
+        tokio::pin!(stop);
+        loop {
+            match sim.step(flowc_runtime::prelude::Timestamp::now()) {
+                Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+                Err(e) => eprintln!("error: {e}"),
+            }
+            tokio::select! {
+                _ = &mut stop => return Exit::Clean,
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    })
 }
 
 fn async_runtime() -> Option<tokio::runtime::Runtime> {

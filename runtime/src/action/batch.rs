@@ -130,7 +130,20 @@ impl BatchPending {
 /// `FLOWC_<NAME>_OUTBOX`, the variable that names a connection's outbox
 /// directory (`simulate` gives each connection a temporary one while it is unset).
 pub fn outbox_env(connection: &str) -> String {
-    let name: String = connection
+    format!("FLOWC_{}_OUTBOX", env_name(connection))
+}
+
+/// `FLOWC_<NAME>_INBOX`, the variable that names the directory a connection's
+/// response files arrive in (default `inbox`; `simulate` gives each
+/// connection a temporary one while it is unset).
+pub fn inbox_env(connection: &str) -> String {
+    format!("FLOWC_{}_INBOX", env_name(connection))
+}
+
+/// A connection's name as environment variables spell it: upper case, every
+/// other character `_`.
+pub fn env_name(connection: &str) -> String {
+    connection
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -139,8 +152,7 @@ pub fn outbox_env(connection: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("FLOWC_{name}_OUTBOX")
+        .collect()
 }
 
 /// The request file's settings.
@@ -395,6 +407,32 @@ impl Spool {
             wake,
         })
     }
+}
+
+/// The records of a request file that was handed over, in file order, as the
+/// spool of its outbox holds them (what a simulator of the provider reads to
+/// know each record's fields whatever the file's layout).
+pub fn file_records(dir: &Path, file: &str) -> Result<Vec<Value>, String> {
+    let conn = Connection::open_with_flags(
+        dir.join(".flowc-batches.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .map_err(sql)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.record FROM records r JOIN batches b ON r.batch = b.id \
+             WHERE b.file = ?1 ORDER BY r.n",
+        )
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map([file], |r| r.get::<_, String>(0))
+        .map_err(sql)?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(serde_json::from_str(&r.map_err(sql)?).unwrap_or(Value::Null));
+    }
+    Ok(out)
 }
 
 /// Writes a request file: the header record, each record marked `D` after it

@@ -25,7 +25,10 @@ pub mod output;
 pub mod path;
 pub mod request;
 
-pub use batch::{BatchCall, BatchPending, BatchResult, BatchSchedule, BatchStatus, outbox_env};
+pub use batch::{
+    BatchCall, BatchPending, BatchResult, BatchSchedule, BatchStatus, env_name, inbox_env,
+    outbox_env,
+};
 
 use flowc_catalog::{Action, Provider};
 use serde::de::DeserializeOwned;

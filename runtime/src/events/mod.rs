@@ -11,6 +11,7 @@
 //! an event, and an event starts at most one issue whether it came by poll, by
 //! webhook ([`webhook`]) or both.
 
+pub mod inbox;
 mod poll;
 pub mod posted;
 pub mod source;
@@ -36,6 +37,8 @@ use crate::store::{FeedBatch, FeedEvent, FeedOutcome, FeedStart, NewIssue};
 
 /// How often a trigger without `every` is polled (it still comes by webhook at once).
 pub const DEFAULT_TRIGGER_EVERY: Duration = Duration::from_secs(300);
+/// How often a connection's inbox is read while an issue waits for a file event.
+pub const INBOX_EVERY: Duration = Duration::from_secs(900);
 
 /// The feed of one connection: the event types it lists and how often.
 #[derive(Debug)]
@@ -50,6 +53,9 @@ struct ConnFeed {
     trigger_every: Option<Duration>,
     /// The smallest `poll` of its waits (None: webhook only).
     wait_poll: Option<Duration>,
+    /// How often its inbox is read, when one of its waits is for an event
+    /// that comes as a file ([`source::file_events`]).
+    files_every: Option<Duration>,
 }
 
 impl ConnFeed {
@@ -82,6 +88,9 @@ pub struct PollReport {
     pub outcome: FeedOutcome,
     /// Events listed that could not be read (logged, skipped).
     pub skipped: usize,
+    /// What went wrong with single records (a malformed row of a response
+    /// file, a record for an invoice nobody waits for), one line each.
+    pub problems: Vec<String>,
 }
 
 /// The event feed of a flow's engine.
@@ -122,6 +131,7 @@ impl<F: Flow> EventFeed<F> {
                 waits: Vec::new(),
                 trigger_every: None,
                 wait_poll: None,
+                files_every: None,
             });
             Some(feeds.len() - 1)
         };
@@ -158,6 +168,11 @@ impl<F: Flow> EventFeed<F> {
             if f.kind.and_then(source::listing).is_none() {
                 f.trigger_every = None;
                 f.wait_poll = None;
+            }
+            if f.kind
+                .is_some_and(|k| source::file_events(k).iter().any(|e| f.waits.contains(e)))
+            {
+                f.files_every = Some(INBOX_EVERY);
             }
         }
         let schedule = Mutex::new(vec![Schedule::default(); feeds.len()]);
@@ -206,7 +221,9 @@ impl<F: Flow> EventFeed<F> {
             .iter()
             .zip(s.iter())
             .enumerate()
-            .filter(|(_, (f, _))| f.trigger_every.is_some() || f.wait_poll.is_some())
+            .filter(|(_, (f, _))| {
+                f.trigger_every.is_some() || f.wait_poll.is_some() || f.files_every.is_some()
+            })
             .map(|(i, (_, s))| (i, s.next_due.unwrap_or(Timestamp::MIN)))
             .collect()
     }
@@ -242,7 +259,10 @@ impl<F: Flow> EventFeed<F> {
             if sched.next_due.is_some_and(|t| t > now) {
                 continue;
             }
-            let Some(interval) = min_opt(feed.trigger_every, feed.wait_poll) else {
+            let Some(interval) = min_opt(
+                min_opt(feed.trigger_every, feed.wait_poll),
+                feed.files_every,
+            ) else {
                 continue;
             };
             let active = self.calls_now(feed).await && self.holds_feed(feed, interval).await;
@@ -251,7 +271,7 @@ impl<F: Flow> EventFeed<F> {
                 failures: 0,
             };
             if active {
-                match poll::poll_connection(self, feed).await {
+                match self.poll_one(feed).await {
                     Ok(r) => {
                         if r.outcome.delivered > 0 || !r.outcome.started.is_empty() {
                             tracing::info!(
@@ -283,8 +303,24 @@ impl<F: Flow> EventFeed<F> {
         reports
     }
 
+    /// One connection's list call (when it has one) and inbox (when it has one).
+    async fn poll_one(&self, feed: &ConnFeed) -> Result<PollReport, String> {
+        let mut report = if feed.trigger_every.is_some() || feed.wait_poll.is_some() {
+            poll::poll_connection(self, feed).await?
+        } else {
+            PollReport {
+                connection: feed.conn.name.to_string(),
+                ..PollReport::default()
+            }
+        };
+        if feed.files_every.is_some() {
+            inbox::read(self, feed, &mut report).await?;
+        }
+        Ok(report)
+    }
+
     async fn someone_waits(&self, feed: &ConnFeed) -> bool {
-        if feed.wait_poll.is_none() {
+        if feed.wait_poll.is_none() && feed.files_every.is_none() {
             return false;
         }
         for ev in &feed.waits {
@@ -377,7 +413,7 @@ impl<F: Flow> EventFeed<F> {
             data: Value::Object(outputs.clone()),
         });
         let start = if is_trigger {
-            Some(self.start_of(head.id, head.ty, &outputs, now)?)
+            Some(self.start_of(&head.id, head.ty, &outputs, now)?)
         } else {
             None
         };
@@ -423,6 +459,8 @@ impl<F: Flow> EventFeed<F> {
     }
 }
 
+#[cfg(test)]
+mod inbox_tests;
 #[cfg(test)]
 mod paypal_tests;
 #[cfg(test)]

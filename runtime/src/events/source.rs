@@ -1,20 +1,23 @@
 //! What the event layer asks of a provider, and nothing else provider-specific
 //! lives above this file: how to read an event's head (id, type, object), which
 //! credential turns a connection's webhooks on and how a delivery is verified,
-//! and whether (and how) its event list can be polled. The engine, the store's
+//! whether (and how) its event list can be polled, and which events come as
+//! files (Buckaroo's response files) and how a file is read. The engine, the store's
 //! deduplication by event id and the listener stay provider-neutral; a provider
 //! that joins (Vipps, Buckaroo) adds its arms here and its module under
 //! `providers/`.
 
 use axum::http::HeaderMap;
 use jiff::Timestamp;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::webhook::WebhookError;
 use crate::action::base_url;
 use crate::engine::Runtime;
 use crate::flow::ConnectionDef;
-use crate::providers::{EventHead, Kind, credential, credential_source, paypal, stripe, vipps};
+use crate::providers::{
+    EventHead, Kind, buckaroo, credential, credential_source, paypal, stripe, vipps,
+};
 
 /// How the runtime lists a provider's events for the consolidated poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,35 @@ pub fn can_poll(provider: &str) -> bool {
     Kind::from_name(provider).and_then(listing).is_some()
 }
 
+/// The event types of a provider that come as files into the connection's
+/// inbox (`FLOWC_<NAME>_INBOX`) rather than by webhook or list call.
+pub fn file_events(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Buckaroo => &["response_file"],
+        Kind::Stripe | Kind::PayPal | Kind::Vipps => &[],
+    }
+}
+
+/// One record of an inbox file: its line, the object it is about (the `for`
+/// of a wait) and the event's outputs; or the line and why it is unreadable.
+pub type FileRecord = Result<(usize, String, Map<String, Value>), (usize, String)>;
+
+/// Reads the records of one inbox file of a connection (an event type of
+/// [`file_events`]); an error for the whole file (e.g. a bad layout).
+pub fn read_file(kind: Kind, connection: &str, text: &str) -> Result<Vec<FileRecord>, String> {
+    match kind {
+        Kind::Buckaroo => {
+            use buckaroo::response_file::{DEFAULT_LAYOUT, layout, layout_env, read};
+            let env = layout_env(connection);
+            let cols =
+                layout(&crate::http::env_var(&env).unwrap_or_else(|| DEFAULT_LAYOUT.to_string()))
+                    .map_err(|e| format!("{env}: {e}"))?;
+            Ok(read(text, &cols))
+        }
+        Kind::Stripe | Kind::PayPal | Kind::Vipps => Err(format!("{kind:?} sends no files")),
+    }
+}
+
 /// The credential that turns a connection's webhooks on (without it, its
 /// events come by polling only).
 pub fn webhook_credential(kind: Kind) -> Option<&'static str> {
@@ -47,7 +79,8 @@ pub fn webhook_credential(kind: Kind) -> Option<&'static str> {
         Kind::Stripe => Some("webhook_secret"),
         Kind::PayPal => Some("webhook_id"),
         Kind::Vipps => Some("webhook_secret"),
-        Kind::Buckaroo => None,
+        // A push is signed with the secret key, as the gateway's requests.
+        Kind::Buckaroo => Some("secret_key"),
     }
 }
 
@@ -57,7 +90,7 @@ pub fn event_head(kind: Kind, raw: &Value) -> Result<EventHead<'_>, String> {
         Kind::Stripe => stripe::events::event_head(raw),
         Kind::PayPal => paypal::events::event_head(raw),
         Kind::Vipps => vipps::webhook::event_head(raw),
-        Kind::Buckaroo => Err(format!("{kind:?} events are not read here")),
+        Kind::Buckaroo => buckaroo::push::event_head(raw),
     }
 }
 
@@ -171,9 +204,21 @@ pub async fn verify(
             vipps::webhook::verify(&header, &format!("/webhooks/{name}"), body, secret.expose())
                 .map_err(WebhookError::BadRequest)
         }
-        Kind::Buckaroo => Err(WebhookError::NotFound(format!(
-            "connection `{name}` ({}) takes no webhooks here",
-            conn.provider
-        ))),
+        Kind::Buckaroo => {
+            // Signed over the push URL: this route on the host it was posted to.
+            let host = header("host").unwrap_or_default();
+            let url = format!("{host}/webhooks/{name}");
+            let website_key = credential(conn, "website_key")
+                .map_err(|e| WebhookError::Unavailable(format!("connection `{name}`: {e}")))?;
+            buckaroo::push::verify(
+                header("authorization").as_deref(),
+                website_key.expose(),
+                secret.expose(),
+                &url,
+                body,
+                now.as_second(),
+            )
+            .map_err(WebhookError::BadRequest)
+        }
     }
 }

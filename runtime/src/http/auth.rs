@@ -48,6 +48,20 @@ pub fn set_simulated_env(name: &str, value: &str) {
         .insert(name.to_string(), value.to_string());
 }
 
+/// In a simulation: a secret file that cannot be read reads as `value` (the
+/// file, when there is one, wins).
+pub fn set_simulated_file(path: &str, value: &str) {
+    set_simulated_env(&format!("file:{path}"), value);
+}
+
+fn simulated_file(path: &str) -> Option<String> {
+    SIMULATED_ENV
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&format!("file:{path}"))
+        .cloned()
+}
+
 /// Environment variable `name`, else its simulated value (see [`set_simulated_env`]).
 pub fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().or_else(|| {
@@ -71,6 +85,7 @@ pub fn resolve(src: &SecretSource) -> Result<Secret, StepError> {
             }),
         SecretSource::File(path) => std::fs::read_to_string(path)
             .map(|v| Secret(v.trim().to_string()))
+            .or_else(|e| simulated_file(path).map(Secret).ok_or(e))
             .map_err(|e| {
                 StepError::Fatal(format!("credential: cannot read secret file {path}: {e}"))
             }),

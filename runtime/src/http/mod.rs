@@ -4,7 +4,9 @@
 mod auth;
 pub mod budget;
 
-pub use auth::{Auth, Secret, TokenCache, env_var, resolve, set_simulated_env, strip_query};
+pub use auth::{
+    Auth, Secret, TokenCache, env_var, resolve, set_simulated_env, set_simulated_file, strip_query,
+};
 pub use budget::{Budgets, RateLimit};
 
 use std::collections::HashMap;

@@ -223,8 +223,9 @@ impl Kind {
 /// wait's `for` matches).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventHead<'v> {
-    /// `evt_…`, `WH-…`.
-    pub id: &'v str,
+    /// `evt_…`, `WH-…`; made up of several fields for a provider whose events
+    /// carry no id (a Buckaroo push: `push:<key>:<status code>`).
+    pub id: std::borrow::Cow<'v, str>,
     /// `invoice.paid`, `INVOICING.INVOICE.PAID`.
     pub ty: &'v str,
     /// `in_…`, `INV2-…`.

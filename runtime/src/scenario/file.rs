@@ -35,6 +35,10 @@ pub struct Scenario {
     /// one), in the shape of `stripe:`'s.
     #[serde(default)]
     pub paypal: SimSettings,
+    /// The Buckaroo simulator's settings (every connection that writes request
+    /// files and reads response files has one).
+    #[serde(default)]
+    pub buckaroo: BuckarooSettings,
     /// Input records (none for a flow started by provider events: make the
     /// events happen with `stripe:` events instead).
     #[serde(default)]
@@ -376,4 +380,20 @@ pub struct StripeExpect {
 pub enum Count {
     Total(usize),
     Per(BTreeMap<String, usize>),
+}
+
+/// How the simulated Buckaroo answers request files.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuckarooSettings {
+    /// From a request file's creation to its response file (default 3d).
+    #[serde(default)]
+    pub delay: Option<String>,
+    /// From the response file to the reversal of `reversed` debits (default 2d).
+    #[serde(default)]
+    pub reverse_after: Option<String>,
+    /// Outcomes by invoice number or IBAN: debited, insufficient_funds,
+    /// account_invalid, mandate_refused, reversed, no_response, malformed.
+    #[serde(default)]
+    pub outcomes: BTreeMap<String, String>,
 }

@@ -51,6 +51,54 @@ fn at_of(s: &str, start: Timestamp) -> Result<Timestamp, String> {
         .map_err(|_| format!("`{s}` is neither a duration (3d) nor a timestamp"))
 }
 
+/// A simulated Buckaroo file exchange per connection with an outbox and an inbox.
+fn buckaroo_sims(
+    connections: &'static [crate::flow::ConnectionDef],
+    boxes: &outbox::Outboxes,
+    settings: &BuckarooSettings,
+) -> Result<Vec<crate::providers::buckaroo::sim::FileSim>, String> {
+    use crate::providers::buckaroo::sim::{FileConfig, FileSim, Outcome};
+    let mut config = FileConfig::default();
+    if let Some(d) = &settings.delay {
+        config.delay = parse_duration(d).map_err(|e| format!("buckaroo.delay: {e}"))?;
+    }
+    if let Some(d) = &settings.reverse_after {
+        config.reverse_after =
+            parse_duration(d).map_err(|e| format!("buckaroo.reverse_after: {e}"))?;
+    }
+    for (k, v) in &settings.outcomes {
+        config.outcomes.insert(
+            k.clone(),
+            Outcome::parse(v).map_err(|e| format!("buckaroo.outcomes.{k}: {e}"))?,
+        );
+    }
+    // The gateway's requests are signed with the connection's keys: a
+    // simulation gives them placeholder values while they are missing.
+    for c in connections.iter().filter(|c| c.provider == "buckaroo") {
+        for (name, src) in c.credentials {
+            match src {
+                crate::flow::SecretSource::Env(v) => {
+                    if crate::http::env_var(v).is_none() {
+                        crate::http::set_simulated_env(v, &format!("flowc-sim-{name}"));
+                    }
+                }
+                crate::flow::SecretSource::File(p) => {
+                    crate::http::set_simulated_file(p, &format!("flowc-sim-{name}"));
+                }
+            }
+        }
+    }
+    let sims: Vec<FileSim> = boxes
+        .exchanges()
+        .into_iter()
+        .map(|(_, out, inbox)| FileSim::new(out, inbox, config.clone()))
+        .collect();
+    if sims.is_empty() && (!settings.outcomes.is_empty() || settings.delay.is_some()) {
+        return Err("`buckaroo:` settings, but the flow has no Buckaroo connection".into());
+    }
+    Ok(sims)
+}
+
 /// Runs a scenario file; returns the exit code.
 pub async fn simulate_file<F: Flow>(path: &Path) -> i32 {
     let text = match std::fs::read_to_string(path) {
@@ -146,6 +194,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         return Err("`stripe:` settings, but the flow has no Stripe connection".into());
     }
     let outboxes = outbox::Outboxes::prepare(F::connections())?;
+    let mut buckaroo_sims = buckaroo_sims(F::connections(), &outboxes, &sc.buckaroo)?;
     let paypal_sims = paypal::PayPalSims::start(
         &paypal_conns,
         Arc::new(clock.clone()),
@@ -235,10 +284,20 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             .await
             .map_err(|e| e.to_string())?;
         paypal_sims.settle().await;
-        if !feed.poll_due(clock.now()).await.is_empty() {
+        for sim in &mut buckaroo_sims {
+            lines.extend(sim.step(clock.now())?);
+        }
+        let polls = feed.poll_due(clock.now()).await;
+        for p in polls.iter().flat_map(|r| &r.problems) {
+            lines.push(format!("{}: {p}", clock.now()));
+        }
+        if !polls.is_empty() {
             poll_owed = false;
         }
         engine.run_due(16).await.map_err(|e| e.to_string())?;
+        for sim in &mut buckaroo_sims {
+            lines.extend(sim.step(clock.now())?);
+        }
         sims.settle().await;
         paypal_sims.settle().await;
         let wake = store.next_wake().await.map_err(|e| e.to_string())?;
@@ -255,6 +314,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             actions.get(next_action).map(|a| a.0),
             feed_due,
             schedules.next_due(),
+            buckaroo_sims.iter().filter_map(|s| s.next_due()).min(),
         ]
         .into_iter()
         .flatten()

@@ -2,11 +2,13 @@
 //! (Buckaroo's direct debit files) writes into a temporary outbox of its own,
 //! not into `./outbox` of whatever directory the simulation runs in. A
 //! connection whose `FLOWC_<NAME>_OUTBOX` is set keeps that directory (to look
-//! at the files afterwards); the temporary ones are removed at the end.
+//! at the files afterwards); the temporary ones are removed at the end. The
+//! same goes for the inbox their response files arrive in
+//! (`FLOWC_<NAME>_INBOX`).
 
 use std::path::PathBuf;
 
-use crate::action::outbox_env;
+use crate::action::{inbox_env, outbox_env};
 use crate::flow::ConnectionDef;
 
 /// The outbox directory of each batch connection of a simulation.
@@ -14,6 +16,8 @@ use crate::flow::ConnectionDef;
 pub struct Outboxes {
     /// (connection, directory, made by the simulation and so removed after it).
     dirs: Vec<(&'static str, PathBuf, bool)>,
+    /// The same for the inboxes response files arrive in.
+    inboxes: Vec<(&'static str, PathBuf, bool)>,
 }
 
 impl Outboxes {
@@ -36,7 +40,35 @@ impl Outboxes {
             crate::http::set_simulated_env(&env, &dir.to_string_lossy());
             dirs.push((c.name, dir, true));
         }
-        Ok(Outboxes { dirs })
+        let mut inboxes = Vec::new();
+        for c in connections.iter().filter(|c| reads_files(c.provider)) {
+            let env = inbox_env(c.name);
+            if let Ok(dir) = std::env::var(&env) {
+                inboxes.push((c.name, PathBuf::from(dir), false));
+                continue;
+            }
+            let dir = std::env::temp_dir().join(format!(
+                "flowc-sim-inbox-{}-{}",
+                c.name,
+                uuid::Uuid::now_v7().simple()
+            ));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create the inbox {}: {e}", dir.display()))?;
+            crate::http::set_simulated_env(&env, &dir.to_string_lossy());
+            inboxes.push((c.name, dir, true));
+        }
+        Ok(Outboxes { dirs, inboxes })
+    }
+
+    /// The outbox and the inbox of each connection that has both.
+    pub fn exchanges(&self) -> Vec<(&'static str, PathBuf, PathBuf)> {
+        self.dirs
+            .iter()
+            .filter_map(|(c, out, _)| {
+                let (_, inbox, _) = self.inboxes.iter().find(|(i, _, _)| i == c)?;
+                Some((*c, out.clone(), inbox.clone()))
+            })
+            .collect()
     }
 
     /// One line per request file written: `buckaroo: wrote NAME (N records)`.
@@ -70,7 +102,7 @@ impl Outboxes {
 
 impl Drop for Outboxes {
     fn drop(&mut self) {
-        for (_, dir, owned) in &self.dirs {
+        for (_, dir, owned) in self.dirs.iter().chain(&self.inboxes) {
             if *owned {
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -81,4 +113,10 @@ impl Drop for Outboxes {
 /// Providers whose batch actions write request files.
 fn writes_files(provider: &str) -> bool {
     flowc_catalog::provider(provider).is_some_and(|p| p.actions.iter().any(|a| a.batch))
+}
+
+/// Providers some of whose events come back as files into an inbox.
+fn reads_files(provider: &str) -> bool {
+    crate::providers::Kind::from_name(provider)
+        .is_some_and(|k| !crate::events::source::file_events(k).is_empty())
 }

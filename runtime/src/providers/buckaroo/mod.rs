@@ -3,10 +3,14 @@
 //! code and `RequestErrors`. The direct debit batch is a request file (see
 //! `crate::action::batch`), not an HTTP call: [`request_file`] fills its
 //! records and header from the connection's settings, [`iban`] checks the
-//! accounts.
+//! accounts; Buckaroo's answer comes back as a response file
+//! ([`response_file`]) in the connection's inbox.
 
 pub mod iban;
+pub mod push;
 pub mod request_file;
+pub mod response_file;
+pub mod sim;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -165,6 +169,7 @@ pub fn derived_output(name: &str, v: &Value) -> Option<Value> {
     match name {
         "status" => v
             .pointer("/Status/Code/Code")
+            .or_else(|| v.pointer("/Transaction/Status/Code/Code"))
             .and_then(Value::as_i64)
             .and_then(status_name)
             .map(|s| Value::String(s.into())),

@@ -48,7 +48,11 @@ pub fn event_head(v: &Value) -> Result<EventHead<'_>, String> {
     let object_id = s("/resource/invoice/id")
         .or_else(|| s("/resource/id"))
         .ok_or("an event needs `resource.invoice.id` or `resource.id`")?;
-    Ok(EventHead { id, ty, object_id })
+    Ok(EventHead {
+        id: id.into(),
+        ty,
+        object_id,
+    })
 }
 
 /// Why a delivery was not accepted.
@@ -317,7 +321,7 @@ mod tests {
         assert_eq!(
             event_head(&e),
             Ok(EventHead {
-                id: "WH-1",
+                id: "WH-1".into(),
                 ty: "INVOICING.INVOICE.PAID",
                 object_id: "INV2-9"
             })

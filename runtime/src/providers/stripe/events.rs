@@ -79,7 +79,11 @@ pub fn event_head(v: &Value) -> Result<EventHead<'_>, String> {
     }
     let ty = s("/type").ok_or("an event needs a string `type`")?;
     let object_id = s("/data/object/id").ok_or("an event needs `data.object.id`")?;
-    Ok(EventHead { id, ty, object_id })
+    Ok(EventHead {
+        id: id.into(),
+        ty,
+        object_id,
+    })
 }
 
 #[cfg(test)]
@@ -125,7 +129,7 @@ mod tests {
         assert_eq!(
             event_head(&e),
             Ok(EventHead {
-                id: "evt_1",
+                id: "evt_1".into(),
                 ty: "charge.succeeded",
                 object_id: "ch_1"
             })

@@ -124,7 +124,11 @@ pub fn event_head(v: &Value) -> Result<crate::providers::EventHead<'_>, String> 
         .and_then(|p| p.events.iter().find(|e| e.name == ty))
         .map(|e| e.name.as_str())
         .ok_or_else(|| format!("`{ty}` is not a Vipps event"))?;
-    Ok(crate::providers::EventHead { id, ty, object_id })
+    Ok(crate::providers::EventHead {
+        id: std::borrow::Cow::Borrowed(id),
+        ty,
+        object_id,
+    })
 }
 
 /// The events a delivery stands for besides itself: an eCom callback is also
@@ -241,7 +245,7 @@ mod tests {
         normalize(&mut v).unwrap();
         let head = event_head(&v).unwrap();
         assert_eq!(
-            (head.id, head.ty, head.object_id),
+            (head.id.as_ref(), head.ty, head.object_id),
             (
                 "order-0001/REFUNDED/777",
                 "epayments.payment.refunded.v1",
