@@ -209,7 +209,7 @@ impl World {
 }
 
 async fn listen(feed: Arc<EventFeed<PayPalFlow>>) -> String {
-    let app = crate::cli::listen::router(feed);
+    let app = crate::cli::listen::router(feed, crate::cli::operator::OperatorAuth::refuse_all());
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
