@@ -1,5 +1,6 @@
 //! PayPal: OAuth2 client credentials (`/v1/oauth2/token`, through the runtime's
-//! token cache), JSON bodies, `PayPal-Request-Id` for idempotency, errors as
+//! token cache), JSON bodies, `PayPal-Request-Id` on side effects (the invoicing
+//! API does not honour it: [`exactly_once`] looks before repeating), errors as
 //! `{"name", "message", "details": [{"field", "issue", "description"}]}`;
 //! its webhook events ([`events`]: verified by PayPal's verify endpoint, listed
 //! for the poll fallback), invoices made and sent exactly once though the
