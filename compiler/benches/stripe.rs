@@ -21,36 +21,20 @@
 //! Env: BENCH_ISSUES (default 500), BENCH_CONCURRENCY (16), BENCH_LATENCY_MS
 //! (simulated Stripe latency per request, default "0,5": both).
 
+mod harness;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Instant;
 
-use flowc::driver::{self, FlowCrate, Toolchain};
-use flowc::{Source, Syntax};
 use flowc_runtime::providers::stripe::sim::{Fault, RequestFault, SimConfig, StripeSim};
+use harness::{bounded, env_usize, run_flow};
 use serde_json::json;
 
 const FLOW: &str = "flows/stripe_customer_charges.flow.yaml";
 const KEY: &str = "sk_test_bench_flowc";
 
-fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace")
-        .to_path_buf()
-}
-
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not: then a tiny run.
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = harness::quick();
     let issues = if quick {
         20
     } else {
@@ -63,7 +47,7 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
 
-    let bin = build_flow(!quick);
+    let bin = harness::build_flow(FLOW, !quick);
     let python = if quick { None } else { python_with_stripe() };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -117,31 +101,8 @@ fn main() {
     }
 }
 
-/// `flowc build` of the flow (release for the measurement, debug for the quick run).
-fn build_flow(release: bool) -> PathBuf {
-    let path = workspace().join(FLOW);
-    let text = std::fs::read_to_string(&path).expect("flow file");
-    let checked = flowc::check(&Source::new(
-        path.to_string_lossy().into_owned(),
-        text,
-        Syntax::Yaml,
-    ));
-    let ir = checked.ir.expect("the flow checks clean");
-    let krate = FlowCrate {
-        flow_name: ir.name.clone(),
-        main_rs: flowc::codegen::generate(&ir),
-    };
-    let mut t = Toolchain::from_env();
-    t.target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("flowc-flows");
-    let dir = t.crate_dir(&krate);
-    driver::emit(&krate, &dir, &t).expect("emit");
-    driver::build(&krate, &dir, &t, release).unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Issues per second of the built flow: all started, then worked off by `run --once`.
 fn flow_binary(bin: &Path, sim: &StripeSim, issues: usize, conc: usize) -> f64 {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = dir.path().join("bench.db");
     let today = jiff::Zoned::now().date().to_string();
     let lines: Vec<String> = (0..issues)
         .map(|i| {
@@ -157,41 +118,14 @@ fn flow_binary(bin: &Path, sim: &StripeSim, issues: usize, conc: usize) -> f64 {
             .to_string()
         })
         .collect();
-    let input = dir.path().join("signups.jsonl");
-    std::fs::write(&input, lines.join("\n")).expect("records");
-    let cmd = |args: &[&str]| {
-        let mut c = Command::new(bin);
-        c.env("FLOWC_STRIPE_BASE_URL", sim.url())
-            .env("STRIPE_SECRET_KEY", KEY)
-            // The simulator has no rate limit; the flow's request budget (Stripe's
-            // 25/s in test mode) would measure the budget, not the engine.
-            .env("FLOWC_STRIPE_RATE_LIMIT", "off")
-            .env("FLOWC_LOG", "error")
-            .arg("--store")
-            .arg(&store)
-            .args(args);
-        c
-    };
-    let out = cmd(&["start", "--file"])
-        .arg(&input)
-        .output()
-        .expect("start");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let conc = conc.to_string();
-    let t = Instant::now();
-    let out = cmd(&["run", "--once", "--concurrency", &conc])
-        .output()
-        .expect("run");
-    let took = t.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let env = [
+        ("FLOWC_STRIPE_BASE_URL", sim.url()),
+        ("STRIPE_SECRET_KEY", KEY.to_string()),
+        // The simulator has no rate limit; the flow's request budget (Stripe's
+        // 25/s in test mode) would measure the budget, not the engine.
+        ("FLOWC_STRIPE_RATE_LIMIT", "off".to_string()),
+    ];
+    let took = run_flow(bin, &env, &lines, conc);
     let charged = sim.state().charges_per_customer(Some("succeeded"));
     assert_eq!(charged.len(), issues, "every customer charged");
     assert!(charged.values().all(|n| *n == 1), "charged once each");
@@ -201,13 +135,9 @@ fn flow_binary(bin: &Path, sim: &StripeSim, issues: usize, conc: usize) -> f64 {
 /// The same three calls per sign-up with reqwest, no engine, no store.
 async fn reqwest_loop(url: &str, issues: usize, conc: usize) -> f64 {
     let client = reqwest::Client::new();
-    let sem = Arc::new(tokio::sync::Semaphore::new(conc));
-    let t = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..issues {
-        let (client, url, sem) = (client.clone(), url.to_string(), sem.clone());
-        tasks.spawn(async move {
-            let _permit = sem.acquire_owned().await.expect("semaphore");
+    bounded(issues, conc, |i| {
+        let (client, url) = (client.clone(), url.to_string());
+        async move {
             let auth = format!("Bearer {KEY}");
             let email = format!("loop{i}@example.com");
             let found: serde_json::Value = client
@@ -263,12 +193,9 @@ async fn reqwest_loop(url: &str, issues: usize, conc: usize) -> f64 {
                 .await
                 .expect("charge json");
             assert_eq!(charge["status"], "succeeded");
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r.expect("task");
-    }
-    issues as f64 / t.elapsed().as_secs_f64()
+        }
+    })
+    .await
 }
 
 /// A python3 that can `import stripe`: the system's, or a venv made for the bench.

@@ -227,8 +227,12 @@ impl StepContext {
         } else {
             None
         };
+        let begun = match &key {
+            Some(k) if kind.looks_before_repeating(action) => self.outcome_unknown(k).await?,
+            _ => None,
+        };
         let result = async {
-            let resp = rt.http.execute(&req, key.as_deref(), &rt).await?;
+            let resp = kind.send(&rt, &req, key.as_deref(), action, begun).await?;
             let mut body: Value = if resp.status >= 400 {
                 // An error answer the provider's classifier handed over (a declined card).
                 kind.error_answer(action, &call.inputs, resp.status, &resp.body)
@@ -284,4 +288,4 @@ impl StepContext {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -80,7 +80,7 @@ static CONNECTIONS: [ConnectionDef; 5] = [
 
 /// One call per issue: the provider, action, connection and inputs come with the record.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Data {
+pub(crate) struct Data {
     provider: String,
     action: String,
     connection: String,
@@ -98,7 +98,7 @@ struct Data {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Step {
+pub(crate) enum Step {
     Call,
     Done,
 }
@@ -136,7 +136,7 @@ fn step_retry(data: &Data) -> Option<RetryPolicy> {
 }
 
 #[derive(Debug)]
-struct Calls;
+pub(crate) struct Calls;
 
 impl Flow for Calls {
     const NAME: &'static str = "calls";

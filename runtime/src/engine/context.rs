@@ -159,6 +159,22 @@ impl StepContext {
         }
     }
 
+    /// When the side effect of `key` was begun before and never finished (a
+    /// crash or a timeout after sending: its outcome is unknown), the time it
+    /// was first begun; `None` for a first attempt or a known outcome.
+    pub async fn outcome_unknown(&self, key: &str) -> Result<Option<Timestamp>, StepError> {
+        let entries = self
+            .rt
+            .store
+            .ledger(&self.issue)
+            .await
+            .map_err(|e| StepError::Store(e.to_string()))?;
+        Ok(entries
+            .into_iter()
+            .find(|e| e.key == key && e.attempts > 1 && e.status == "pending")
+            .map(|e| e.created_at))
+    }
+
     /// Records a side effect's outcome; it is committed with the state change that follows.
     pub fn finish_effect(&mut self, key: String, ok: bool, response: Value) {
         self.pending.ledger_finish.push(LedgerFinish {

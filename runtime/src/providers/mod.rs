@@ -201,6 +201,29 @@ impl Kind {
         }
     }
 
+    /// Whether the provider looks before repeating this action when an earlier
+    /// attempt's outcome is unknown (it honours no idempotency key for it).
+    pub fn looks_before_repeating(self, action: &Action) -> bool {
+        self == Kind::PayPal && paypal::exactly_once::guards(action)
+    }
+
+    /// Sends an action's request: as it is, or (an action the provider looks
+    /// before repeating) at most once in effect; `begun` is when an attempt
+    /// whose outcome is unknown began.
+    pub async fn send(
+        self,
+        rt: &Runtime,
+        req: &HttpRequest,
+        key: Option<&str>,
+        action: &Action,
+        begun: Option<Timestamp>,
+    ) -> Result<crate::http::HttpResponse, StepError> {
+        if self.looks_before_repeating(action) {
+            return paypal::exactly_once::send(rt, req, key, action, begun).await;
+        }
+        rt.http.execute(req, key, rt).await
+    }
+
     /// Adds auth and the provider's fixed headers to a request bound for `url`.
     pub fn authorize(
         self,

@@ -21,6 +21,10 @@ pub enum Fault {
     ServerError,
     /// The answer comes this much later (real time, not the simulator's clock).
     Delay { millis: u64 },
+    /// The request is applied, then its answer is lost: the connection closes
+    /// before the body is complete, so the caller cannot tell whether it took
+    /// effect (a crash or a timeout after sending, as the caller sees it).
+    LoseAnswer,
 }
 
 fn one() -> u64 {
@@ -51,6 +55,33 @@ pub struct WebhookFaults {
     /// Then drop this fraction (0–1) of deliveries at random.
     #[serde(default)]
     pub drop_fraction: f64,
+}
+
+/// `resp` as a lost answer: its status and headers go out, then its body
+/// fails, so the server closes the connection before the answer is complete
+/// and the client reads an error, though the request took effect.
+pub fn lose_answer(resp: axum::response::Response) -> axum::response::Response {
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::new(LostBody))
+}
+
+/// A body that fails at once.
+struct LostBody;
+
+impl http_body::Body for LostBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "the simulator lost this answer (lose_answer fault)",
+        ))))
+    }
 }
 
 /// Every fault in force.

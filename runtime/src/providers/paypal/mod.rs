@@ -1,10 +1,13 @@
 //! PayPal: OAuth2 client credentials (`/v1/oauth2/token`, through the runtime's
-//! token cache), JSON bodies, `PayPal-Request-Id` for idempotency, errors as
+//! token cache), JSON bodies, `PayPal-Request-Id` on side effects (the invoicing
+//! API does not honour it: [`exactly_once`] looks before repeating), errors as
 //! `{"name", "message", "details": [{"field", "issue", "description"}]}`;
 //! its webhook events ([`events`]: verified by PayPal's verify endpoint, listed
-//! for the poll fallback) and a simulator ([`sim`]).
+//! for the poll fallback), invoices made and sent exactly once though the
+//! invoicing API takes no idempotency key ([`exactly_once`]) and a simulator ([`sim`]).
 
 pub mod events;
+pub mod exactly_once;
 pub mod sim;
 
 use serde_json::Value;

@@ -37,20 +37,21 @@ pub(super) async fn handle(
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
     }
+    let lose = verdict.error == Some(Fault::LoseAnswer);
     let (status, answer, replayed, retry_after) = match verdict.error {
         Some(Fault::RateLimit { retry_after_secs }) => {
             let e = ApiError::rate_limited();
             (e.status, Some(e.body()), false, Some(retry_after_secs))
         }
-        Some(_) => {
+        Some(Fault::ServerError | Fault::Delay { .. }) => {
             let e = ApiError::server();
             (e.status, Some(e.body()), false, None)
         }
-        None if method == Method::POST && path == "/v1/oauth2/token" => {
+        None | Some(Fault::LoseAnswer) if method == Method::POST && path == "/v1/oauth2/token" => {
             let (s, a) = token(&sh, &headers, &body);
             (s, Some(a), false, None)
         }
-        None => {
+        None | Some(Fault::LoseAnswer) => {
             let (s, a, r) = answer(
                 &sh,
                 &method,
@@ -81,6 +82,9 @@ pub(super) async fn handle(
         && let Ok(v) = HeaderValue::from_str(&s.to_string())
     {
         h.insert("Retry-After", v);
+    }
+    if lose {
+        return crate::providers::sim_faults::lose_answer(resp);
     }
     resp
 }
@@ -180,7 +184,10 @@ fn answer(
             }
         }
     };
-    let idempotent = *method == Method::POST && request_id.is_some();
+    // PayPal's invoicing API declares no `PayPal-Request-Id` (its spec has no
+    // such parameter): a repeated invoicing call is applied again.
+    let idempotent =
+        *method == Method::POST && request_id.is_some() && !path.starts_with("/v2/invoicing/");
     if idempotent
         && let Some(k) = request_id
         && let Some(s) = store.idempotency.get(k)

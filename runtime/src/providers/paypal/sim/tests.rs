@@ -219,10 +219,12 @@ async fn an_invoice_is_created_once_per_number_sent_reminded_and_cancelled() {
 }
 
 #[tokio::test]
-async fn a_request_id_replays_the_first_answer() {
+async fn a_request_id_does_not_make_invoicing_idempotent() {
+    // PayPal's invoicing spec declares no `PayPal-Request-Id`: a repeated
+    // create is applied again, and its number is then a duplicate.
     let t = T::with(SimConfig::default()).await;
     let body = json!({"detail": {"currency_code": "EUR", "invoice_number": "D-0009"}});
-    let (s1, a) = t
+    let (s1, _) = t
         .call(
             reqwest::Method::POST,
             "/v2/invoicing/invoices",
@@ -238,11 +240,33 @@ async fn a_request_id_replays_the_first_answer() {
             Some("req-1"),
         )
         .await;
-    assert_eq!((s1, s2), (201, 201));
-    assert_eq!(a["id"], b["id"]);
+    assert_eq!((s1, s2), (201, 422));
+    assert_eq!(b["details"][0]["issue"], "DUPLICATE_INVOICE_NUMBER");
     assert_eq!(t.sim.state().invoices().len(), 1);
-    let log = t.sim.state().requests();
-    assert!(log.last().unwrap().replayed);
+    assert!(!t.sim.state().requests().last().unwrap().replayed);
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_applied_but_never_arrives() {
+    let t = T::with(SimConfig::default()).await;
+    t.sim.inject(RequestFault {
+        fault: Fault::LoseAnswer,
+        count: 1,
+        path_prefix: Some("/v2/invoicing/invoices".into()),
+    });
+    let sent = t
+        .http
+        .post(format!("{}/v2/invoicing/invoices", t.sim.url()))
+        .bearer_auth(&t.token)
+        .json(&json!({"detail": {"currency_code": "EUR", "invoice_number": "L-1"}}))
+        .send()
+        .await;
+    let read = match sent {
+        Ok(r) => r.text().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    assert!(read.is_err(), "the answer arrived");
+    assert_eq!(t.sim.state().invoices().len(), 1, "the create was applied");
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ pub(super) async fn handle(
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
     }
+    let lose = verdict.error == Some(Fault::LoseAnswer);
     let (status, answer, replayed, extra) = match verdict.error {
         Some(Fault::RateLimit { retry_after_secs }) => {
             let e = ApiError::rate_limited();
@@ -48,11 +49,11 @@ pub(super) async fn handle(
                 Some(("Retry-After", retry_after_secs.to_string())),
             )
         }
-        Some(_) => {
+        Some(Fault::ServerError | Fault::Delay { .. }) => {
             let e = ApiError::server();
             (e.status, e.body(), false, None)
         }
-        None => {
+        None | Some(Fault::LoseAnswer) => {
             let (status, answer, replayed) = answer(
                 &sh,
                 &method,
@@ -95,6 +96,9 @@ pub(super) async fn handle(
         && let Ok(v) = HeaderValue::from_str(&value)
     {
         h.insert(name, v);
+    }
+    if lose {
+        return crate::providers::sim_faults::lose_answer(resp);
     }
     resp
 }
