@@ -10,6 +10,7 @@ mod expect;
 mod file;
 mod outbox;
 mod paypal;
+mod sims;
 mod stripe;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -19,6 +18,8 @@ use crate::flow::ConnectionDef;
 use crate::providers::credential;
 use crate::providers::paypal::sim::{self, PayPalSim, SimConfig, WebhookTarget};
 use crate::store::IssueRow;
+
+use super::sims::SimSet;
 
 /// The flow's PayPal connections.
 pub fn paypal_connections(conns: &'static [ConnectionDef]) -> Vec<&'static ConnectionDef> {
@@ -31,12 +32,9 @@ pub fn takes_webhooks(conn: &ConnectionDef) -> bool {
 }
 
 /// The simulators of a scenario, one per PayPal connection.
-pub struct PayPalSims {
-    sims: Vec<(&'static str, PayPalSim)>,
-    webhooks: bool,
-}
+pub type PayPalSims = SimSet<PayPalSim>;
 
-impl PayPalSims {
+impl SimSet<PayPalSim> {
     /// Starts one simulator per connection, with the scenario's faults; a
     /// connection with a `webhook_id` gets its webhooks at
     /// `{listener}/webhooks/{connection}` when there is a listener.
@@ -79,46 +77,7 @@ impl PayPalSims {
                 .map_err(|e| format!("PayPal simulator for `{}`: {e}", conn.name))?;
             sims.push((conn.name, sim));
         }
-        Ok(PayPalSims { sims, webhooks })
-    }
-
-    /// The base URL of each connection's simulator.
-    pub fn urls(&self) -> HashMap<String, String> {
-        self.sims
-            .iter()
-            .map(|(n, s)| (n.to_string(), s.url()))
-            .collect()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sims.is_empty()
-    }
-
-    /// Waits (briefly, in real time) for webhook deliveries in flight.
-    pub async fn settle(&self) {
-        if self.webhooks {
-            for (_, s) in &self.sims {
-                s.settle(Duration::from_secs(2)).await;
-            }
-        }
-    }
-
-    fn sim(&self, connection: Option<&str>) -> Result<&PayPalSim, String> {
-        match connection {
-            Some(c) => self
-                .sims
-                .iter()
-                .find(|(n, _)| *n == c)
-                .map(|(_, s)| s)
-                .ok_or_else(|| format!("the flow has no PayPal connection `{c}`")),
-            None => match self.sims.as_slice() {
-                [(_, s)] => Ok(s),
-                [] => Err("the flow has no PayPal connection".into()),
-                _ => Err(
-                    "the flow has several PayPal connections: say which with `connection`".into(),
-                ),
-            },
-        }
+        Ok(SimSet::new("PayPal", sims, webhooks))
     }
 
     /// Makes a scenario's PayPal action happen; returns a line for the report.

@@ -20,6 +20,8 @@ use crate::providers::stripe::sim::{
 };
 use crate::providers::{credential, credential_source};
 use crate::store::IssueRow;
+
+use super::sims::SimSet;
 use crate::value::parse_duration;
 
 /// The key a Stripe connection uses in a simulation when its variable is unset
@@ -46,13 +48,9 @@ pub(super) fn default_env(conn: &ConnectionDef, name: &str, value: &str) {
 }
 
 /// The simulators of a scenario, one per Stripe connection.
-pub struct StripeSims {
-    sims: Vec<(&'static str, StripeSim)>,
-    /// Whether any simulator delivers webhooks (then deliveries are awaited).
-    webhooks: bool,
-}
+pub type StripeSims = SimSet<StripeSim>;
 
-impl StripeSims {
+impl SimSet<StripeSim> {
     /// Starts one simulator per connection in `conns`, with the scenario's
     /// faults; a connection with a `webhook_secret` gets its webhooks at
     /// `{listener}/webhooks/{connection}` when there is a listener.
@@ -94,47 +92,7 @@ impl StripeSims {
                 .map_err(|e| format!("Stripe simulator for `{}`: {e}", conn.name))?;
             sims.push((conn.name, sim));
         }
-        Ok(StripeSims { sims, webhooks })
-    }
-
-    /// The base URL of each connection's simulator.
-    pub fn urls(&self) -> HashMap<String, String> {
-        self.sims
-            .iter()
-            .map(|(n, s)| (n.to_string(), s.url()))
-            .collect()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sims.is_empty()
-    }
-
-    /// Waits (briefly, in real time) for webhook deliveries in flight, so that
-    /// they land before the virtual clock moves on.
-    pub async fn settle(&self) {
-        if self.webhooks {
-            for (_, s) in &self.sims {
-                s.settle(Duration::from_secs(2)).await;
-            }
-        }
-    }
-
-    fn sim(&self, connection: Option<&str>) -> Result<&StripeSim, String> {
-        match connection {
-            Some(c) => self
-                .sims
-                .iter()
-                .find(|(n, _)| *n == c)
-                .map(|(_, s)| s)
-                .ok_or_else(|| format!("the flow has no Stripe connection `{c}`")),
-            None => match self.sims.as_slice() {
-                [(_, s)] => Ok(s),
-                [] => Err("the flow has no Stripe connection".into()),
-                _ => Err(
-                    "the flow has several Stripe connections: say which with `connection`".into(),
-                ),
-            },
-        }
+        Ok(SimSet::new("Stripe", sims, webhooks))
     }
 
     /// Makes a scenario's Stripe action happen; returns a line for the report.
