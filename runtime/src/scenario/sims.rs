@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
+use crate::providers::buckaroo::gateway_sim::GatewaySim;
 use crate::providers::paypal::sim::PayPalSim;
 use crate::providers::stripe::sim::StripeSim;
 
@@ -34,6 +35,15 @@ impl Simulator for PayPalSim {
     }
     fn settle(&self, timeout: Duration) -> impl Future<Output = bool> + Send {
         PayPalSim::settle(self, timeout)
+    }
+}
+
+impl Simulator for GatewaySim {
+    fn url(&self) -> String {
+        GatewaySim::url(self)
+    }
+    fn settle(&self, timeout: Duration) -> impl Future<Output = bool> + Send {
+        GatewaySim::settle(self, timeout)
     }
 }
 
