@@ -67,6 +67,11 @@ pub struct IssueCtx {
     /// Failed attempts of the current step (reset on a new step and by `retry`).
     #[serde(default)]
     pub attempt: u32,
+    /// The provider's time of the newest event each wait (by match key) took:
+    /// an event no newer is consumed without moving the issue
+    /// (`crate::events::split_time`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub newest: BTreeMap<String, Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -720,6 +725,23 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
                         .find(|m| !run.pending.consume.contains(&m.id));
                     if let Some(m) = fresh {
                         run.pending.consume.push(m.id.clone());
+                        let (data, at) = crate::events::split_time(m.data);
+                        if let Some(at) = at {
+                            if run.ctx.newest.get(&match_key).is_some_and(|n| at <= *n) {
+                                run.pending.history.push((
+                                    run.id.clone(),
+                                    hist(
+                                        now,
+                                        run.step.id(),
+                                        "stale",
+                                        format!("{match_key} of {at}"),
+                                    ),
+                                ));
+                                continue;
+                            }
+                            run.ctx.newest.insert(match_key.clone(), at);
+                        }
+                        let m = crate::store::Message { data, ..m };
                         let (kind, name) = match match_key.split_once(':') {
                             Some((k, rest)) => (k.to_string(), rest.to_string()),
                             None => (String::new(), match_key.clone()),

@@ -12,6 +12,7 @@
 //! webhook ([`webhook`]) or both.
 
 pub mod inbox;
+pub mod per_object;
 mod poll;
 pub mod posted;
 pub mod source;
@@ -35,6 +36,21 @@ use crate::flow::{ConnectionDef, Flow, StepId};
 use crate::providers::Kind;
 use crate::store::{FeedBatch, FeedEvent, FeedOutcome, FeedStart, NewIssue};
 
+/// Where a stored event's data keeps the time the provider stamped it with
+/// ([`source::event_time`]); the engine takes it out before the wait sees the
+/// data, and never lets an event no newer than the last one a wait took move
+/// the issue ([`split_time`]).
+pub const EVENT_TIME_KEY: &str = "$at";
+
+/// Takes the provider's time out of a stored event's data.
+pub fn split_time(mut data: Value) -> (Value, Option<Timestamp>) {
+    let at = data
+        .as_object_mut()
+        .and_then(|m| m.remove(EVENT_TIME_KEY))
+        .and_then(|v| v.as_str().and_then(|s| s.parse().ok()));
+    (data, at)
+}
+
 /// How often a trigger without `every` is polled (it still comes by webhook at once).
 pub const DEFAULT_TRIGGER_EVERY: Duration = Duration::from_secs(300);
 /// How often a connection's inbox is read while an issue waits for a file event.
@@ -49,6 +65,8 @@ struct ConnFeed {
     triggers: Vec<&'static str>,
     /// Event types that waits match.
     waits: Vec<&'static str>,
+    /// Event types of waits with a `poll` (what a per-object poll reads).
+    polled: Vec<&'static str>,
     /// The smallest `every` of its triggers (None: no trigger).
     trigger_every: Option<Duration>,
     /// The smallest `poll` of its waits (None: webhook only).
@@ -91,6 +109,9 @@ pub struct PollReport {
     /// What went wrong with single records (a malformed row of a response
     /// file, a record for an invoice nobody waits for), one line each.
     pub problems: Vec<String>,
+    /// When this connection has its next read, when that is not one poll
+    /// interval on (a per-object poll spreads its reads over the interval).
+    pub next_due: Option<Timestamp>,
 }
 
 /// The event feed of a flow's engine.
@@ -98,6 +119,8 @@ pub struct EventFeed<F: Flow> {
     engine: Engine<F>,
     feeds: Vec<ConnFeed>,
     schedule: Mutex<Vec<Schedule>>,
+    /// The sweeps of connections polled object by object.
+    sweeps: per_object::Sweeps,
 }
 
 impl<F: Flow> fmt::Debug for EventFeed<F> {
@@ -129,6 +152,7 @@ impl<F: Flow> EventFeed<F> {
                 kind: Kind::from_name(conn.provider),
                 triggers: Vec::new(),
                 waits: Vec::new(),
+                polled: Vec::new(),
                 trigger_every: None,
                 wait_poll: None,
                 files_every: None,
@@ -158,6 +182,9 @@ impl<F: Flow> EventFeed<F> {
             }
             if let Some((ev, poll)) = w {
                 f.waits.push(ev);
+                if poll.is_some() && !f.polled.contains(&ev) {
+                    f.polled.push(ev);
+                }
                 f.wait_poll = min_opt(f.wait_poll, poll);
             }
         }
@@ -165,9 +192,14 @@ impl<F: Flow> EventFeed<F> {
             // Only providers whose event list the runtime reads are polled (the
             // checker refuses `poll`/`every` for the others); their events come
             // by webhook only.
-            if f.kind.and_then(source::listing).is_none() {
-                f.trigger_every = None;
-                f.wait_poll = None;
+            match f.kind.and_then(source::listing) {
+                None => {
+                    f.trigger_every = None;
+                    f.wait_poll = None;
+                }
+                // Objects are read for waits only: no list shows new ones.
+                Some(source::Listing::PerObject) => f.trigger_every = None,
+                Some(_) => {}
             }
             if f.kind
                 .is_some_and(|k| source::file_events(k).iter().any(|e| f.waits.contains(e)))
@@ -180,6 +212,7 @@ impl<F: Flow> EventFeed<F> {
             engine,
             feeds,
             schedule,
+            sweeps: per_object::Sweeps::default(),
         }
     }
 
@@ -271,8 +304,11 @@ impl<F: Flow> EventFeed<F> {
                 failures: 0,
             };
             if active {
-                match self.poll_one(feed).await {
+                match self.poll_one(feed, interval, now).await {
                     Ok(r) => {
+                        if let Some(at) = r.next_due {
+                            next.next_due = Some(at);
+                        }
                         if r.outcome.delivered > 0 || !r.outcome.started.is_empty() {
                             tracing::info!(
                                 connection = feed.conn.name,
@@ -304,8 +340,16 @@ impl<F: Flow> EventFeed<F> {
     }
 
     /// One connection's list call (when it has one) and inbox (when it has one).
-    async fn poll_one(&self, feed: &ConnFeed) -> Result<PollReport, String> {
-        let mut report = if feed.trigger_every.is_some() || feed.wait_poll.is_some() {
+    async fn poll_one(
+        &self,
+        feed: &ConnFeed,
+        interval: Duration,
+        now: Timestamp,
+    ) -> Result<PollReport, String> {
+        let per_object = feed.kind.and_then(source::listing) == Some(source::Listing::PerObject);
+        let mut report = if per_object && feed.wait_poll.is_some() {
+            per_object::poll(self, feed, interval, now).await?
+        } else if feed.trigger_every.is_some() || feed.wait_poll.is_some() {
             poll::poll_connection(self, feed).await?
         } else {
             PollReport {
@@ -406,11 +450,17 @@ impl<F: Flow> EventFeed<F> {
             .ok_or_else(|| format!("{}: unknown event type `{}`", head.id, head.ty))?;
         let outputs = map_fields(kind, &def.outputs, raw)
             .map_err(|e| format!("{} ({}): {}", head.id, head.ty, e.join("; ")))?;
-        let ev = is_wait.then(|| FeedEvent {
-            event_id: head.id.to_string(),
-            name: head.ty.to_string(),
-            key: head.object_id.to_string(),
-            data: Value::Object(outputs.clone()),
+        let ev = is_wait.then(|| {
+            let mut data = outputs.clone();
+            if let Some(at) = source::event_time(kind, raw) {
+                data.insert(EVENT_TIME_KEY.into(), Value::String(at.to_string()));
+            }
+            FeedEvent {
+                event_id: head.id.to_string(),
+                name: head.ty.to_string(),
+                key: head.object_id.to_string(),
+                data: Value::Object(data),
+            }
         });
         let start = if is_trigger {
             Some(self.start_of(&head.id, head.ty, &outputs, now)?)
@@ -463,6 +513,8 @@ impl<F: Flow> EventFeed<F> {
 mod inbox_tests;
 #[cfg(test)]
 mod paypal_tests;
+#[cfg(test)]
+mod per_object_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

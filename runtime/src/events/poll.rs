@@ -43,6 +43,12 @@ pub(super) async fn poll_connection<F: Flow>(
         connection: conn.conn.name.to_string(),
         ..PollReport::default()
     };
+    if how == Listing::PerObject {
+        return Err(format!(
+            "connection `{}`: {} has no event list (its objects are read one by one)",
+            conn.conn.name, conn.conn.provider
+        ));
+    }
     if how == Listing::TimeWindow {
         super::window::poll(feed, conn, &base, &types, &mut report).await?;
         return Ok(report);

@@ -26,6 +26,10 @@ pub enum Listing {
     IdCursor,
     /// By time window, newest first (PayPal's `GET /v1/notifications/webhooks-events`).
     TimeWindow,
+    /// No event list: each object an issue waits on is read on its own
+    /// ([`read_object`]), under the connection's poll budget
+    /// ([`super::per_object`]).
+    PerObject,
 }
 
 /// How the provider's events are listed, or `None`: its events come by webhook only.
@@ -33,7 +37,65 @@ pub fn listing(kind: Kind) -> Option<Listing> {
     match kind {
         Kind::Stripe => Some(Listing::IdCursor),
         Kind::PayPal => Some(Listing::TimeWindow),
-        Kind::Vipps | Kind::Buckaroo => None,
+        Kind::Vipps => Some(Listing::PerObject),
+        Kind::Buckaroo => None,
+    }
+}
+
+/// The default request budget of a per-object poll (requests per second of
+/// one connection, shared by every waiting issue), when
+/// `FLOWC_<CONNECTION>_POLL_BUDGET` does not set one.
+pub fn poll_budget(kind: Kind) -> f64 {
+    match kind {
+        // Vipps MobilePay documents 120 calls per minute for reading a payment
+        // ("Get a payment" and "Get payment event log", counted per reference
+        // and subscription key; "Rate limiting" in
+        // https://developer.vippsmobilepay.com/docs/APIs/epayment-api/api-guide/errors.md).
+        // Spent for the whole connection, it can never exceed that for any one
+        // payment, whatever the unpublished total.
+        Kind::Vipps => 2.0,
+        Kind::Stripe | Kind::PayPal | Kind::Buckaroo => 1.0,
+    }
+}
+
+/// What one read of an object found: its events (raw and normalized, as a
+/// webhook's, oldest first) and whether it is settled (nothing more can
+/// happen to it, so it is read no more).
+#[derive(Debug, Clone, Default)]
+pub struct ObjectRead {
+    pub events: Vec<Value>,
+    pub settled: bool,
+}
+
+/// Reads the events of object `key` (a wait's `for`) on a connection, for a
+/// wait on event type `ty`: the provider's arm of the per-object poll. `get`
+/// sends one GET, authorized as the connection's actions are and counted
+/// against its budget, and gives back the body. A provider without an event
+/// list joins the poll with one arm here.
+pub async fn read_object(
+    kind: Kind,
+    get: &super::per_object::Reader<'_>,
+    ty: &str,
+    key: &str,
+) -> Result<ObjectRead, super::per_object::ReadError> {
+    use super::per_object::ReadError;
+    match kind {
+        Kind::Vipps => {
+            if !vipps::poll::valid_key(key) {
+                return Err(ReadError::Object(format!(
+                    "`{key}` is not a Vipps order id or reference"
+                )));
+            }
+            let body = get
+                .get(vipps::poll::read_request(get.base(), ty, key))
+                .await?;
+            let (events, settled) =
+                vipps::poll::read_answer(ty, key, &body).map_err(ReadError::Object)?;
+            Ok(ObjectRead { events, settled })
+        }
+        Kind::Stripe | Kind::PayPal | Kind::Buckaroo => Err(ReadError::Object(format!(
+            "{kind:?} objects are not read one by one"
+        ))),
     }
 }
 
@@ -91,6 +153,17 @@ pub fn event_head(kind: Kind, raw: &Value) -> Result<EventHead<'_>, String> {
         Kind::PayPal => paypal::events::event_head(raw),
         Kind::Vipps => vipps::webhook::event_head(raw),
         Kind::Buckaroo => buckaroo::push::event_head(raw),
+    }
+}
+
+/// When the provider says an event happened, where it says so (Vipps: the
+/// callback's, the newest log entry's or the ePayment event's time): a wait
+/// never takes an event no newer than the last one it took (a `CAPTURE`
+/// seen after a `REFUND` moves nothing back).
+pub fn event_time(kind: Kind, raw: &Value) -> Option<Timestamp> {
+    match kind {
+        Kind::Vipps => vipps::webhook::event_time(raw),
+        Kind::Stripe | Kind::PayPal | Kind::Buckaroo => None,
     }
 }
 

@@ -392,6 +392,15 @@ async fn events_are_deduplicated_and_consumed_per_issue(store: Arc<dyn Store>) {
     wait_on(&store, "c", "event:invoice.paid:in_2", 1).await;
     assert!(store.waiting_on("event:invoice.paid:").await.unwrap());
     assert!(!store.waiting_on("event:charge.").await.unwrap());
+    assert_eq!(
+        store.waiting_for("event:invoice.paid:").await.unwrap(),
+        [
+            ("a".to_string(), key.to_string()),
+            ("b".to_string(), key.to_string()),
+            ("c".to_string(), "event:invoice.paid:in_2".to_string()),
+        ]
+    );
+    assert!(store.waiting_for("event:charge.").await.unwrap().is_empty());
     let data = json!({ "amount": "10.00" });
     assert!(
         store

@@ -63,4 +63,8 @@ pub trait FeedStore {
     /// Whether any issue waits on a match key that starts with `prefix`
     /// (`event:invoice.paid:`).
     fn waiting_on(&self, prefix: &str) -> BoxFuture<'static, StoreResult<bool>>;
+    /// Every waiting issue whose match key starts with `prefix`, as (issue id,
+    /// match key), by match key: the objects a per-object poll reads
+    /// (`crate::events`).
+    fn waiting_for(&self, prefix: &str) -> BoxFuture<'static, StoreResult<Vec<(String, String)>>>;
 }

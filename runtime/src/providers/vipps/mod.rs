@@ -13,6 +13,7 @@ pub mod auth_token;
 pub mod callback;
 pub mod details;
 pub mod merchant_info;
+pub mod poll;
 pub mod webhook;
 
 use std::time::Duration;

@@ -144,6 +144,19 @@ pub fn companions(v: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// When a callback's status, a details' newest operation or an ePayment
+/// event happened.
+pub fn event_time(v: &Value) -> Option<jiff::Timestamp> {
+    let p = if super::callback::is_callback_body(v) {
+        "/transactionInfo/timeStamp"
+    } else if super::callback::is_details_body(v) {
+        "/transactionLogHistory/0/timeStamp"
+    } else {
+        "/timestamp"
+    };
+    v.pointer(p)?.as_str()?.parse().ok()
+}
+
 /// The identity of an ePayment event: its payment, name and `pspReference`
 /// (the same by webhook and in the payment's event log).
 pub fn event_id(v: &Value) -> Result<String, String> {

@@ -97,4 +97,13 @@ impl FeedStore for PgStore {
         );
         Box::pin(async move { Ok(rows.await?.into_iter().next().unwrap_or(false)) })
     }
+
+    fn waiting_for(&self, prefix: &str) -> BoxFuture<'static, StoreResult<Vec<(String, String)>>> {
+        self.query(
+            "SELECT id, wait_key FROM issues WHERE wait_key >= $1 AND wait_key < $1 || chr(1114111) \
+             AND state = 'waiting' ORDER BY wait_key, id",
+            vec![Box::new(prefix.to_string())],
+            |r| Ok((r.try_get::<_, String>(0)?, r.try_get::<_, String>(1)?)),
+        )
+    }
 }

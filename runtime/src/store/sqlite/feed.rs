@@ -87,4 +87,16 @@ impl FeedStore for SqliteStore {
                 .query_row([&p], |r| r.get(0))?)
         })
     }
+
+    fn waiting_for(&self, prefix: &str) -> BoxFuture<'static, StoreResult<Vec<(String, String)>>> {
+        let p = prefix.to_string();
+        self.call(move |conn, _| {
+            let mut st = conn.prepare_cached(
+                "SELECT id, wait_key FROM issues WHERE wait_key >= ?1 AND wait_key < ?1 || char(1114111) \
+                 AND state = 'waiting' ORDER BY wait_key, id",
+            )?;
+            let rows = st.query_map([&p], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
 }
