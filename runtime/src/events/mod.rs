@@ -304,7 +304,7 @@ impl<F: Flow> EventFeed<F> {
                 failures: 0,
             };
             if active {
-                match self.poll_one(feed, interval, now).await {
+                match self.poll_one(feed, now).await {
                     Ok(r) => {
                         if let Some(at) = r.next_due {
                             next.next_due = Some(at);
@@ -340,15 +340,12 @@ impl<F: Flow> EventFeed<F> {
     }
 
     /// One connection's list call (when it has one) and inbox (when it has one).
-    async fn poll_one(
-        &self,
-        feed: &ConnFeed,
-        interval: Duration,
-        now: Timestamp,
-    ) -> Result<PollReport, String> {
+    async fn poll_one(&self, feed: &ConnFeed, now: Timestamp) -> Result<PollReport, String> {
         let per_object = feed.kind.and_then(source::listing) == Some(source::Listing::PerObject);
-        let mut report = if per_object && feed.wait_poll.is_some() {
-            per_object::poll(self, feed, interval, now).await?
+        let mut report = if let Some(poll) = feed.wait_poll.filter(|_| per_object) {
+            // Swept every `poll` of its waits, not every read of an inbox
+            // the same connection has (Buckaroo: 15 minutes).
+            per_object::poll(self, feed, poll, now).await?
         } else if feed.trigger_every.is_some() || feed.wait_poll.is_some() {
             poll::poll_connection(self, feed).await?
         } else {
@@ -357,8 +354,11 @@ impl<F: Flow> EventFeed<F> {
                 ..PollReport::default()
             }
         };
-        if feed.files_every.is_some() {
+        if let Some(files) = feed.files_every {
             inbox::read(self, feed, &mut report).await?;
+            // The inbox is read on its own interval, whenever the sweep's
+            // next read is.
+            report.next_due = report.next_due.map(|t| t.min(add(now, files)));
         }
         Ok(report)
     }

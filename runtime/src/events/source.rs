@@ -37,8 +37,9 @@ pub fn listing(kind: Kind) -> Option<Listing> {
     match kind {
         Kind::Stripe => Some(Listing::IdCursor),
         Kind::PayPal => Some(Listing::TimeWindow),
-        Kind::Vipps => Some(Listing::PerObject),
-        Kind::Buckaroo => None,
+        // Buckaroo lists nothing either: a push wait reads its transaction's
+        // status (its response files come into the inbox, not by a poll).
+        Kind::Vipps | Kind::Buckaroo => Some(Listing::PerObject),
     }
 }
 
@@ -93,7 +94,23 @@ pub async fn read_object(
                 vipps::poll::read_answer(ty, key, &body).map_err(ReadError::Object)?;
             Ok(ObjectRead { events, settled })
         }
-        Kind::Stripe | Kind::PayPal | Kind::Buckaroo => Err(ReadError::Object(format!(
+        Kind::Buckaroo => {
+            use buckaroo::status_poll::{read_answer, read_request, valid_key};
+            if ty != "push" {
+                return Err(ReadError::Object(format!(
+                    "a Buckaroo `{ty}` is not read by transaction"
+                )));
+            }
+            if !valid_key(key) {
+                return Err(ReadError::Object(format!(
+                    "`{key}` is not a Buckaroo transaction key"
+                )));
+            }
+            let body = get.get(read_request(get.base(), key)).await?;
+            let (events, settled) = read_answer(key, &body).map_err(ReadError::Object)?;
+            Ok(ObjectRead { events, settled })
+        }
+        Kind::Stripe | Kind::PayPal => Err(ReadError::Object(format!(
             "{kind:?} objects are not read one by one"
         ))),
     }

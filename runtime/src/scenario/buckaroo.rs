@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::file::BuckarooSettings;
+use serde_json::{Value, json};
+
+use super::file::{BuckarooExpect, BuckarooSettings};
 use super::outbox::Outboxes;
 use super::sims::SimSet;
-use super::stripe::{request_fault, webhook_faults};
+use super::stripe::{check_count, request_fault, webhook_faults};
 use crate::clock::Clock;
 use crate::flow::{ConnectionDef, SecretSource};
 use crate::providers::buckaroo::gateway_sim::{GatewayConfig, GatewaySim, Payer};
@@ -155,5 +157,52 @@ impl BuckarooSims {
         let files = self.files.iter().filter_map(FileSim::next_due);
         let gateways = self.gateways.sims.iter().filter_map(|(_, g)| g.next_due());
         files.chain(gateways).min()
+    }
+}
+
+impl BuckarooSims {
+    /// The failures of an expectation on a gateway's state.
+    pub fn check(&self, x: &BuckarooExpect) -> Result<Vec<String>, String> {
+        let g = self.gateways.sim(x.connection.as_deref())?;
+        let mut failures = Vec::new();
+        if let Some(want) = &x.transactions {
+            let ts: Vec<Value> = g
+                .transactions()
+                .iter()
+                .map(|t| json!({"status": crate::providers::buckaroo::status_name(t.status)}))
+                .collect();
+            check_count(
+                "buckaroo",
+                "transactions",
+                "status",
+                &ts,
+                want,
+                &mut failures,
+            );
+        }
+        if let Some(want) = &x.pushes {
+            let ds: Vec<Value> = g
+                .deliveries()
+                .iter()
+                .map(|d| json!({"outcome": d.outcome}))
+                .collect();
+            check_count("buckaroo", "pushes", "outcome", &ds, want, &mut failures);
+        }
+        if let Some(want) = &x.requests {
+            let rs: Vec<Value> = g
+                .requests()
+                .iter()
+                .map(|(m, p, _)| {
+                    let route = if p.starts_with("/json/Transaction/Status/") {
+                        "/json/Transaction/Status"
+                    } else {
+                        p.as_str()
+                    };
+                    json!({"route": format!("{m} {route}")})
+                })
+                .collect();
+            check_count("buckaroo", "requests", "route", &rs, want, &mut failures);
+        }
+        Ok(failures)
     }
 }

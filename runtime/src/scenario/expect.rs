@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::buckaroo::BuckarooSims;
 use super::file::{Expectation, HttpExpect};
 use super::paypal::PayPalSims;
 use super::stripe::StripeSims;
@@ -17,6 +18,7 @@ pub async fn check(
     ids: &HashMap<String, String>,
     sims: &StripeSims,
     paypal: &PayPalSims,
+    buckaroo: &BuckarooSims,
     server: &TestServer,
 ) -> Result<Vec<String>, String> {
     let selectors = [
@@ -24,12 +26,21 @@ pub async fn check(
         x.matching.is_some(),
         x.stripe.is_some(),
         x.paypal.is_some(),
+        x.buckaroo.is_some(),
         x.http.is_some(),
     ];
     if selectors.iter().filter(|s| **s).count() != 1 {
         return Ok(vec![
-            "an expectation is about one of `issue`, `match`, `stripe`, `paypal` or `http`".into(),
+            "an expectation is about one of `issue`, `match`, `stripe`, `paypal`, `buckaroo` or `http`".into(),
         ]);
+    }
+    if let Some(b) = &x.buckaroo {
+        if x.state.is_some() || x.step.is_some() || x.data.is_some() || x.error_contains.is_some() {
+            return Ok(vec![
+                "a `buckaroo` expectation counts objects only (no state, step, data)".into(),
+            ]);
+        }
+        return buckaroo.check(b);
     }
     if let Some(p) = &x.paypal {
         if x.state.is_some() || x.step.is_some() || x.data.is_some() || x.error_contains.is_some() {

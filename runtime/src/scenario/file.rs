@@ -271,6 +271,8 @@ pub struct Expectation {
     pub stripe: Option<StripeExpect>,
     #[serde(default)]
     pub paypal: Option<PayPalExpect>,
+    #[serde(default)]
+    pub buckaroo: Option<BuckarooExpect>,
     /// What the local scripted server received on one route.
     #[serde(default)]
     pub http: Option<HttpExpect>,
@@ -316,6 +318,23 @@ pub struct PayPalExpect {
     /// Text every invoice's note (`detail.note`, what the customer reads) contains.
     #[serde(default)]
     pub note_contains: Option<String>,
+}
+
+/// What the simulated Buckaroo gateway holds: its transactions by status
+/// name (`success`, `awaiting_consumer`, …), its pushes by outcome
+/// (`delivered`, `dropped`, `pending`, `failed`), the requests it answered by
+/// route (`POST /json/Transaction`, `GET /json/Transaction/Status`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuckarooExpect {
+    #[serde(default)]
+    pub connection: Option<String>,
+    #[serde(default)]
+    pub transactions: Option<Count>,
+    #[serde(default)]
+    pub pushes: Option<Count>,
+    #[serde(default)]
+    pub requests: Option<Count>,
 }
 
 /// The requests the scripted server received on one route (`POST /path`):

@@ -318,7 +318,16 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     lines.extend(outboxes.lines());
     let mut unmet = 0;
     for x in &sc.expect {
-        let f = expect::check(x, store.as_ref(), &ids, &sims, &paypal_sims, &server).await?;
+        let f = expect::check(
+            x,
+            store.as_ref(),
+            &ids,
+            &sims,
+            &paypal_sims,
+            &buckaroo_sims,
+            &server,
+        )
+        .await?;
         unmet += usize::from(!f.is_empty());
         failures.extend(f);
     }

@@ -12,6 +12,7 @@ pub mod push;
 pub mod request_file;
 pub mod response_file;
 pub mod sim;
+pub mod status_poll;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
