@@ -14,6 +14,7 @@ pub mod callback;
 pub mod details;
 pub mod merchant_info;
 pub mod poll;
+pub mod sim;
 pub mod webhook;
 
 use std::time::Duration;
