@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::file::{Expectation, HttpExpect};
 use super::paypal::PayPalSims;
 use super::stripe::StripeSims;
+use super::vipps::VippsSims;
 use crate::store::{IssueRow, IssueState, Store};
 use crate::testing::{Seen, TestServer};
 
@@ -17,6 +18,7 @@ pub async fn check(
     ids: &HashMap<String, String>,
     sims: &StripeSims,
     paypal: &PayPalSims,
+    vipps: &VippsSims,
     server: &TestServer,
 ) -> Result<Vec<String>, String> {
     let selectors = [
@@ -24,12 +26,21 @@ pub async fn check(
         x.matching.is_some(),
         x.stripe.is_some(),
         x.paypal.is_some(),
+        x.vipps.is_some(),
         x.http.is_some(),
     ];
     if selectors.iter().filter(|s| **s).count() != 1 {
         return Ok(vec![
-            "an expectation is about one of `issue`, `match`, `stripe`, `paypal` or `http`".into(),
+            "an expectation is about one of `issue`, `match`, `stripe`, `paypal`, `vipps` or `http`".into(),
         ]);
+    }
+    if let Some(v) = &x.vipps {
+        if x.state.is_some() || x.step.is_some() || x.data.is_some() || x.error_contains.is_some() {
+            return Ok(vec![
+                "a `vipps` expectation counts objects only (no state, step, data)".into(),
+            ]);
+        }
+        return vipps.check(v);
     }
     if let Some(p) = &x.paypal {
         if x.state.is_some() || x.step.is_some() || x.data.is_some() || x.error_contains.is_some() {

@@ -64,6 +64,10 @@ pub struct SimConfig {
     /// How long an access token lasts (Vipps: a day).
     pub token_ttl: Duration,
     pub faults: Faults,
+    /// Where callbacks go instead of the callback prefix's scheme and host
+    /// (its path kept): `simulate` points them at its local listener, since a
+    /// flow's prefix names its public host.
+    pub callback_base: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -77,6 +81,7 @@ impl Default for SimConfig {
             merchant_serial_number: MSN.into(),
             token_ttl: Duration::from_secs(86_400),
             faults: Faults::default(),
+            callback_base: None,
         }
     }
 }
@@ -114,7 +119,12 @@ impl Shared {
     }
 
     /// Sends a callback once, on the simulator's runtime (or drops it).
-    fn send(self: &Arc<Self>, cb: store::Callback) {
+    fn send(self: &Arc<Self>, mut cb: store::Callback) {
+        if let Some(base) = &self.config.callback_base
+            && let Ok(u) = reqwest::Url::parse(&cb.url)
+        {
+            cb.url = format!("{}{}", base.trim_end_matches('/'), u.path());
+        }
         let status = cb.body["transactionInfo"]["status"]
             .as_str()
             .unwrap_or_default()
@@ -242,6 +252,19 @@ impl VippsSim {
     /// The payer rejects it: a failed reservation, callback `REJECTED`.
     pub fn reject(&self, order: &str) -> Result<Value, SimError> {
         self.shared.answer(order, false)
+    }
+
+    /// The merchant refunds in the portal (no call of the flow's, no
+    /// callback): all that is refundable, or `amount` øre. The details.
+    pub fn refund(&self, order: &str, amount: Option<i64>) -> Result<Value, SimError> {
+        let mut st = self.shared.lock_store();
+        let mut tx = serde_json::json!({"transactionText": "Refunded in the portal"});
+        if let Some(a) = amount {
+            tx["amount"] = serde_json::json!(a);
+        }
+        let body = serde_json::json!({"merchantInfo": {"merchantSerialNumber": st.msn}, "transaction": tx});
+        st.refund(order, &body, None)?;
+        st.details(order)
     }
 
     /// Adds a request fault.
