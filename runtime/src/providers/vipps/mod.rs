@@ -12,6 +12,7 @@
 pub mod auth_token;
 pub mod callback;
 pub mod details;
+pub mod exactly_once;
 pub mod merchant_info;
 pub mod poll;
 pub mod sim;

@@ -161,8 +161,11 @@ fn api(
             "Merchant-Serial-Number is not this sales unit's",
         ));
     }
+    // eCom's initiate is made idempotent by its order id (a second one is
+    // refused), the other calls by `X-Request-Id`.
+    let replays = method != Method::GET && path != "/ecomm/v2/payments";
     if let Some(id) = request_id
-        && method != Method::GET
+        && replays
         && let Some((p, s, v)) = st.replies.get(id)
         && p == path
     {
@@ -203,7 +206,7 @@ fn api(
         Err(e) => (e.status, e.body),
     };
     if let Some(id) = request_id
-        && method != Method::GET
+        && replays
         && status < 500
     {
         st.replies
