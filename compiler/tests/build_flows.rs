@@ -401,6 +401,69 @@ fn buckaroo_batch_writes_each_invoice_once() {
     );
 }
 
+/// Two brands side by side (`flows/buckaroo_multi_brand`): each brand's
+/// invoices go into its own request file, whose header record carries that
+/// brand's website key, brand name and instance number.
+#[test]
+fn each_brand_writes_its_own_request_file_with_its_own_header() {
+    let (acme, bolt) = (
+        tempfile::tempdir().expect("tmp dir"),
+        tempfile::tempdir().expect("tmp dir"),
+    );
+    let out = Command::new(flowc_bin())
+        .current_dir(workspace())
+        .env("FLOWC_TARGET_DIR", toolchain().target_dir)
+        .env("FLOWC_ACME_OUTBOX", acme.path())
+        .env("FLOWC_BOLT_OUTBOX", bolt.path())
+        .args([
+            "run",
+            "flows/buckaroo_multi_brand.flow",
+            "--",
+            "simulate",
+            "--scenario",
+            "examples/buckaroo_multi_brand/two_brands.scenario.yaml",
+        ])
+        .output()
+        .expect("flowc run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert_eq!(met(&text), Some((4, 4)), "{text}");
+    let read = |dir: &Path, name: &str| {
+        let files: Vec<String> = std::fs::read_dir(dir)
+            .expect("outbox")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        assert_eq!(files, [name], "{text}");
+        std::fs::read_to_string(dir.join(name)).expect("request file")
+    };
+    let a = read(acme.path(), "ACME_DD_20250303-000001.csv");
+    let b = read(bolt.path(), "BOLT_DD_20250303-000001.csv");
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    assert_eq!(
+        a[0],
+        "H,ACME_DD_20250303-000001.csv,2025-03-03T06:00:00Z,2,35.00,EUR,ACME_WEBSITE_KEY,Acme Telecom,1"
+    );
+    assert_eq!(
+        b[0],
+        "H,BOLT_DD_20250303-000001.csv,2025-03-03T06:00:00Z,2,19.75,EUR,BOLT_WEBSITE_KEY,Bolt Mobile,2"
+    );
+    let invoices = |lines: &[&str]| -> Vec<String> {
+        lines[1..]
+            .iter()
+            .map(|l| l.split(',').nth(1).unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(invoices(&a), ["A-1", "A-2"]);
+    assert_eq!(invoices(&b), ["B-1", "B-2"]);
+    assert!(b[1].contains(",Bolt Mobile factuur B-1,"), "{}", b[1]);
+}
+
 /// `flowc test` with the scenarios of `examples/` (relative to the
 /// workspace, where it runs).
 fn flowc_test(args: &[&str]) -> (Option<i32>, String, String) {

@@ -1,6 +1,7 @@
 //! `flowc sim stripe --listen ADDR [--webhook URL]...`, `flowc sim paypal
-//! --listen ADDR [--webhook URL]...`, `flowc sim vipps --listen ADDR` and `flowc sim buckaroo --outbox DIR
-//! --inbox DIR`: the runtime's provider simulators standalone. Each prints its URL and the environment to point a built
+//! --listen ADDR [--webhook URL]...`, `flowc sim vipps --listen ADDR` and `flowc sim buckaroo
+//! --outbox DIR --inbox DIR [--listen ADDR] [--push URL]`: the runtime's provider simulators
+//! standalone. Each prints its URL and the environment to point a built
 //! flow at it, then serves until Ctrl-C.
 
 use std::io::Write;
@@ -33,10 +34,11 @@ enum Provider {
     /// approving or rejecting (`/_sim/payments/ORDER/approve|reject`) and the
     /// callback sent once with the payment's authToken.
     Vipps(VippsArgs),
-    /// Buckaroo's file side: answers the direct debit request files that
-    /// appear in an outbox with response files in an inbox, after a delay,
-    /// with outcomes per invoice number or IBAN.
-    Buckaroo(BuckarooArgs),
+    /// Buckaroo: answers the direct debit request files that appear in an
+    /// outbox with response files in an inbox, after a delay, with outcomes
+    /// per invoice number or IBAN; and serves the JSON gateway (PayPerEmail,
+    /// transaction status) with signed pushes.
+    Buckaroo(Box<BuckarooArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +62,28 @@ struct BuckarooArgs {
     /// reversed, no_response, malformed.
     #[arg(long = "outcome", value_name = "KEY=OUTCOME")]
     outcomes: Vec<String>,
+    /// Where the JSON gateway listens (loopback only; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:12113")]
+    listen: SocketAddr,
+    /// The website key requests must carry (the connection's `website_key`).
+    #[arg(long, default_value = flowc_runtime::providers::buckaroo::gateway_sim::WEBSITE_KEY)]
+    website_key: String,
+    /// The secret key requests are signed with and pushes are signed with.
+    #[arg(long, default_value = "flowc-sim-secret_key")]
+    secret_key: String,
+    /// Post every push here (default: each transaction's `PushURL`).
+    #[arg(long, value_name = "URL")]
+    push: Option<String>,
+    /// INVOICE=OUTCOME (repeatable): what the payer does with a PayPerEmail
+    /// invitation: paid_by_ideal, expires (the default).
+    #[arg(long = "invitation", value_name = "INVOICE=OUTCOME")]
+    invitations: Vec<String>,
+    /// From an invitation to its payment.
+    #[arg(long, default_value = "1m")]
+    pay_after: String,
+    /// The flow's connection name, for the `FLOWC_<CONNECTION>_BASE_URL` line.
+    #[arg(long, default_value = "buckaroo")]
+    connection: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,10 +182,26 @@ fn vipps(a: &VippsArgs) -> Exit {
 }
 
 fn buckaroo(a: &BuckarooArgs) -> Exit {
+    use flowc_runtime::providers::buckaroo::gateway_sim::{GatewayConfig, GatewaySim, Payer};
     use flowc_runtime::providers::buckaroo::sim::{FileConfig, FileSim, Outcome};
     use flowc_runtime::value::parse_duration;
     let mut config = FileConfig::default();
+    let mut gateway = GatewayConfig {
+        listen: a.listen,
+        website_key: a.website_key.clone(),
+        secret_key: a.secret_key.clone(),
+        push_url: a.push.clone(),
+        ..GatewayConfig::default()
+    };
     let parsed = (|| -> Result<(), String> {
+        gateway.pay_after =
+            parse_duration(&a.pay_after).map_err(|e| format!("--pay-after: {e}"))?;
+        for o in &a.invitations {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| format!("--invitation `{o}`: say INVOICE=OUTCOME"))?;
+            gateway.payers.insert(k.to_string(), Payer::parse(v)?);
+        }
         config.delay = parse_duration(&a.delay).map_err(|e| format!("--delay: {e}"))?;
         config.reverse_after =
             parse_duration(&a.reverse_after).map_err(|e| format!("--reverse-after: {e}"))?;
@@ -182,16 +222,41 @@ fn buckaroo(a: &BuckarooArgs) -> Exit {
     };
     let mut sim = FileSim::new(a.outbox.clone(), a.inbox.clone(), config);
     println!(
-        "Buckaroo file simulator: request files from {} answered into {} after {}. Ctrl-C stops.",
+        "Buckaroo file simulator: request files from {} answered into {} after {}.",
         a.outbox.display(),
         a.inbox.display(),
         a.delay
     );
     runtime.block_on(async {
+        let gateway = match GatewaySim::start(gateway).await {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Usage;
+            }
+        };
+        let url = gateway.url();
+        println!("Buckaroo JSON gateway (PayPerEmail, transaction status) listening on {url}");
+        println!("Point a built flow at it:");
+        println!(
+            "  export {}={url}",
+            flowc_runtime::flow::base_url_env(&a.connection)
+        );
+        println!(
+            "  (its website key must be {}, its secret key the --secret-key given)",
+            a.website_key
+        );
+        match &a.push {
+            Some(p) => println!("Pushes to {p}, signed with the secret key."),
+            None => println!("Pushes to each transaction's PushURL, signed with the secret key."),
+        }
+        println!("Ctrl-C stops.");
         let stop = tokio::signal::ctrl_c();
         tokio::pin!(stop);
         loop {
-            match sim.step(flowc_runtime::prelude::Timestamp::now()) {
+            let now = flowc_runtime::prelude::Timestamp::now();
+            gateway.step(now).iter().for_each(|l| println!("{l}"));
+            match sim.step(now) {
                 Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
                 Err(e) => eprintln!("error: {e}"),
             }

@@ -715,7 +715,7 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                                     "push_url",
                                     ::flowc_runtime::rt::json(
                                         &::std::format!(
-                                            "https://{}/buckaroo/push",
+                                            "https://{}/webhooks/buckaroo",
                                             ::flowc_runtime::rt::env("BUCKAROO_PUSH_HOST") ?
                                         ),
                                     )?,

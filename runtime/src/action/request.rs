@@ -156,6 +156,12 @@ mod tests {
             panic!("JSON")
         };
         assert_eq!(v["AmountDebit"], json!(12.5));
+        // Buckaroo needs the service and its action named.
+        assert_eq!(v["Services"]["ServiceList"][0]["Name"], "payperemail");
+        assert_eq!(
+            v["Services"]["ServiceList"][0]["Action"],
+            "PaymentInvitation"
+        );
         assert_eq!(
             v["Services"]["ServiceList"][0]["Parameters"],
             json!([

@@ -27,6 +27,24 @@ pub fn inbox_dir(connection: &str) -> PathBuf {
     PathBuf::from(crate::http::env_var(&inbox_env(connection)).unwrap_or_else(|| "inbox".into()))
 }
 
+/// How often a connection's inbox is read while an issue waits for a file:
+/// `FLOWC_<NAME>_INBOX_EVERY` (a duration: `30s`, `5m`), else every
+/// [`super::INBOX_EVERY`]. A value that is not a duration is logged and
+/// the default taken.
+pub fn every(connection: &str) -> std::time::Duration {
+    let env = format!("{}_EVERY", inbox_env(connection));
+    match crate::http::env_var(&env) {
+        None => super::INBOX_EVERY,
+        Some(v) => match crate::value::parse_duration(&v) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                tracing::warn!(variable = %env, value = %v, "not a duration: the inbox is read every 15m");
+                super::INBOX_EVERY
+            }
+        },
+    }
+}
+
 /// The files waiting in an inbox, by name.
 fn waiting_files(dir: &Path) -> Result<Vec<String>, String> {
     let entries = match std::fs::read_dir(dir) {

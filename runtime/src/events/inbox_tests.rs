@@ -270,3 +270,16 @@ async fn a_buckaroo_push_is_verified_before_it_is_stored() {
         Err(WebhookError::BadRequest(_))
     ));
 }
+
+#[test]
+fn the_inbox_interval_is_the_connections_setting_or_15_minutes() {
+    use std::time::Duration;
+    assert_eq!(super::inbox::every("inbox_every_unset"), super::INBOX_EVERY);
+    crate::http::set_simulated_env("FLOWC_INBOX_EVERY_SET_INBOX_EVERY", "30s");
+    assert_eq!(
+        super::inbox::every("inbox_every_set"),
+        Duration::from_secs(30)
+    );
+    crate::http::set_simulated_env("FLOWC_INBOX_EVERY_BAD_INBOX_EVERY", "soon");
+    assert_eq!(super::inbox::every("inbox_every_bad"), super::INBOX_EVERY);
+}

@@ -204,7 +204,7 @@ impl<F: Flow> EventFeed<F> {
             if f.kind
                 .is_some_and(|k| source::file_events(k).iter().any(|e| f.waits.contains(e)))
             {
-                f.files_every = Some(INBOX_EVERY);
+                f.files_every = Some(inbox::every(f.conn.name));
             }
         }
         let schedule = Mutex::new(vec![Schedule::default(); feeds.len()]);

@@ -171,8 +171,10 @@ impl Kind {
 
     /// Parameters the runtime adds to every request of an action (Stripe's `expand[]`).
     pub fn extra_body(self, action: &Action, body: &mut Value) {
-        if self == Kind::Stripe {
-            stripe::add_expand(action, body);
+        match self {
+            Kind::Stripe => stripe::add_expand(action, body),
+            Kind::Buckaroo => buckaroo::extra_body(action, body),
+            _ => {}
         }
     }
 

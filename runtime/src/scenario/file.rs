@@ -444,4 +444,17 @@ pub struct BuckarooSettings {
     /// account_invalid, mandate_refused, reversed, no_response, malformed.
     #[serde(default)]
     pub outcomes: BTreeMap<String, String>,
+    /// What the payer does with a PayPerEmail invitation, by invoice number:
+    /// paid_by_ideal, expires (the default).
+    #[serde(default)]
+    pub invitations: BTreeMap<String, String>,
+    /// From an invitation to its payment (default 1d).
+    #[serde(default)]
+    pub pay_after: Option<String>,
+    /// Faults of the JSON gateway, in the shape of `stripe.faults`.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// Lost pushes, in the shape of `stripe.drop_webhooks`.
+    #[serde(default)]
+    pub drop_pushes: Option<DropWebhooks>,
 }

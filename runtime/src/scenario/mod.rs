@@ -1,11 +1,12 @@
 //! `simulate --scenario FILE`: input records, external events at given times and
-//! expected end states, run on a virtual clock. Every `provider: stripe` and
-//! `provider: paypal` connection talks to its own in-process simulator on that
-//! clock (its webhooks, when the connection takes them, reach the flow as on
-//! `run --listen`); every other connection and absolute URL points at a local
+//! expected end states, run on a virtual clock. Every `provider: stripe`,
+//! `provider: paypal` and `provider: buckaroo` connection talks to its own
+//! in-process simulator on that clock (its webhooks or pushes, when the
+//! connection takes them, reach the flow as on `run --listen`); every other connection and absolute URL points at a local
 //! scripted server. A month of billing in milliseconds. The file format is in
 //! docs/scenarios.md.
 
+mod buckaroo;
 mod expect;
 mod file;
 mod outbox;
@@ -51,54 +52,6 @@ fn at_of(s: &str, start: Timestamp) -> Result<Timestamp, String> {
     }
     s.parse::<Timestamp>()
         .map_err(|_| format!("`{s}` is neither a duration (3d) nor a timestamp"))
-}
-
-/// A simulated Buckaroo file exchange per connection with an outbox and an inbox.
-fn buckaroo_sims(
-    connections: &'static [crate::flow::ConnectionDef],
-    boxes: &outbox::Outboxes,
-    settings: &BuckarooSettings,
-) -> Result<Vec<crate::providers::buckaroo::sim::FileSim>, String> {
-    use crate::providers::buckaroo::sim::{FileConfig, FileSim, Outcome};
-    let mut config = FileConfig::default();
-    if let Some(d) = &settings.delay {
-        config.delay = parse_duration(d).map_err(|e| format!("buckaroo.delay: {e}"))?;
-    }
-    if let Some(d) = &settings.reverse_after {
-        config.reverse_after =
-            parse_duration(d).map_err(|e| format!("buckaroo.reverse_after: {e}"))?;
-    }
-    for (k, v) in &settings.outcomes {
-        config.outcomes.insert(
-            k.clone(),
-            Outcome::parse(v).map_err(|e| format!("buckaroo.outcomes.{k}: {e}"))?,
-        );
-    }
-    // The gateway's requests are signed with the connection's keys: a
-    // simulation gives them placeholder values while they are missing.
-    for c in connections.iter().filter(|c| c.provider == "buckaroo") {
-        for (name, src) in c.credentials {
-            match src {
-                crate::flow::SecretSource::Env(v) => {
-                    if crate::http::env_var(v).is_none() {
-                        crate::http::set_simulated_env(v, &format!("flowc-sim-{name}"));
-                    }
-                }
-                crate::flow::SecretSource::File(p) => {
-                    crate::http::set_simulated_file(p, &format!("flowc-sim-{name}"));
-                }
-            }
-        }
-    }
-    let sims: Vec<FileSim> = boxes
-        .exchanges()
-        .into_iter()
-        .map(|(_, out, inbox)| FileSim::new(out, inbox, config.clone()))
-        .collect();
-    if sims.is_empty() && (!settings.outcomes.is_empty() || settings.delay.is_some()) {
-        return Err("`buckaroo:` settings, but the flow has no Buckaroo connection".into());
-    }
-    Ok(sims)
 }
 
 /// Runs a scenario file; returns the exit code.
@@ -165,6 +118,12 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         SqliteStore::open(SqliteOptions::new(":memory:", F::name())).map_err(|e| e.to_string())?,
     );
     let clock = VirtualClock::new(start);
+    // The scenario's values, for the Buckaroo gateways, which take their
+    // connections' keys as they start (set again below, after the Stripe and
+    // PayPal simulators' defaults).
+    for (k, v) in &sc.env {
+        crate::http::set_simulated_env(k, v);
+    }
 
     // Stripe and PayPal connections get their simulators; those that take
     // webhooks get them on a local listener, as `run --listen` would.
@@ -172,9 +131,11 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     let paypal_conns = paypal::paypal_connections(F::connections());
     // Vipps's callbacks need no credential of their own: always a listener.
     let vipps_conns = vipps::vipps_connections(F::connections());
+    let buckaroo_conns = buckaroo::buckaroo_connections(F::connections());
     let listener = if stripe_conns.iter().any(|c| stripe::takes_webhooks(c))
         || paypal_conns.iter().any(|c| paypal::takes_webhooks(c))
         || !vipps_conns.is_empty()
+        || buckaroo_conns.iter().any(|c| buckaroo::takes_pushes(c))
     {
         Some(
             tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -199,7 +160,14 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         return Err("`stripe:` settings, but the flow has no Stripe connection".into());
     }
     let outboxes = outbox::Outboxes::prepare(F::connections())?;
-    let mut buckaroo_sims = buckaroo_sims(F::connections(), &outboxes, &sc.buckaroo)?;
+    let mut buckaroo_sims = buckaroo::BuckarooSims::start(
+        &buckaroo_conns,
+        Arc::new(clock.clone()),
+        &sc.buckaroo,
+        &outboxes,
+        listener_url.as_deref(),
+    )
+    .await?;
     let paypal_sims = paypal::PayPalSims::start(
         &paypal_conns,
         Arc::new(clock.clone()),
@@ -228,6 +196,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     let mut sim_urls = sims.urls();
     sim_urls.extend(paypal_sims.urls());
     sim_urls.extend(vipps_sims.urls());
+    sim_urls.extend(buckaroo_sims.gateways.urls());
     let engine = Engine::<F>::with_base_urls(
         store.clone(),
         Arc::new(clock.clone()),
@@ -304,9 +273,8 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             .map_err(|e| e.to_string())?;
         paypal_sims.settle().await;
         vipps_sims.settle().await;
-        for sim in &mut buckaroo_sims {
-            lines.extend(sim.step(clock.now())?);
-        }
+        lines.extend(buckaroo_sims.step(clock.now())?);
+        buckaroo_sims.gateways.settle().await;
         let polls = feed.poll_due(clock.now()).await;
         for p in polls.iter().flat_map(|r| &r.problems) {
             lines.push(format!("{}: {p}", clock.now()));
@@ -315,12 +283,11 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             poll_owed = false;
         }
         engine.run_due(16).await.map_err(|e| e.to_string())?;
-        for sim in &mut buckaroo_sims {
-            lines.extend(sim.step(clock.now())?);
-        }
+        lines.extend(buckaroo_sims.step(clock.now())?);
         sims.settle().await;
         paypal_sims.settle().await;
         vipps_sims.settle().await;
+        buckaroo_sims.gateways.settle().await;
         let wake = store.next_wake().await.map_err(|e| e.to_string())?;
         // The feed keeps the simulation going only while something else does
         // (an issue is active, a scenario action is to come, a poll is owed).
@@ -335,7 +302,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             actions.get(next_action).map(|a| a.0),
             feed_due,
             schedules.next_due(),
-            buckaroo_sims.iter().filter_map(|s| s.next_due()).min(),
+            buckaroo_sims.next_due(),
         ]
         .into_iter()
         .flatten()

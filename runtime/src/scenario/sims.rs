@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
+use crate::providers::buckaroo::gateway_sim::GatewaySim;
 use crate::providers::paypal::sim::PayPalSim;
 use crate::providers::stripe::sim::StripeSim;
 use crate::providers::vipps::sim::VippsSim;
@@ -44,6 +45,15 @@ impl Simulator for VippsSim {
     }
     fn settle(&self, timeout: Duration) -> impl Future<Output = bool> + Send {
         VippsSim::settle(self, timeout)
+    }
+}
+
+impl Simulator for GatewaySim {
+    fn url(&self) -> String {
+        GatewaySim::url(self)
+    }
+    fn settle(&self, timeout: Duration) -> impl Future<Output = bool> + Send {
+        GatewaySim::settle(self, timeout)
     }
 }
 

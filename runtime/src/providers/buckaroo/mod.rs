@@ -6,6 +6,7 @@
 //! accounts; Buckaroo's answer comes back as a response file
 //! ([`response_file`]) in the connection's inbox.
 
+pub mod gateway_sim;
 pub mod iban;
 pub mod push;
 pub mod request_file;
@@ -56,6 +57,104 @@ pub fn signature(
 /// The `Authorization` header value.
 pub fn authorization(website_key: &str, signature: &str, nonce: &str, time: i64) -> String {
     format!("hmac {website_key}:{signature}:{nonce}:{time}")
+}
+
+/// Checks an `Authorization: hmac websiteKey:signature:nonce:time` header of
+/// a signed message (a gateway request as Buckaroo checks it, a push as the
+/// merchant does): the website key, a time within `tolerance_secs` of `now`,
+/// and the signature of `method`, `url` and `body` with `secret_key`,
+/// compared in constant time. The error says why.
+#[allow(clippy::too_many_arguments)]
+pub fn verify_signed(
+    header: Option<&str>,
+    website_key: &str,
+    secret_key: &str,
+    method: &str,
+    url: &str,
+    body: &[u8],
+    now: i64,
+    tolerance_secs: i64,
+) -> Result<(), String> {
+    let h = header.ok_or("no Authorization header")?;
+    let rest = h
+        .strip_prefix("hmac ")
+        .ok_or("the Authorization header is not `hmac …`")?;
+    let parts: Vec<&str> = rest.split(':').collect();
+    let [wk, sig, nonce, time] = parts[..] else {
+        return Err("the Authorization header is not `hmac key:signature:nonce:time`".into());
+    };
+    if wk != website_key {
+        return Err("the request is for another website key".into());
+    }
+    let time: i64 = time
+        .parse()
+        .map_err(|_| "the Authorization header's time is not a number".to_string())?;
+    if (now - time).abs() > tolerance_secs {
+        return Err("the request's time is too far from now".into());
+    }
+    let want = signature(website_key, secret_key, method, url, time, nonce, body);
+    let same = want.len() == sig.len()
+        && want
+            .bytes()
+            .zip(sig.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err("the request's signature does not match".into())
+    }
+}
+
+/// The service action a service's requests take when the flow names none:
+/// a PayPerEmail invitation is `PaymentInvitation`, a payment `Pay`.
+pub fn service_action(service: &str) -> &'static str {
+    match service {
+        "payperemail" => "PaymentInvitation",
+        _ => "Pay",
+    }
+}
+
+/// Completes a gateway request's body: an action whose service is fixed in
+/// the catalog (`pay_per_email`: `payperemail`) names it and its action in
+/// `Services.ServiceList[0]`, as Buckaroo requires of every transaction.
+pub fn extra_body(action: &flowc_catalog::Action, body: &mut Value) {
+    let Some(service) = action
+        .service
+        .as_deref()
+        .filter(|s| !s.starts_with("input:"))
+    else {
+        return;
+    };
+    if action.batch {
+        return;
+    }
+    let Some(obj) = body.as_object_mut() else {
+        return;
+    };
+    let services = obj
+        .entry("Services")
+        .or_insert_with(|| serde_json::json!({}));
+    let Some(services) = services.as_object_mut() else {
+        return;
+    };
+    let list = services
+        .entry("ServiceList")
+        .or_insert_with(|| serde_json::json!([{}]));
+    let Some(first) = list.as_array_mut().and_then(|l| {
+        if l.is_empty() {
+            l.push(serde_json::json!({}));
+        }
+        l.first_mut()
+    }) else {
+        return;
+    };
+    if let Some(m) = first.as_object_mut() {
+        m.entry("Name")
+            .or_insert_with(|| Value::String(service.to_string()));
+        m.entry("Action")
+            .or_insert_with(|| Value::String(service_action(service).to_string()));
+    }
 }
 
 /// `application/x-www-form-urlencoded` encoding as Buckaroo's SDKs apply it to the

@@ -43,36 +43,17 @@ pub fn verify(
     body: &[u8],
     now: i64,
 ) -> Result<(), String> {
-    let h = header.ok_or("no Authorization header")?;
-    let rest = h
-        .strip_prefix("hmac ")
-        .ok_or("the Authorization header is not `hmac …`")?;
-    let parts: Vec<&str> = rest.split(':').collect();
-    let [wk, sig, nonce, time] = parts[..] else {
-        return Err("the Authorization header is not `hmac key:signature:nonce:time`".into());
-    };
-    if wk != website_key {
-        return Err("the push is for another website key".into());
-    }
-    let time: i64 = time
-        .parse()
-        .map_err(|_| "the Authorization header's time is not a number".to_string())?;
-    if (now - time).abs() > TOLERANCE_SECS {
-        return Err("the push's time is too far from now".into());
-    }
-    let want = super::signature(website_key, secret_key, "POST", url, time, nonce, body);
-    // Compared in constant time.
-    let same = want.len() == sig.len()
-        && want
-            .bytes()
-            .zip(sig.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
-        Ok(())
-    } else {
-        Err("the push's signature does not match".into())
-    }
+    super::verify_signed(
+        header,
+        website_key,
+        secret_key,
+        "POST",
+        url,
+        body,
+        now,
+        TOLERANCE_SECS,
+    )
+    .map_err(|e| e.replace("the request", "the push"))
 }
 
 #[cfg(test)]
