@@ -177,14 +177,14 @@ fn met(out: &str) -> Option<(usize, usize)> {
     Some((words.next()?.parse().ok()?, total))
 }
 
-/// The flows with a connection to a simulated provider (`stripe`, `paypal`),
+/// The flows with a connection to a simulated provider (`stripe`, `paypal`, `vipps`),
 /// that provider, and their scenarios.
 fn simulated_flows_and_scenarios() -> Vec<(String, &'static str, Vec<PathBuf>)> {
     let mut out = Vec::new();
     for flow in all_flows() {
         let text = std::fs::read_to_string(workspace().join(format!("flows/{flow}.flow.yaml")))
             .expect("flow file");
-        let Some(provider) = ["stripe", "paypal"]
+        let Some(provider) = ["stripe", "paypal", "vipps"]
             .into_iter()
             .find(|p| text.contains(&format!("provider: {p}")))
         else {
@@ -205,7 +205,7 @@ fn simulated_flows_and_scenarios() -> Vec<(String, &'static str, Vec<PathBuf>)> 
 }
 
 #[test]
-fn every_stripe_and_paypal_flow_runs_its_scenarios_against_the_simulator() {
+fn every_stripe_paypal_and_vipps_flow_runs_its_scenarios_against_the_simulator() {
     let flows = simulated_flows_and_scenarios();
     let names: Vec<&str> = flows.iter().map(|(f, _, _)| f.as_str()).collect();
     for want in [
@@ -213,6 +213,7 @@ fn every_stripe_and_paypal_flow_runs_its_scenarios_against_the_simulator() {
         "stripe_charge_refund_triggers",
         "stripe_customer_charges",
         "stripe_invoice_reminders",
+        "vipps_payment_status",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
@@ -224,6 +225,10 @@ fn every_stripe_and_paypal_flow_runs_its_scenarios_against_the_simulator() {
             "paypal" => (
                 "paypal: { invoices: 999 }",
                 "FAIL paypal: expected 999 invoices, the simulator has ",
+            ),
+            "vipps" => (
+                "vipps: { payments: 999 }",
+                "FAIL vipps: expected 999 payments, the simulator has ",
             ),
             _ => (
                 "stripe: { customers: 999 }",

@@ -1,4 +1,4 @@
-//! `flowc sim stripe` and `flowc sim paypal`: start on a free port, prints its URL and the env var,
+//! `flowc sim stripe`, `flowc sim paypal` and `flowc sim vipps`: start on a free port, prints its URL and the env var,
 //! answers Stripe calls and control calls, refuses non-loopback addresses.
 
 mod cli_support;
@@ -179,4 +179,40 @@ fn sim_paypal_serves_tokens_and_invoices_on_a_free_port() {
     assert_eq!(status, 200);
     assert!(state.contains("\"DRAFT\":1"), "{state}");
     flowc(&["sim", "paypal", "--listen", "0.0.0.0:0"]).expect(2);
+}
+
+#[test]
+fn sim_vipps_serves_tokens_only_for_the_four_headers() {
+    let mut child = Child(
+        Command::new(bin())
+            .args(["sim", "vipps", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let printed: Vec<String> = lines.by_ref().take(4).map(Result::unwrap).collect();
+    let text = printed.join("\n");
+    let url = printed[0].rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains(&format!("export FLOWC_VIPPS_BASE_URL={url}")),
+        "{text}"
+    );
+    let addr = url.trim_start_matches("http://");
+    let token = |secret: &str| {
+        http(
+            addr,
+            &format!(
+                "POST /accesstoken/get HTTP/1.1\r\nHost: {addr}\r\nclient_id: flowc-sim-vipps-client-id\r\n\
+                 client_secret: {secret}\r\nOcp-Apim-Subscription-Key: flowc-sim-vipps-subscription-key\r\n\
+                 Merchant-Serial-Number: 123456\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+        )
+    };
+    let (status, answer) = token("flowc-sim-vipps-client-secret");
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("access_token"), "{answer}");
+    assert_eq!(token("wrong").0, 401);
+    flowc(&["sim", "vipps", "--listen", "0.0.0.0:0"]).expect(2);
 }

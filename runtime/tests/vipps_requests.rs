@@ -171,12 +171,23 @@ fn problems(specs: &Specs, a: &Action, body: &Value) -> Vec<String> {
     let at = op
         .request(specs)
         .unwrap_or_else(|| panic!("{}: the operation takes no body", a.name));
+    schema_problems(specs, spec_name, &at.schema, body, &a.name)
+}
+
+/// The errors of `body` against `schema`, a schema of spec `spec_name`.
+fn schema_problems(
+    specs: &Specs,
+    spec_name: &str,
+    schema: &Value,
+    body: &Value,
+    label: &str,
+) -> Vec<String> {
     let components = specs
         .get(spec_name)
         .pointer("/components")
         .expect("components");
     // The spec's `#/components/…` references resolve inside this document.
-    let mut schema = json!({"allOf": [*at.schema], "components": *components});
+    let mut schema = json!({"allOf": [schema], "components": *components});
     one_of_as_any_of(&mut schema);
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft4)
@@ -189,10 +200,10 @@ fn problems(specs: &Specs, a: &Action, body: &Value) -> Vec<String> {
             .clone(),
         })
         .build(&schema)
-        .unwrap_or_else(|e| panic!("{}: bad schema: {e}", a.name));
+        .unwrap_or_else(|e| panic!("{label}: bad schema: {e}"));
     validator
         .iter_errors(body)
-        .map(|e| format!("{}: {e} at `{}`", a.name, e.instance_path()))
+        .map(|e| format!("{label}: {e} at `{}`", e.instance_path()))
         .collect()
 }
 
@@ -289,4 +300,117 @@ fn the_payment_request_carries_its_callback_token_not_the_secret() {
         token
     );
     assert!(info["callbackPrefix"].is_string() && info["fallBack"].is_string());
+}
+
+/// The Vipps simulator's answers, over loopback, validate against the
+/// response schemas of the eCom spec (and its errors against `ErrorArray`);
+/// shown to fail on an answer whose `orderId` is not a string.
+#[tokio::test]
+async fn the_simulators_answers_validate_against_the_ecom_spec() {
+    use vipps::sim::{CLIENT_ID, CLIENT_SECRET, MSN, SUBSCRIPTION_KEY, SimConfig, VippsSim};
+    const SPEC: &str = "vipps/ecom/swagger.yaml";
+    let specs = Specs::default();
+    let sim = VippsSim::start(SimConfig::default()).await.unwrap();
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("{}/accesstoken/get", sim.url()))
+        .header("client_id", CLIENT_ID)
+        .header("client_secret", CLIENT_SECRET)
+        .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
+        .header("Merchant-Serial-Number", MSN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let call = |method: &str, path: String, body: Option<Value>| {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut rb = client
+            .request(m, format!("{}{path}", sim.url()))
+            .bearer_auth(&token)
+            .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
+            .header("Merchant-Serial-Number", MSN);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        async move {
+            let r = rb.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let merchant = json!({"merchantSerialNumber": MSN});
+    let tx = |amount: Option<i64>| {
+        let mut t = json!({"transactionText": "flowc"});
+        if let Some(a) = amount {
+            t["amount"] = json!(a);
+        }
+        json!({"merchantInfo": merchant, "transaction": t})
+    };
+    let initiate = json!({"merchantInfo": {"merchantSerialNumber": MSN,
+        "callbackPrefix": "http://127.0.0.1:9/webhooks/vipps", "fallBack": "https://shop.example.no/x"},
+        "customerInfo": {"mobileNumber": "91234567"},
+        "transaction": {"orderId": "ORD-SPEC-1", "amount": 1000, "transactionText": "flowc"}});
+    let mut answers = vec![(
+        "POST",
+        "/ecomm/v2/payments",
+        call("POST", "/ecomm/v2/payments".into(), Some(initiate.clone())).await,
+    )];
+    sim.approve("ORD-SPEC-1").unwrap();
+    let p = "/ecomm/v2/payments/ORD-SPEC-1";
+    for (m, op, body) in [
+        ("POST", "capture", Some(tx(Some(600)))),
+        ("POST", "refund", Some(tx(Some(100)))),
+        ("GET", "details", None),
+    ] {
+        let path: &'static str = match op {
+            "capture" => "/ecomm/v2/payments/{orderId}/capture",
+            "refund" => "/ecomm/v2/payments/{orderId}/refund",
+            _ => "/ecomm/v2/payments/{orderId}/details",
+        };
+        answers.push((m, path, call(m, format!("{p}/{op}"), body).await));
+    }
+    call(
+        "POST",
+        "/ecomm/v2/payments".into(),
+        Some(json!({"merchantInfo": {"merchantSerialNumber": MSN,
+        "callbackPrefix": "http://127.0.0.1:9/w", "fallBack": "https://x.no"},
+        "transaction": {"orderId": "ORD-SPEC-2", "amount": 1000, "transactionText": "t"}})),
+    )
+    .await;
+    answers.push((
+        "PUT",
+        "/ecomm/v2/payments/{orderId}/cancel",
+        call(
+            "PUT",
+            "/ecomm/v2/payments/ORD-SPEC-2/cancel".into(),
+            Some(tx(None)),
+        )
+        .await,
+    ));
+    for (method, path, (status, body)) in &answers {
+        assert_eq!(*status, 200, "{method} {path}: {body}");
+        let op = Operation::find(&specs, SPEC, method, path).unwrap();
+        let at = op.response(&specs).unwrap();
+        let errs = schema_problems(&specs, SPEC, &at.schema, body, path);
+        assert!(errs.is_empty(), "{errs:#?}");
+        let mut broken = body.clone();
+        broken["orderId"] = json!(123);
+        assert!(
+            !schema_problems(&specs, SPEC, &at.schema, &broken, path).is_empty(),
+            "{path}: an answer whose orderId is a number must fail"
+        );
+    }
+    // An error (the same order id again) in the spec's ErrorArray shape.
+    let (status, err) = call("POST", "/ecomm/v2/payments".into(), Some(initiate)).await;
+    assert_eq!(status, 400);
+    let errs = schema_problems(
+        &specs,
+        SPEC,
+        &json!({"$ref": "#/components/schemas/ErrorArray"}),
+        &err,
+        "error",
+    );
+    assert!(errs.is_empty(), "{errs:#?}");
 }

@@ -1,6 +1,7 @@
 //! `flowc sim stripe --listen ADDR [--webhook URL]...`, `flowc sim paypal
-//! --listen ADDR [--webhook URL]...` and `flowc sim buckaroo --outbox DIR
-//! --inbox DIR [--listen ADDR] [--push URL]`: the runtime's provider simulators standalone. Each prints its URL and the environment to point a built
+//! --listen ADDR [--webhook URL]...`, `flowc sim vipps --listen ADDR` and `flowc sim buckaroo
+//! --outbox DIR --inbox DIR [--listen ADDR] [--push URL]`: the runtime's provider simulators
+//! standalone. Each prints its URL and the environment to point a built
 //! flow at it, then serves until Ctrl-C.
 
 use std::io::Write;
@@ -28,6 +29,11 @@ enum Provider {
     /// endpoint and the webhook-events list.
     #[command(name = "paypal")]
     PayPal(PayPalArgs),
+    /// Vipps eCom v2: access tokens (all four headers checked), initiate,
+    /// capture, refund, cancel, details with the transaction log, the payer
+    /// approving or rejecting (`/_sim/payments/ORDER/approve|reject`) and the
+    /// callback sent once with the payment's authToken.
+    Vipps(VippsArgs),
     /// Buckaroo: answers the direct debit request files that appear in an
     /// outbox with response files in an inbox, after a delay, with outcomes
     /// per invoice number or IBAN; and serves the JSON gateway (PayPerEmail,
@@ -103,6 +109,16 @@ struct PayPalArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct VippsArgs {
+    /// Address to listen on (loopback only; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:12113")]
+    listen: SocketAddr,
+    /// The flow's connection name, for the `FLOWC_<CONNECTION>_BASE_URL` line.
+    #[arg(long, default_value = "vipps")]
+    connection: String,
+}
+
+#[derive(Debug, clap::Args)]
 struct StripeArgs {
     /// Address to listen on (loopback only; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:12111")]
@@ -123,7 +139,46 @@ pub fn run(args: &Args) -> Exit {
         Provider::Stripe(a) => stripe(a),
         Provider::PayPal(a) => paypal(a),
         Provider::Buckaroo(a) => buckaroo(a),
+        Provider::Vipps(a) => vipps(a),
     }
+}
+
+fn vipps(a: &VippsArgs) -> Exit {
+    use flowc_runtime::providers::vipps::sim as vipps_sim;
+    let Some(runtime) = async_runtime() else {
+        return Exit::Usage;
+    };
+    let config = vipps_sim::SimConfig {
+        listen: a.listen,
+        ..vipps_sim::SimConfig::default()
+    };
+    runtime.block_on(async {
+        let sim = match vipps_sim::VippsSim::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Usage;
+            }
+        };
+        let url = sim.url();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "Vipps simulator (eCom v2) listening on {url}");
+        let _ = writeln!(out, "Point a built flow at it:");
+        let _ = writeln!(out, "  export {}={url}", flowc_runtime::flow::base_url_env(&a.connection));
+        let _ = writeln!(
+            out,
+            "  (client id {}, client secret {}, subscription key {}, MSN {})",
+            vipps_sim::CLIENT_ID,
+            vipps_sim::CLIENT_SECRET,
+            vipps_sim::SUBSCRIPTION_KEY,
+            vipps_sim::MSN
+        );
+        let _ = writeln!(out, "Control endpoints under {url}/_sim/ (payments, requests, payments/ORDER/approve, payments/ORDER/reject, faults, callbacks/drop). Ctrl-C stops.");
+        let _ = out.flush();
+        drop(out);
+        let _ = tokio::signal::ctrl_c().await;
+        Exit::Clean
+    })
 }
 
 fn buckaroo(a: &BuckarooArgs) -> Exit {

@@ -68,7 +68,7 @@ pub struct IssueCtx {
     #[serde(default)]
     pub attempt: u32,
     /// The provider's time of the newest event each wait (by match key) took:
-    /// an event no newer is consumed without moving the issue
+    /// an event older is consumed without moving the issue
     /// (`crate::events::split_time`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub newest: BTreeMap<String, Timestamp>,
@@ -727,7 +727,7 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
                         run.pending.consume.push(m.id.clone());
                         let (data, at) = crate::events::split_time(m.data);
                         if let Some(at) = at {
-                            if run.ctx.newest.get(&match_key).is_some_and(|n| at <= *n) {
+                            if run.ctx.newest.get(&match_key).is_some_and(|n| at < *n) {
                                 run.pending.history.push((
                                     run.id.clone(),
                                     hist(

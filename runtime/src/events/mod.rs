@@ -38,7 +38,7 @@ use crate::store::{FeedBatch, FeedEvent, FeedOutcome, FeedStart, NewIssue};
 
 /// Where a stored event's data keeps the time the provider stamped it with
 /// ([`source::event_time`]); the engine takes it out before the wait sees the
-/// data, and never lets an event no newer than the last one a wait took move
+/// data, and never lets an event older than the last one a wait took move
 /// the issue ([`split_time`]).
 pub const EVENT_TIME_KEY: &str = "$at";
 

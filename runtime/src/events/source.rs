@@ -175,7 +175,7 @@ pub fn event_head(kind: Kind, raw: &Value) -> Result<EventHead<'_>, String> {
 
 /// When the provider says an event happened, where it says so (Vipps: the
 /// callback's, the newest log entry's or the ePayment event's time): a wait
-/// never takes an event no newer than the last one it took (a `CAPTURE`
+/// never takes an event older than the last one it took (a `CAPTURE`
 /// seen after a `REFUND` moves nothing back).
 pub fn event_time(kind: Kind, raw: &Value) -> Option<Timestamp> {
     match kind {

@@ -206,7 +206,11 @@ impl Kind {
     /// Whether the provider looks before repeating this action when an earlier
     /// attempt's outcome is unknown (it honours no idempotency key for it).
     pub fn looks_before_repeating(self, action: &Action) -> bool {
-        self == Kind::PayPal && paypal::exactly_once::guards(action)
+        match self {
+            Kind::PayPal => paypal::exactly_once::guards(action),
+            Kind::Vipps => vipps::exactly_once::guards(action),
+            Kind::Stripe | Kind::Buckaroo => false,
+        }
     }
 
     /// Sends an action's request: as it is, or (an action the provider looks
@@ -221,7 +225,10 @@ impl Kind {
         begun: Option<Timestamp>,
     ) -> Result<crate::http::HttpResponse, StepError> {
         if self.looks_before_repeating(action) {
-            return paypal::exactly_once::send(rt, req, key, action, begun).await;
+            return match self {
+                Kind::Vipps => vipps::exactly_once::send(rt, req, key, begun).await,
+                _ => paypal::exactly_once::send(rt, req, key, action, begun).await,
+            };
         }
         rt.http.execute(req, key, rt).await
     }

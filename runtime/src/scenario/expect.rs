@@ -8,10 +8,12 @@ use super::buckaroo::BuckarooSims;
 use super::file::{Expectation, HttpExpect};
 use super::paypal::PayPalSims;
 use super::stripe::StripeSims;
+use super::vipps::VippsSims;
 use crate::store::{IssueRow, IssueState, Store};
 use crate::testing::{Seen, TestServer};
 
 /// The failures of one expectation (none: it is met).
+#[allow(clippy::too_many_arguments)] // one simulator set per provider
 pub async fn check(
     x: &Expectation,
     store: &dyn Store,
@@ -19,6 +21,7 @@ pub async fn check(
     sims: &StripeSims,
     paypal: &PayPalSims,
     buckaroo: &BuckarooSims,
+    vipps: &VippsSims,
     server: &TestServer,
 ) -> Result<Vec<String>, String> {
     let selectors = [
@@ -27,12 +30,21 @@ pub async fn check(
         x.stripe.is_some(),
         x.paypal.is_some(),
         x.buckaroo.is_some(),
+        x.vipps.is_some(),
         x.http.is_some(),
     ];
     if selectors.iter().filter(|s| **s).count() != 1 {
         return Ok(vec![
-            "an expectation is about one of `issue`, `match`, `stripe`, `paypal`, `buckaroo` or `http`".into(),
+            "an expectation is about one of `issue`, `match`, `stripe`, `paypal`, `vipps`, `buckaroo` or `http`".into(),
         ]);
+    }
+    if let Some(v) = &x.vipps {
+        if x.state.is_some() || x.step.is_some() || x.data.is_some() || x.error_contains.is_some() {
+            return Ok(vec![
+                "a `vipps` expectation counts objects only (no state, step, data)".into(),
+            ]);
+        }
+        return vipps.check(v);
     }
     if let Some(b) = &x.buckaroo {
         if x.state.is_some() || x.step.is_some() || x.data.is_some() || x.error_contains.is_some() {

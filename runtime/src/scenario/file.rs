@@ -35,6 +35,10 @@ pub struct Scenario {
     /// one), in the shape of `stripe:`'s.
     #[serde(default)]
     pub paypal: SimSettings,
+    /// The Vipps simulator's settings (every `provider: vipps` connection has
+    /// one): faults, and `drop_webhooks` for lost callbacks.
+    #[serde(default)]
+    pub vipps: SimSettings,
     /// The Buckaroo simulator's settings (every connection that writes request
     /// files and reads response files has one).
     #[serde(default)]
@@ -114,6 +118,8 @@ pub struct ScenarioEvent {
     pub stripe: Option<StripeAction>,
     #[serde(default)]
     pub paypal: Option<PayPalAction>,
+    #[serde(default)]
+    pub vipps: Option<VippsAction>,
 }
 
 /// The Stripe simulator's settings.
@@ -273,6 +279,7 @@ pub struct Expectation {
     pub paypal: Option<PayPalExpect>,
     #[serde(default)]
     pub buckaroo: Option<BuckarooExpect>,
+    pub vipps: Option<VippsExpect>,
     /// What the local scripted server received on one route.
     #[serde(default)]
     pub http: Option<HttpExpect>,
@@ -300,6 +307,46 @@ pub struct PayPalAction {
     pub drop_webhooks: Option<DropWebhooks>,
     #[serde(default)]
     pub connection: Option<String>,
+}
+
+/// A scenario event at Vipps (the simulator): one of the payer approving or
+/// rejecting the payment request of an order (a data item of the event's
+/// `issue`, or the order id), the merchant refunding in the portal (all, or
+/// `amount` øre), a fault, lost callbacks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VippsAction {
+    #[serde(default)]
+    pub approve: Option<String>,
+    #[serde(default)]
+    pub reject: Option<String>,
+    #[serde(default)]
+    pub refund: Option<String>,
+    /// With `refund`: øre.
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub fault: Option<FaultSpec>,
+    #[serde(default)]
+    pub drop_callbacks: Option<DropWebhooks>,
+    #[serde(default)]
+    pub connection: Option<String>,
+}
+
+/// Counts of a Vipps simulator's payments (per newest operation), callbacks
+/// (per outcome) and API calls (per `METHOD /path` with the order id as
+/// `{orderId}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VippsExpect {
+    #[serde(default)]
+    pub connection: Option<String>,
+    #[serde(default)]
+    pub payments: Option<Count>,
+    #[serde(default)]
+    pub callbacks: Option<Count>,
+    #[serde(default)]
+    pub calls: Option<Count>,
 }
 
 /// Counts of a PayPal simulator's invoices (per status), events (per type)

@@ -15,6 +15,7 @@ mod sims;
 mod stripe;
 #[cfg(test)]
 mod tests;
+mod vipps;
 
 pub use file::*;
 
@@ -128,9 +129,12 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     // webhooks get them on a local listener, as `run --listen` would.
     let stripe_conns = stripe::stripe_connections(F::connections());
     let paypal_conns = paypal::paypal_connections(F::connections());
+    // Vipps's callbacks need no credential of their own: always a listener.
+    let vipps_conns = vipps::vipps_connections(F::connections());
     let buckaroo_conns = buckaroo::buckaroo_connections(F::connections());
     let listener = if stripe_conns.iter().any(|c| stripe::takes_webhooks(c))
         || paypal_conns.iter().any(|c| paypal::takes_webhooks(c))
+        || !vipps_conns.is_empty()
         || buckaroo_conns.iter().any(|c| buckaroo::takes_pushes(c))
     {
         Some(
@@ -175,12 +179,23 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
     {
         return Err("`paypal:` settings, but the flow has no PayPal connection".into());
     }
+    let vipps_sims = vipps::VippsSims::start(
+        &vipps_conns,
+        Arc::new(clock.clone()),
+        &sc.vipps,
+        listener_url.as_deref(),
+    )
+    .await?;
+    if vipps_sims.is_empty() && (!sc.vipps.faults.is_empty() || sc.vipps.drop_webhooks.is_some()) {
+        return Err("`vipps:` settings, but the flow has no Vipps connection".into());
+    }
     // The scenario's placeholders win over the simulation's defaults.
     for (k, v) in &sc.env {
         crate::http::set_simulated_env(k, v);
     }
     let mut sim_urls = sims.urls();
     sim_urls.extend(paypal_sims.urls());
+    sim_urls.extend(vipps_sims.urls());
     sim_urls.extend(buckaroo_sims.gateways.urls());
     let engine = Engine::<F>::with_base_urls(
         store.clone(),
@@ -239,8 +254,11 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
                         .map_err(|e| format!("record `{}`: {e}", r.name))?;
                     ids.insert(r.name.clone(), id);
                 }
-                Action::Event(e) if e.stripe.is_some() || e.paypal.is_some() => {
-                    let line = sim_event(&engine, &sims, &paypal_sims, e, &ids, &mut names).await?;
+                Action::Event(e)
+                    if e.stripe.is_some() || e.paypal.is_some() || e.vipps.is_some() =>
+                {
+                    let all = (&sims, &paypal_sims, &vipps_sims);
+                    let line = sim_event(&engine, all, e, &ids, &mut names).await?;
                     lines.push(format!("{}: {line}", e.at));
                     poll_owed = !feed.is_empty();
                 }
@@ -254,6 +272,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             .await
             .map_err(|e| e.to_string())?;
         paypal_sims.settle().await;
+        vipps_sims.settle().await;
         lines.extend(buckaroo_sims.step(clock.now())?);
         buckaroo_sims.gateways.settle().await;
         let polls = feed.poll_due(clock.now()).await;
@@ -267,6 +286,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         lines.extend(buckaroo_sims.step(clock.now())?);
         sims.settle().await;
         paypal_sims.settle().await;
+        vipps_sims.settle().await;
         buckaroo_sims.gateways.settle().await;
         let wake = store.next_wake().await.map_err(|e| e.to_string())?;
         // The feed keeps the simulation going only while something else does
@@ -325,6 +345,7 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
             &sims,
             &paypal_sims,
             &buckaroo_sims,
+            &vipps_sims,
             &server,
         )
         .await?;
@@ -350,19 +371,19 @@ fn describe(row: &crate::store::IssueRow) -> String {
     format!("{} at {}{err}", row.state, row.step)
 }
 
-/// A scenario event that acts on a simulator (Stripe's or PayPal's).
+/// A scenario event that acts on a simulator (Stripe's, PayPal's or Vipps's).
 async fn sim_event<F: Flow>(
     engine: &Engine<F>,
-    sims: &stripe::StripeSims,
-    paypal_sims: &paypal::PayPalSims,
+    (sims, paypal_sims, vipps_sims): (&stripe::StripeSims, &paypal::PayPalSims, &vipps::VippsSims),
     e: &ScenarioEvent,
     ids: &HashMap<String, String>,
     names: &mut HashMap<String, String>,
 ) -> Result<String, String> {
-    let (label, alone) = match (&e.stripe, &e.paypal) {
-        (Some(_), None) => ("stripe", true),
-        (None, Some(_)) => ("paypal", true),
-        _ => ("stripe` or `paypal", false),
+    let (label, alone) = match (&e.stripe, &e.paypal, &e.vipps) {
+        (Some(_), None, None) => ("stripe", true),
+        (None, Some(_), None) => ("paypal", true),
+        (None, None, Some(_)) => ("vipps", true),
+        _ => ("stripe`, `paypal` or `vipps", false),
     };
     if !alone || e.signal.is_some() || e.cancel || e.event.is_some() {
         return Err(format!(
@@ -386,9 +407,10 @@ async fn sim_event<F: Flow>(
         }
         None => None,
     };
-    let out = match (&e.stripe, &e.paypal) {
-        (Some(a), _) => sims.act(a, row.as_ref(), names),
-        (_, Some(a)) => paypal_sims.act(a, row.as_ref(), names),
+    let out = match (&e.stripe, &e.paypal, &e.vipps) {
+        (Some(a), _, _) => sims.act(a, row.as_ref(), names),
+        (_, Some(a), _) => paypal_sims.act(a, row.as_ref(), names),
+        (_, _, Some(a)) => vipps_sims.act(a, row.as_ref(), names),
         _ => Err("no provider action".into()),
     };
     out.map_err(|err| format!("event at {}: {err}", e.at))

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::providers::buckaroo::gateway_sim::GatewaySim;
 use crate::providers::paypal::sim::PayPalSim;
 use crate::providers::stripe::sim::StripeSim;
+use crate::providers::vipps::sim::VippsSim;
 
 /// A provider simulator as the scenario runner uses it.
 pub trait Simulator {
@@ -35,6 +36,15 @@ impl Simulator for PayPalSim {
     }
     fn settle(&self, timeout: Duration) -> impl Future<Output = bool> + Send {
         PayPalSim::settle(self, timeout)
+    }
+}
+
+impl Simulator for VippsSim {
+    fn url(&self) -> String {
+        VippsSim::url(self)
+    }
+    fn settle(&self, timeout: Duration) -> impl Future<Output = bool> + Send {
+        VippsSim::settle(self, timeout)
     }
 }
 

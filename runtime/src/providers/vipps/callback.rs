@@ -111,7 +111,8 @@ pub fn is_details_body(v: &Value) -> bool {
 }
 
 /// The identity of a status change read from details: the order and its newest
-/// log entry's operation, transaction id and time (the log newest first).
+/// log entry's operation, transaction id and time (the log newest first; the
+/// time in one spelling, whatever its precision).
 pub fn details_event_id(v: &Value) -> Result<String, String> {
     let order = v
         .get("orderId")
@@ -121,11 +122,16 @@ pub fn details_event_id(v: &Value) -> Result<String, String> {
         .pointer("/transactionLogHistory/0")
         .ok_or("the transaction log is empty")?;
     let s = |k: &str| newest.get(k).and_then(Value::as_str).unwrap_or_default();
+    // The time as one spelling: a callback's and the details' may write the
+    // same instant differently (`…:01Z`, `…:01.000Z`), and must be one event.
+    let at = s("timeStamp");
+    let at = at
+        .parse::<jiff::Timestamp>()
+        .map_or_else(|_| at.to_string(), |t| t.to_string());
     Ok(format!(
-        "{order}/{}/{}/{}",
+        "{order}/{}/{}/{at}",
         s("operation"),
         s("transactionId"),
-        s("timeStamp")
     ))
 }
 
@@ -184,6 +190,13 @@ mod tests {
         assert_eq!(
             details_event_id(&changed).unwrap(),
             "ORD-1/RESERVE/5001234567/2025-01-01T00:00:01Z"
+        );
+        // The same instant written with milliseconds is the same change.
+        let mut precise = changed.clone();
+        precise["transactionLogHistory"][0]["timeStamp"] = json!("2025-01-01T00:00:01.000Z");
+        assert_eq!(
+            details_event_id(&precise).unwrap(),
+            details_event_id(&changed).unwrap()
         );
         let mut bad = v;
         bad["transactionInfo"]["status"] = json!("REJECTED");

@@ -12,8 +12,10 @@
 pub mod auth_token;
 pub mod callback;
 pub mod details;
+pub mod exactly_once;
 pub mod merchant_info;
 pub mod poll;
+pub mod sim;
 pub mod webhook;
 
 use std::time::Duration;

@@ -1,0 +1,322 @@
+//! A stateful Vipps simulator (eCom v2): an HTTP server on 127.0.0.1 that
+//! answers like Vipps for what flowc uses, in the shapes and status codes of
+//! `shared/specs/vipps/ecom/swagger.yaml`:
+//!
+//! - `POST /accesstoken/get` checks all four headers (`client_id`,
+//!   `client_secret`, `Ocp-Apim-Subscription-Key`, `Merchant-Serial-Number`);
+//!   every other call needs its bearer token (expiring on the simulator's
+//!   clock), the subscription key and the merchant serial number;
+//! - initiate (an order id used before is refused, `merchantInfo.
+//!   merchantSerialNumber` must be the sales unit's), capture (full or
+//!   partial), refund (several, partial), cancel (`CANCEL` before the payer
+//!   answers, `VOID` after), details with the transaction log; `X-Request-Id`
+//!   makes a repeated call answer as the first did;
+//! - the payer approving or rejecting ([`VippsSim::approve`],
+//!   [`VippsSim::reject`], or `POST /_sim/payments/{orderId}/approve|reject`)
+//!   sends the callback once to `<callbackPrefix>/v2/payments/{orderId}` with
+//!   the payment's `authToken` (droppable: a lost callback is not sent again);
+//!   a payer who never answers is simply no call;
+//! - faults (429 with `Retry-After`, 500, slow, a lost answer) shared with the
+//!   other simulators ([`crate::providers::sim_faults`]), over
+//!   `POST /_sim/faults` too; every time is the simulator's clock's.
+//!
+//! ePayment is not simulated yet. See docs/vipps-simulator.md.
+//!
+//! In-process: `VippsSim::start(SimConfig::default()).await?`; standalone:
+//! `flowc sim vipps --listen 127.0.0.1:12113`.
+
+mod server;
+pub mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::clock::{Clock, SystemClock};
+pub use crate::providers::sim_faults::{Fault, Faults, RequestFault, WebhookFaults};
+pub use crate::providers::stripe::sim::StartError;
+pub use store::{LoggedRequest, Payment, SimError};
+
+/// The credentials the simulator takes by default.
+pub const CLIENT_ID: &str = "flowc-sim-vipps-client-id";
+pub const CLIENT_SECRET: &str = "flowc-sim-vipps-client-secret";
+pub const SUBSCRIPTION_KEY: &str = "flowc-sim-vipps-subscription-key";
+pub const MSN: &str = "123456";
+
+/// How to start a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// A loopback address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    pub clock: Arc<dyn Clock>,
+    pub client_id: String,
+    pub client_secret: String,
+    pub subscription_key: String,
+    pub merchant_serial_number: String,
+    /// How long an access token lasts (Vipps: a day).
+    pub token_ttl: Duration,
+    pub faults: Faults,
+    /// Where callbacks go instead of the callback prefix's scheme and host
+    /// (its path kept): `simulate` points them at its local listener, since a
+    /// flow's prefix names its public host.
+    pub callback_base: Option<String>,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            clock: Arc::new(SystemClock),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            subscription_key: SUBSCRIPTION_KEY.into(),
+            merchant_serial_number: MSN.into(),
+            token_ttl: Duration::from_secs(86_400),
+            faults: Faults::default(),
+            callback_base: None,
+        }
+    }
+}
+
+/// One callback sent (or dropped).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delivery {
+    pub order_id: String,
+    pub status: String,
+    /// `delivered`, `refused` (the merchant answered non-2xx), `failed`
+    /// (unreachable) or `dropped` (a fault).
+    pub outcome: String,
+    pub http_status: Option<u16>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Mutex<store::Store>,
+    faults: Mutex<Faults>,
+    deliveries: Mutex<Vec<Delivery>>,
+    client: reqwest::Client,
+    in_flight: AtomicUsize,
+    shutdown: watch::Sender<bool>,
+    runtime: tokio::runtime::Handle,
+    config: SimConfig,
+    base_url: String,
+}
+
+impl Shared {
+    fn lock_store(&self) -> MutexGuard<'_, store::Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn lock_faults(&self) -> MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends a callback once, on the simulator's runtime (or drops it).
+    fn send(self: &Arc<Self>, mut cb: store::Callback) {
+        if let Some(base) = &self.config.callback_base
+            && let Ok(u) = reqwest::Url::parse(&cb.url)
+        {
+            cb.url = format!("{}{}", base.trim_end_matches('/'), u.path());
+        }
+        let status = cb.body["transactionInfo"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let order_id = cb.body["orderId"].as_str().unwrap_or_default().to_string();
+        if self.lock_faults().drop_delivery() {
+            self.deliveries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Delivery {
+                    order_id,
+                    status,
+                    outcome: "dropped".into(),
+                    http_status: None,
+                });
+            return;
+        }
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let sh = self.clone();
+        self.runtime.spawn(async move {
+            let mut rb = sh.client.post(&cb.url).json(&cb.body);
+            if let Some(t) = &cb.auth_token {
+                rb = rb.header("Authorization", t);
+            }
+            let (outcome, http_status) = match rb.send().await {
+                Ok(r) if r.status().is_success() => ("delivered", Some(r.status().as_u16())),
+                Ok(r) => ("refused", Some(r.status().as_u16())),
+                Err(_) => ("failed", None),
+            };
+            sh.deliveries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Delivery {
+                    order_id,
+                    status,
+                    outcome: outcome.into(),
+                    http_status,
+                });
+            sh.in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    fn answer(self: &Arc<Self>, order: &str, approve: bool) -> Result<Value, SimError> {
+        let (cb, details) = {
+            let mut st = self.lock_store();
+            let cb = st.answer(order, approve)?;
+            (cb, st.details(order)?)
+        };
+        self.send(cb);
+        Ok(details)
+    }
+}
+
+/// A running simulator; dropping it stops the server.
+#[derive(Debug)]
+pub struct VippsSim {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl VippsSim {
+    /// Binds and starts serving on the current tokio runtime.
+    pub async fn start(config: SimConfig) -> Result<VippsSim, StartError> {
+        if !config.listen.ip().is_loopback() {
+            return Err(StartError::NotLoopback(config.listen));
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(StartError::Bind)?;
+        let addr = listener.local_addr().map_err(StartError::Bind)?;
+        let base_url = format!("http://{addr}");
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store::Store::new(
+                config.clock.clone(),
+                config.merchant_serial_number.clone(),
+                base_url.clone(),
+            )),
+            faults: Mutex::new(config.faults.clone()),
+            deliveries: Mutex::default(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            in_flight: AtomicUsize::new(0),
+            shutdown,
+            runtime: tokio::runtime::Handle::current(),
+            config,
+            base_url,
+        });
+        let app = axum::Router::new()
+            .fallback(server::handle)
+            .with_state(shared.clone());
+        let mut stop = shared.shutdown.subscribe();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(crate::http::nodelay(listener), app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+        Ok(VippsSim {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: the base URL to give a Vipps connection.
+    pub fn url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The payer approves the payment request in the app: it is reserved and
+    /// the callback goes out. The payment's details.
+    pub fn approve(&self, order: &str) -> Result<Value, SimError> {
+        self.shared.answer(order, true)
+    }
+
+    /// The payer rejects it: a failed reservation, callback `REJECTED`.
+    pub fn reject(&self, order: &str) -> Result<Value, SimError> {
+        self.shared.answer(order, false)
+    }
+
+    /// The merchant refunds in the portal (no call of the flow's, no
+    /// callback): all that is refundable, or `amount` øre. The details.
+    pub fn refund(&self, order: &str, amount: Option<i64>) -> Result<Value, SimError> {
+        let mut st = self.shared.lock_store();
+        let mut tx = serde_json::json!({"transactionText": "Refunded in the portal"});
+        if let Some(a) = amount {
+            tx["amount"] = serde_json::json!(a);
+        }
+        let body = serde_json::json!({"merchantInfo": {"merchantSerialNumber": st.msn}, "transaction": tx});
+        st.refund(order, &body, None)?;
+        st.details(order)
+    }
+
+    /// Adds a request fault.
+    pub fn inject(&self, fault: RequestFault) {
+        self.shared.lock_faults().add(fault);
+    }
+
+    /// Sets which callbacks are lost.
+    pub fn drop_callbacks(&self, faults: WebhookFaults) {
+        self.shared.lock_faults().webhooks = faults;
+    }
+
+    /// Every payment, oldest first.
+    pub fn payments(&self) -> Vec<Payment> {
+        self.shared.lock_store().payments.clone()
+    }
+
+    /// One payment's details, as `GET …/details` answers.
+    pub fn details(&self, order: &str) -> Option<Value> {
+        self.shared.lock_store().details(order).ok()
+    }
+
+    /// Every API request answered, oldest first.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.lock_store().log.clone()
+    }
+
+    /// Every callback, in the order they were sent.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.shared
+            .deliveries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until no callback is in flight (or the timeout passes).
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        let end = tokio::time::Instant::now() + timeout;
+        while self.shared.in_flight.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+}
+
+impl Drop for VippsSim {
+    fn drop(&mut self) {
+        let _ = self.shared.shutdown.send(true);
+        self.server.abort();
+    }
+}

@@ -1,0 +1,182 @@
+//! `simulate`'s Vipps: one in-process [`VippsSim`] per `provider: vipps`
+//! connection, on the scenario's virtual clock, taking the connection's own
+//! credentials (the simulator's when their variables are unset), its callbacks
+//! posted to the local listener (the flow's callback prefix names its public
+//! host); the scenario's `vipps:` settings, events (the payer approving or
+//! rejecting, a refund in the portal, faults, lost callbacks) and
+//! expectations on the simulator's state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::file::{SimSettings, VippsAction, VippsExpect};
+use super::sims::SimSet;
+use super::stripe::{check_count, default_env, request_fault, resolve_id, webhook_faults};
+use crate::clock::Clock;
+use crate::flow::ConnectionDef;
+use crate::providers::credential;
+use crate::providers::vipps::sim::{self, SimConfig, VippsSim};
+use crate::store::IssueRow;
+
+/// The flow's Vipps connections.
+pub fn vipps_connections(conns: &'static [ConnectionDef]) -> Vec<&'static ConnectionDef> {
+    conns.iter().filter(|c| c.provider == "vipps").collect()
+}
+
+/// The simulators of a scenario, one per Vipps connection.
+pub type VippsSims = SimSet<VippsSim>;
+
+impl SimSet<VippsSim> {
+    /// Starts one simulator per connection; callbacks go to `listener`.
+    pub async fn start(
+        conns: &[&'static ConnectionDef],
+        clock: Arc<dyn Clock>,
+        settings: &SimSettings,
+        listener: Option<&str>,
+    ) -> Result<VippsSims, String> {
+        let mut sims = Vec::new();
+        for conn in conns {
+            let cred = |name: &str, default: &str| -> Result<String, String> {
+                default_env(conn, name, default);
+                credential(conn, name)
+                    .map(|s| s.expose().to_string())
+                    .map_err(|e| format!("connection `{}`: {e}", conn.name))
+            };
+            let mut config = SimConfig {
+                clock: clock.clone(),
+                client_id: cred("client_id", sim::CLIENT_ID)?,
+                client_secret: cred("client_secret", sim::CLIENT_SECRET)?,
+                subscription_key: cred("subscription_key", sim::SUBSCRIPTION_KEY)?,
+                merchant_serial_number: cred("merchant_serial_number", sim::MSN)?,
+                callback_base: listener.map(str::to_string),
+                ..SimConfig::default()
+            };
+            for f in &settings.faults {
+                config.faults.add(request_fault(f)?);
+            }
+            if let Some(d) = &settings.drop_webhooks {
+                config.faults.webhooks = webhook_faults(d)?;
+            }
+            let sim = VippsSim::start(config)
+                .await
+                .map_err(|e| format!("Vipps simulator for `{}`: {e}", conn.name))?;
+            sims.push((conn.name, sim));
+        }
+        let callbacks = listener.is_some() && !sims.is_empty();
+        Ok(SimSet::new("Vipps", sims, callbacks))
+    }
+
+    /// Makes a scenario's Vipps action happen; a line for the report.
+    pub fn act(
+        &self,
+        a: &VippsAction,
+        issue: Option<&IssueRow>,
+        names: &HashMap<String, String>,
+    ) -> Result<String, String> {
+        let sim = self.sim(a.connection.as_deref())?;
+        let chosen = [
+            a.approve.is_some(),
+            a.reject.is_some(),
+            a.refund.is_some(),
+            a.fault.is_some(),
+            a.drop_callbacks.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if chosen != 1 {
+            return Err(
+                "say one of `approve`, `reject`, `refund`, `fault`, `drop_callbacks`".into(),
+            );
+        }
+        if a.amount.is_some() && a.refund.is_none() {
+            return Err("`amount` goes with `refund`".into());
+        }
+        let details = if let Some(word) = &a.approve {
+            let id = resolve_id(word, issue, names)?;
+            sim.approve(&id).map_err(|e| format!("approve {id}: {e}"))?
+        } else if let Some(word) = &a.reject {
+            let id = resolve_id(word, issue, names)?;
+            sim.reject(&id).map_err(|e| format!("reject {id}: {e}"))?
+        } else if let Some(word) = &a.refund {
+            let id = resolve_id(word, issue, names)?;
+            sim.refund(&id, a.amount)
+                .map_err(|e| format!("refund {id}: {e}"))?
+        } else if let Some(f) = &a.fault {
+            sim.inject(request_fault(f)?);
+            return Ok("vipps: fault injected".into());
+        } else if let Some(d) = &a.drop_callbacks {
+            sim.drop_callbacks(webhook_faults(d)?);
+            return Ok("vipps: callbacks dropped".into());
+        } else {
+            return Err("say what happens at Vipps".into());
+        };
+        let newest = &details["transactionLogHistory"][0];
+        Ok(format!(
+            "vipps: order {} {}{} (captured {}, refunded {})",
+            details["orderId"].as_str().unwrap_or_default(),
+            newest["operation"].as_str().unwrap_or_default(),
+            if newest["operationSuccess"] == json!(false) {
+                " (failed)"
+            } else {
+                ""
+            },
+            details["transactionSummary"]["capturedAmount"],
+            details["transactionSummary"]["refundedAmount"],
+        ))
+    }
+
+    /// The failures of an expectation on the simulator's state.
+    pub fn check(&self, x: &VippsExpect) -> Result<Vec<String>, String> {
+        let sim = self.sim(x.connection.as_deref())?;
+        let mut failures = Vec::new();
+        if let Some(want) = &x.payments {
+            let payments: Vec<Value> = sim
+                .payments()
+                .iter()
+                .map(|p| json!({"status": p.status()}))
+                .collect();
+            check_count(
+                "vipps",
+                "payments",
+                "status",
+                &payments,
+                want,
+                &mut failures,
+            );
+        }
+        if let Some(want) = &x.callbacks {
+            let deliveries: Vec<Value> = sim
+                .deliveries()
+                .iter()
+                .map(|d| json!({"outcome": d.outcome}))
+                .collect();
+            check_count(
+                "vipps",
+                "callbacks",
+                "outcome",
+                &deliveries,
+                want,
+                &mut failures,
+            );
+        }
+        if let Some(want) = &x.calls {
+            let orders: Vec<String> = sim.payments().into_iter().map(|p| p.order_id).collect();
+            let calls: Vec<Value> = sim
+                .requests()
+                .iter()
+                .map(|r| {
+                    let mut path = r.path.clone();
+                    for o in &orders {
+                        path = path.replace(&format!("/{o}/"), "/{orderId}/");
+                    }
+                    json!({"call": format!("{} {path}", r.method)})
+                })
+                .collect();
+            check_count("vipps", "calls", "call", &calls, want, &mut failures);
+        }
+        Ok(failures)
+    }
+}
