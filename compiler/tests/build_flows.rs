@@ -453,15 +453,21 @@ fn each_brand_writes_its_own_request_file_with_its_own_header() {
         b[0],
         "H,BOLT_DD_20250303-000001.csv,2025-03-03T06:00:00Z,2,19.75,EUR,BOLT_WEBSITE_KEY,Bolt Mobile,2"
     );
+    // Issues started together join in either order.
     let invoices = |lines: &[&str]| -> Vec<String> {
-        lines[1..]
+        let mut v: Vec<String> = lines[1..]
             .iter()
             .map(|l| l.split(',').nth(1).unwrap_or_default().to_string())
-            .collect()
+            .collect();
+        v.sort();
+        v
     };
     assert_eq!(invoices(&a), ["A-1", "A-2"]);
     assert_eq!(invoices(&b), ["B-1", "B-2"]);
-    assert!(b[1].contains(",Bolt Mobile factuur B-1,"), "{}", b[1]);
+    assert!(
+        b.iter().any(|l| l.contains(",Bolt Mobile factuur B-1,")),
+        "{b:?}"
+    );
 }
 
 /// `flowc test` with the scenarios of `examples/` (relative to the
