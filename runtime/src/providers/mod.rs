@@ -6,6 +6,7 @@
 pub mod buckaroo;
 pub mod paypal;
 pub mod sim_faults;
+pub mod sim_server;
 pub mod stripe;
 pub mod vipps;
 

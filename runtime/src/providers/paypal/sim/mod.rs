@@ -139,18 +139,12 @@ pub struct PayPalSim {
     server: tokio::task::JoinHandle<()>,
 }
 
-pub use crate::providers::stripe::sim::StartError;
+pub use crate::providers::sim_server::StartError;
 
 impl PayPalSim {
     /// Binds and starts serving on the current tokio runtime.
     pub async fn start(config: SimConfig) -> Result<PayPalSim, StartError> {
-        if !config.listen.ip().is_loopback() {
-            return Err(StartError::NotLoopback(config.listen));
-        }
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(StartError::Bind)?;
-        let addr = listener.local_addr().map_err(StartError::Bind)?;
+        let (listener, addr) = crate::providers::sim_server::bind(config.listen).await?;
         let base_url = format!("http://{addr}");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -177,14 +171,7 @@ impl PayPalSim {
         let app = axum::Router::new()
             .fallback(server::handle)
             .with_state(shared.clone());
-        let mut stop = shared.shutdown.subscribe();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(crate::http::nodelay(listener), app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-        });
+        let server = crate::providers::sim_server::serve(listener, app, &shared.shutdown);
         Ok(PayPalSim {
             addr,
             shared,

@@ -116,38 +116,12 @@ pub struct StripeSim {
     server: tokio::task::JoinHandle<()>,
 }
 
-/// Why a simulator could not start.
-#[derive(Debug)]
-pub enum StartError {
-    /// Only loopback addresses are allowed (nothing outside this machine talks to it).
-    NotLoopback(SocketAddr),
-    Bind(std::io::Error),
-}
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StartError::NotLoopback(a) => write!(
-                f,
-                "the simulator listens on loopback addresses only, not {a}"
-            ),
-            StartError::Bind(e) => write!(f, "cannot listen: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
+pub use crate::providers::sim_server::StartError;
 
 impl StripeSim {
     /// Binds and starts serving on the current tokio runtime.
     pub async fn start(config: SimConfig) -> Result<StripeSim, StartError> {
-        if !config.listen.ip().is_loopback() {
-            return Err(StartError::NotLoopback(config.listen));
-        }
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(StartError::Bind)?;
-        let addr = listener.local_addr().map_err(StartError::Bind)?;
+        let (listener, addr) = crate::providers::sim_server::bind(config.listen).await?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -174,14 +148,7 @@ impl StripeSim {
         let app = axum::Router::new()
             .fallback(server::handle)
             .with_state(shared.clone());
-        let mut stop = shared.shutdown.subscribe();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(crate::http::nodelay(listener), app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-        });
+        let server = crate::providers::sim_server::serve(listener, app, &shared.shutdown);
         Ok(StripeSim {
             addr,
             shared,
