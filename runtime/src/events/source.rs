@@ -290,10 +290,14 @@ pub async fn verify(
         }
         // ePayment's Webhooks API signs the path it posts to: the webhook is
         // registered as `https://<host>/webhooks/<connection>`.
-        Kind::Vipps => {
-            vipps::webhook::verify(&header, &format!("/webhooks/{name}"), body, secret.expose())
-                .map_err(WebhookError::BadRequest)
-        }
+        Kind::Vipps => vipps::webhook::verify(
+            &header,
+            &format!("/webhooks/{name}"),
+            body,
+            secret.expose(),
+            now,
+        )
+        .map_err(WebhookError::BadRequest),
         Kind::Buckaroo => {
             // Signed over the push URL: this route on the host it was posted to.
             let host = header("host").unwrap_or_default();

@@ -6,9 +6,12 @@
 //! (`GET /ecomm/v2/payments/{orderId}/details`): a payment found that is ours
 //! (same order id and amount) is taken as the answer, and nothing is sent
 //! again. A "Duplicate Order Id" answer is looked into the same way: adopted
-//! when ours, else the step fails with Vipps's message. A found payment's
-//! answer has no landing `url` (Vipps gives it only once); the payer already
-//! has the request in the app.
+//! when ours, else the step fails with Vipps's message. Vipps gives a
+//! payment's landing `url` only in the initiate's answer, which was lost: an
+//! adopted payment answers with the request's `merchantInfo.fallBack` as its
+//! `url` (the merchant's own page for the order; the payer with a mobile
+//! number already has the request in the app), so a flow's typed output is
+//! never empty.
 
 use flowc_catalog::Action;
 use jiff::Timestamp;
@@ -87,7 +90,7 @@ async fn find_ours(rt: &Runtime, req: &HttpRequest) -> Result<Option<HttpRespons
     Ok(Some(HttpResponse {
         status: 200,
         fields: Map::new(),
-        body: json!({"orderId": order}).to_string(),
+        body: json!({"orderId": order, "url": sent.pointer("/merchantInfo/fallBack")}).to_string(),
     }))
 }
 

@@ -43,15 +43,30 @@ pub fn authorization(
     format!("HMAC-SHA256 SignedHeaders={SIGNED_HEADERS}&Signature={signature}")
 }
 
-/// Checks a delivery to `path_and_query`: `header` reads a request header.
+/// How far a delivery's `x-ms-date` may be from now: a delivery signed
+/// longer ago is a replay (the signature covers the date, so it cannot be
+/// moved on).
+pub const DATE_TOLERANCE_SECS: i64 = 300;
+
+/// Checks a delivery to `path_and_query` at `now`: `header` reads a request
+/// header.
 pub fn verify(
     header: &dyn Fn(&str) -> Option<String>,
     path_and_query: &str,
     body: &[u8],
     secret: &str,
+    now: jiff::Timestamp,
 ) -> Result<(), String> {
     let need = |h: &str| header(h).ok_or_else(|| format!("no `{h}` header"));
     let date = need("x-ms-date")?;
+    let signed_at = jiff::fmt::rfc2822::parse(&date)
+        .map_err(|_| format!("`x-ms-date` is not an HTTP date: {date:?}"))?
+        .timestamp();
+    if (now.as_second() - signed_at.as_second()).abs() > DATE_TOLERANCE_SECS {
+        return Err(format!(
+            "`x-ms-date` is more than {DATE_TOLERANCE_SECS} s from now (a replay?)"
+        ));
+    }
     let host = need("host")?;
     let hash = need("x-ms-content-sha256")?;
     let auth = need("authorization")?;
@@ -192,7 +207,8 @@ mod tests {
     }
 
     fn check(h: &HashMap<String, String>, path: &str, body: &str) -> Result<(), String> {
-        verify(&|k| h.get(k).cloned(), path, body.as_bytes(), "whsec")
+        let now = "2025-09-30T08:20:30Z".parse().unwrap();
+        verify(&|k| h.get(k).cloned(), path, body.as_bytes(), "whsec", now)
     }
 
     #[test]
@@ -203,6 +219,16 @@ mod tests {
             "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature="
         ));
         check(&h, "/webhooks/vipps", body).unwrap();
+        // The same delivery an hour later: a replay.
+        let later = "2025-09-30T09:20:00Z".parse().unwrap();
+        let replay = verify(
+            &|k| h.get(k).cloned(),
+            "/webhooks/vipps",
+            body.as_bytes(),
+            "whsec",
+            later,
+        );
+        assert!(replay.unwrap_err().contains("replay"));
         // Another body, path, secret, date or host; a header missing.
         assert!(check(&h, "/webhooks/vipps", &body.replace("0001", "0002")).is_err());
         assert!(check(&h, "/webhooks/other", body).is_err());

@@ -91,6 +91,8 @@ async fn an_initiate_whose_answer_was_lost_reads_the_payment_instead_of_initiati
     let row = e.run(initiate("ORD-1", 1000)).await;
     assert_eq!(row.state, IssueState::Completed, "{:?}", row.error);
     assert_eq!(row.data["result"]["order_id"], "ORD-1");
+    // The landing link was lost with the answer: the fallback page stands in.
+    assert_eq!(row.data["result"]["url"], "https://shop.example.no/done");
     // One initiate each (the lost one not repeated), a read instead.
     assert_eq!(e.count("POST /ecomm/v2/payments"), 2);
     assert_eq!(e.count("GET /ecomm/v2/payments/ORD-1/details"), 1);

@@ -42,7 +42,7 @@ use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
 pub use crate::providers::sim_faults::{Fault, Faults, RequestFault, WebhookFaults};
-pub use crate::providers::stripe::sim::StartError;
+pub use crate::providers::sim_server::StartError;
 pub use store::{LoggedRequest, Payment, SimError};
 
 /// The credentials the simulator takes by default.
@@ -189,13 +189,7 @@ pub struct VippsSim {
 impl VippsSim {
     /// Binds and starts serving on the current tokio runtime.
     pub async fn start(config: SimConfig) -> Result<VippsSim, StartError> {
-        if !config.listen.ip().is_loopback() {
-            return Err(StartError::NotLoopback(config.listen));
-        }
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(StartError::Bind)?;
-        let addr = listener.local_addr().map_err(StartError::Bind)?;
+        let (listener, addr) = crate::providers::sim_server::bind(config.listen).await?;
         let base_url = format!("http://{addr}");
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -219,14 +213,7 @@ impl VippsSim {
         let app = axum::Router::new()
             .fallback(server::handle)
             .with_state(shared.clone());
-        let mut stop = shared.shutdown.subscribe();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(crate::http::nodelay(listener), app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-        });
+        let server = crate::providers::sim_server::serve(listener, app, &shared.shutdown);
         Ok(VippsSim {
             addr,
             shared,

@@ -67,12 +67,15 @@ pub(super) async fn handle(
         }
     };
     if path != "/accesstoken/get" {
-        sh.lock_store().log.push(LoggedRequest {
+        let mut st = sh.lock_store();
+        let at = st.now();
+        st.log.push(LoggedRequest {
             method: method.to_string(),
             path: path.clone(),
             request_id,
             status,
             replayed,
+            at,
         });
     }
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

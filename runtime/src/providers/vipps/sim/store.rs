@@ -62,6 +62,8 @@ pub struct LoggedRequest {
     pub status: u16,
     /// Answered from an earlier request with the same `X-Request-Id`.
     pub replayed: bool,
+    /// When, on the simulator's clock.
+    pub at: Timestamp,
 }
 
 /// An eCom payment.
