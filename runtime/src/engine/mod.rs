@@ -793,7 +793,9 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
             seq: run.seq,
             effects: 0,
         };
+        let began = std::time::Instant::now();
         let result = F::run_step(run.step, &mut data, &mut cx).await;
+        rt.metrics.step_run(run.step.id(), began.elapsed());
         run.seq = cx.seq;
         run.pending = std::mem::take(&mut cx.pending);
         let now = rt.clock.now();
@@ -938,6 +940,7 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
                     let msg = format!("{message} (gave up after {attempt} attempts)");
                     return run.finish(rt, IssueState::Failed, Some(msg)).await;
                 }
+                rt.metrics.step_retry(run.step.id());
                 let delay = policy.delay(attempt, retry_after, &mut rand::rng());
                 let at = add(now, delay);
                 tracing::warn!(issue = %run.id, step = run.step.id(), attempt, error = %message, retry_at = %at, "retrying");

@@ -789,11 +789,14 @@ impl Store for PgStore {
     fn commit(&self, c: Commit) -> BoxFuture<'static, StoreResult<CommitOutcome>> {
         let this = self.clone();
         Box::pin(async move {
-            if one_statement(&c) {
+            let began = std::time::Instant::now();
+            let r = if one_statement(&c) {
                 this.commit_one_statement(c).await
             } else {
                 this.commit_inner(c).await
-            }
+            };
+            crate::metrics::Metrics::global().store_commit(began.elapsed());
+            r
         })
     }
 
@@ -806,13 +809,15 @@ impl Store for PgStore {
         Box::pin(async move {
             // Due, and no live lease: free, expired (its replica died), or given back.
             // Taking it moves `seq` on, which fences out an earlier owner.
+            // The lease a row had tells a takeover (another replica's, expired)
+            // from a free row (given back, or never taken).
             let sql = format!(
-                "WITH due AS (SELECT id FROM issues WHERE wake_at <= $1 \
+                "WITH due AS (SELECT id, lease_owner AS was FROM issues WHERE wake_at <= $1 \
                  AND (lease_until IS NULL OR lease_until < now()) \
                  ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
                  UPDATE issues i SET lease_owner = $3, lease_until = now() + make_interval(secs => $4), \
                  seq = i.seq + 1 FROM due WHERE i.id = due.id \
-                 RETURNING {}",
+                 RETURNING {}, due.was IS NOT NULL AND due.was <> $3",
                 ISSUE_COLS
                     .split(", ")
                     .map(|c| format!("i.{c}"))
@@ -833,6 +838,17 @@ impl Store for PgStore {
                 )
                 .await?;
             let mut out = rows.iter().map(issue_row).collect::<Result<Vec<_>, _>>()?;
+            let taken_over = rows
+                .iter()
+                .filter(|r| r.try_get::<_, bool>(10).unwrap_or(false))
+                .count();
+            if taken_over > 0 {
+                tracing::info!(
+                    issues = taken_over,
+                    "took over issues whose leases expired under another replica"
+                );
+                crate::metrics::Metrics::global().leases_taken_over(taken_over as u64);
+            }
             out.sort_by_key(|r| r.wake_at);
             this.held().extend(out.iter().map(|r| r.id.clone()));
             Ok(out)
