@@ -508,6 +508,10 @@ async fn start_file<F: Flow>(
     Ok(())
 }
 
+/// How long `run` lets the issues in flight go on after SIGTERM (seconds;
+/// default 20) before it stops them where they are and exits.
+const STOP_SECS_ENV: &str = "FLOWC_STOP_SECS";
+
 async fn run_worker<F: Flow>(
     engine: &Engine<F>,
     once: bool,
@@ -558,11 +562,18 @@ async fn run_worker<F: Flow>(
         tracing::info!("shutting down: finishing the steps in flight");
         let _ = tx.send(true);
     });
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         concurrency,
         once,
         ..RunOptions::default()
     };
+    if let Some(secs) = std::env::var(STOP_SECS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+    {
+        opts.stop_within = std::time::Duration::from_secs_f64(secs);
+    }
     tracing::info!(flow = F::name(), once, concurrency, "worker started");
     let runs = engine
         .run(opts, Some(rx))

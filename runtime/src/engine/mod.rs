@@ -104,6 +104,11 @@ pub struct RunOptions {
     pub once: bool,
     /// Look at the store at least this often for work from other processes.
     pub idle_poll: Duration,
+    /// After shutdown, how long the issues in flight may run on (until they
+    /// wait, sleep or end) before the rest are stopped where they are: a call
+    /// in flight is cut, and its step runs again, elsewhere or later, with the
+    /// idempotency key already in the ledger.
+    pub stop_within: Duration,
 }
 
 impl Default for RunOptions {
@@ -112,6 +117,7 @@ impl Default for RunOptions {
             concurrency: 64,
             once: false,
             idle_poll: Duration::from_secs(1),
+            stop_within: Duration::from_secs(20),
         }
     }
 }
@@ -331,7 +337,7 @@ impl<F: Flow> Engine<F> {
             RunOptions {
                 concurrency,
                 once: true,
-                idle_poll: Duration::from_secs(1),
+                ..RunOptions::default()
             },
             None,
         )
@@ -454,7 +460,18 @@ impl<F: Flow> Engine<F> {
                 }
             }
             if stopping {
-                while tasks.join_next().await.is_some() {}
+                let drained = async { while tasks.join_next().await.is_some() {} };
+                if tokio::time::timeout(opts.stop_within, drained)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        issues = tasks.len(),
+                        "shutdown: stopping the issues still in flight; they resume elsewhere"
+                    );
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                }
                 if let Some((_, f)) = claiming.take() {
                     ready.extend(f.await.unwrap_or_default());
                 }
