@@ -35,6 +35,10 @@ pub struct Args {
     /// scenario, then a summary), or GitHub Actions annotations for failures.
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
+    /// Run the scenarios on this PostgreSQL database (`postgres://…`), each in
+    /// a schema of its own that is dropped at the end, instead of in memory.
+    #[arg(long, env = "FLOWC_STORE", value_name = "URL")]
+    store: Option<String>,
 }
 
 /// How one scenario ended.
@@ -124,7 +128,7 @@ pub fn run(args: &Args) -> Exit {
             continue;
         }
         for file in scenarios {
-            let run = run_scenario(&bin, &stem, &file);
+            let run = run_scenario(&bin, &stem, &file, args.store.as_deref());
             match run.outcome {
                 Outcome::Passed => totals.passed += 1,
                 Outcome::Failed | Outcome::Error => totals.failed += 1,
@@ -196,7 +200,7 @@ fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>, IoError> {
 }
 
 /// Runs `BIN simulate --scenario FILE` and reads what it printed.
-fn run_scenario(bin: &Path, flow: &str, file: &Path) -> ScenarioRun {
+fn run_scenario(bin: &Path, flow: &str, file: &Path, store: Option<&str>) -> ScenarioRun {
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
@@ -204,11 +208,11 @@ fn run_scenario(bin: &Path, flow: &str, file: &Path) -> ScenarioRun {
         .unwrap_or_default()
         .to_string();
     let started = Instant::now();
-    let out = Command::new(bin)
-        .arg("simulate")
-        .arg("--scenario")
-        .arg(file)
-        .output();
+    let mut cmd = Command::new(bin);
+    if let Some(url) = store {
+        cmd.arg("--store").arg(url);
+    }
+    let out = cmd.arg("simulate").arg("--scenario").arg(file).output();
     let seconds = started.elapsed().as_secs_f64();
     let mut run = ScenarioRun {
         flow: flow.to_string(),

@@ -233,6 +233,26 @@ pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
         .collect();
     let signal_schema = signals(flow, &mut statics);
     let event_defs = events::event_defs(flow, &mut statics);
+    let batch_steps: Vec<TokenStream> = nodes
+        .iter()
+        .filter_map(|n| match &n.step?.kind {
+            StepKind::Batch(b) => {
+                let (id, action) = (&n.id, format!("{}.{}", b.provider, b.action));
+                Some(quote!((#id, #action)))
+            }
+            _ => None,
+        })
+        .collect();
+    // Only a flow with batch steps says so (the trait's default is none).
+    let batch_steps = if batch_steps.is_empty() {
+        TokenStream::new()
+    } else {
+        quote! {
+            fn batch_steps() -> &'static [(&'static str, &'static str)] {
+                &[#(#batch_steps),*]
+            }
+        }
+    };
     let arms_text = quote!(#(#arms)*).to_string();
     let cx = if arms_text.contains("cx") {
         quote!(cx)
@@ -281,6 +301,7 @@ pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
             }
             #signal_schema
             #event_defs
+            #batch_steps
             fn first_step() -> Step {
                 Step::#first
             }

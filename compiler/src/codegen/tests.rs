@@ -41,6 +41,23 @@ fn squeeze(s: &str) -> String {
 }
 
 #[test]
+fn a_flow_with_batch_steps_lists_them_and_others_say_nothing() {
+    let flow = include_str!("../../../flows/buckaroo_direct_debit.flow");
+    let out = squeeze(&generate(flow));
+    assert!(
+        out.contains(
+            "fn batch_steps() -> &'static [(&'static str, &'static str)] { \
+             &[(\"queue\", \"buckaroo.direct_debit_batch\")] }"
+        ),
+        "{out}"
+    );
+    let none = generate(
+        "flow t\n\ndata {\n  n: integer required\n}\n\nstart input\n\nstep done = end completed\n",
+    );
+    assert!(!none.contains("batch_steps"), "{none}");
+}
+
+#[test]
 fn actions_and_batches_pass_their_step_retry() {
     let flow = include_str!("../../../flows/buckaroo_direct_debit.flow");
     let with_batch_retry = flow.replace(

@@ -340,6 +340,9 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
     fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
         &EVENT_FEEDS
     }
+    fn batch_steps() -> &'static [(&'static str, &'static str)] {
+        &[("queue", "buckaroo.direct_debit_batch")]
+    }
     fn first_step() -> Step {
         Step::Queue
     }

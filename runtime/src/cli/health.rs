@@ -76,7 +76,8 @@ mod tests {
             default_retry: RetryPolicy::default(),
             base_urls: Default::default(),
             notify: tokio::sync::Notify::new(),
-            metrics: Default::default(),
+            // Its own figures, not the process's (other tests start issues).
+            metrics: crate::metrics::Metrics::new(),
         });
         rt.metrics.issues_started(3);
         let base = serve(rt).await;
@@ -104,3 +105,7 @@ mod tests {
         assert!(text.contains("flowc_store_up 0"), "{text}");
     }
 }
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod metrics_tests;

@@ -19,6 +19,7 @@ use crate::engine::{Engine, StartError};
 use crate::events::webhook::WebhookError;
 use crate::events::{EventFeed, posted};
 use crate::flow::Flow;
+use crate::metrics::WebhookVerdict;
 
 type Reply = (StatusCode, axum::Json<Value>);
 
@@ -65,6 +66,9 @@ async fn ecom_callback<F: Flow>(
         .and_then(|v| v.get("orderId")?.as_str().map(str::to_string));
     if body_order.as_deref() != Some(order_id.as_str()) {
         let e = "the callback's orderId is not the order of its path";
+        let rt = feed.engine().runtime();
+        rt.metrics
+            .webhook(provider_of(rt, &connection), WebhookVerdict::Refused);
         tracing::warn!(connection = %connection, error = e, "webhook refused");
         return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e})));
     }
@@ -79,8 +83,19 @@ async fn webhook<F: Flow>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    let now = feed.engine().runtime().clock.now();
-    match feed.webhook(&connection, &headers, &body, now).await {
+    let rt = feed.engine().runtime();
+    let now = rt.clock.now();
+    let answer = feed.webhook(&connection, &headers, &body, now).await;
+    let verdict = match &answer {
+        Ok(o) if o.duplicate => WebhookVerdict::Duplicate,
+        Ok(o) if o.ignored => WebhookVerdict::Ignored,
+        Ok(_) => WebhookVerdict::Accepted,
+        Err(WebhookError::NotFound(_)) => WebhookVerdict::Unknown,
+        Err(WebhookError::BadRequest(_)) => WebhookVerdict::Refused,
+        Err(WebhookError::Unavailable(_)) => WebhookVerdict::Unavailable,
+    };
+    rt.metrics.webhook(provider_of(rt, &connection), verdict);
+    match answer {
         Ok(o) => (
             StatusCode::OK,
             axum::Json(json!({
@@ -97,6 +112,15 @@ async fn webhook<F: Flow>(
             (status, axum::Json(json!({"error": e.to_string()})))
         }
     }
+}
+
+/// The provider of the connection a webhook's path names (`unknown` for none:
+/// the label never takes what a caller wrote).
+fn provider_of(rt: &crate::engine::Runtime, connection: &str) -> &'static str {
+    rt.connections
+        .iter()
+        .find(|c| c.name == connection)
+        .map_or("unknown", |c| c.provider)
 }
 
 fn invalid(e: StartError) -> Reply {

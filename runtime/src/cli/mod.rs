@@ -136,6 +136,8 @@ enum Command {
         id: String,
     },
     /// Run a scenario on a virtual clock and check its expectations (exit 1 when one fails).
+    /// In memory, or with `--store postgres://…` in a schema of its own there,
+    /// dropped at the end.
     Simulate {
         /// The scenario file (YAML or JSON).
         #[arg(long)]
@@ -251,7 +253,14 @@ async fn open_store<F: Flow>(path: Option<&Path>) -> Result<Arc<dyn Store>, Stri
 
 async fn dispatch<F: Flow>(cli: Cli) -> i32 {
     if let Command::Simulate { scenario } = &cli.command {
-        return crate::scenario::simulate_file::<F>(scenario).await;
+        // On PostgreSQL in a throwaway schema; a SQLite file is never written
+        // by a simulation (its store is in memory).
+        let pg = cli
+            .store
+            .as_deref()
+            .and_then(Path::to_str)
+            .filter(|s| is_postgres_url(s));
+        return crate::scenario::simulate_file::<F>(scenario, pg).await;
     }
     let store = match open_store::<F>(cli.store.as_deref()).await {
         Ok(s) => s,
@@ -269,6 +278,16 @@ async fn dispatch<F: Flow>(cli: Cli) -> i32 {
         return 2;
     }
     if matches!(cli.command, Command::Run { .. }) {
+        let on_pg = cli
+            .store
+            .as_deref()
+            .and_then(Path::to_str)
+            .is_some_and(is_postgres_url);
+        let shared = std::env::var(preflight::SHARED_OUTBOX_ENV).ok();
+        let refused = preflight::unshared_batches(F::batch_steps(), on_pg, shared.as_deref());
+        for r in &refused {
+            eprintln!("error: {r}");
+        }
         let missing = preflight::missing_credentials(F::connections());
         if !missing.is_empty() {
             for m in &missing {
@@ -277,6 +296,8 @@ async fn dispatch<F: Flow>(cli: Cli) -> i32 {
             eprintln!(
                 "error: `run` needs every credential of the flow's connections; none of its issues was touched"
             );
+        }
+        if !refused.is_empty() || !missing.is_empty() {
             return 2;
         }
     }
@@ -487,6 +508,10 @@ async fn start_file<F: Flow>(
     Ok(())
 }
 
+/// How long `run` lets the issues in flight go on after SIGTERM (seconds;
+/// default 20) before it stops them where they are and exits.
+const STOP_SECS_ENV: &str = "FLOWC_STOP_SECS";
+
 async fn run_worker<F: Flow>(
     engine: &Engine<F>,
     once: bool,
@@ -537,11 +562,18 @@ async fn run_worker<F: Flow>(
         tracing::info!("shutting down: finishing the steps in flight");
         let _ = tx.send(true);
     });
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         concurrency,
         once,
         ..RunOptions::default()
     };
+    if let Some(secs) = std::env::var(STOP_SECS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+    {
+        opts.stop_within = std::time::Duration::from_secs_f64(secs);
+    }
     tracing::info!(flow = F::name(), once, concurrency, "worker started");
     let runs = engine
         .run(opts, Some(rx))

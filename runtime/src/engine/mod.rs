@@ -109,6 +109,11 @@ pub struct RunOptions {
     pub once: bool,
     /// Look at the store at least this often for work from other processes.
     pub idle_poll: Duration,
+    /// After shutdown, how long the issues in flight may run on (until they
+    /// wait, sleep or end) before the rest are stopped where they are: a call
+    /// in flight is cut, and its step runs again, elsewhere or later, with the
+    /// idempotency key already in the ledger.
+    pub stop_within: Duration,
 }
 
 impl Default for RunOptions {
@@ -117,6 +122,7 @@ impl Default for RunOptions {
             concurrency: 64,
             once: false,
             idle_poll: Duration::from_secs(1),
+            stop_within: Duration::from_secs(20),
         }
     }
 }
@@ -336,7 +342,7 @@ impl<F: Flow> Engine<F> {
             RunOptions {
                 concurrency,
                 once: true,
-                idle_poll: Duration::from_secs(1),
+                ..RunOptions::default()
             },
             None,
         )
@@ -459,7 +465,18 @@ impl<F: Flow> Engine<F> {
                 }
             }
             if stopping {
-                while tasks.join_next().await.is_some() {}
+                let drained = async { while tasks.join_next().await.is_some() {} };
+                if tokio::time::timeout(opts.stop_within, drained)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        issues = tasks.len(),
+                        "shutdown: stopping the issues still in flight; they resume elsewhere"
+                    );
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                }
                 if let Some((_, f)) = claiming.take() {
                     ready.extend(f.await.unwrap_or_default());
                 }
@@ -815,7 +832,9 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
             seq: run.seq,
             effects: 0,
         };
+        let began = std::time::Instant::now();
         let result = F::run_step(run.step, &mut data, &mut cx).await;
+        rt.metrics.step_run(run.step.id(), began.elapsed());
         run.seq = cx.seq;
         run.pending = std::mem::take(&mut cx.pending);
         let now = rt.clock.now();
@@ -960,6 +979,7 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
                     let msg = format!("{message} (gave up after {attempt} attempts)");
                     return run.finish(rt, IssueState::Failed, Some(msg)).await;
                 }
+                rt.metrics.step_retry(run.step.id());
                 let delay = policy.delay(attempt, retry_after, &mut rand::rng());
                 let at = add(now, delay);
                 tracing::warn!(issue = %run.id, step = run.step.id(), attempt, error = %message, retry_at = %at, "retrying");

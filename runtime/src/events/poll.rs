@@ -181,6 +181,7 @@ pub(super) async fn send_list<F: Flow>(
     loop {
         attempt += 1;
         report.calls += 1;
+        rt.metrics.poll_call(conn.conn.name);
         match rt.http.execute(&req, None, rt).await {
             Ok(resp) => return Ok(resp.body),
             Err(StepError::Retry {

@@ -274,6 +274,27 @@ impl HttpRequest {
     }
 
     /// `POST http://host/path` without the query, for logs and history.
+    /// The provider this request goes to (`http` for a plain URL), for metrics.
+    fn provider(&self, rt: &Runtime) -> &'static str {
+        match &self.target {
+            Target::Connection { name, .. } => rt
+                .connections
+                .iter()
+                .find(|c| c.name == *name)
+                .map_or("http", |c| c.provider),
+            // A provider's URL built from its connection's base (an event list).
+            Target::Url(u) => rt
+                .connections
+                .iter()
+                .find(|c| {
+                    rt.base_urls
+                        .get(c.name)
+                        .is_some_and(|b| !b.is_empty() && u.starts_with(b.as_str()))
+                })
+                .map_or("http", |c| c.provider),
+        }
+    }
+
     pub fn describe(&self, base_urls: &HashMap<String, String>) -> String {
         let url = self.url(base_urls).unwrap_or_else(|e| e.to_string());
         format!("{} {}", self.method.as_str(), strip_query(&url))
@@ -520,7 +541,12 @@ impl HttpClient {
                     rb.header("Authorization", h)
                 }
             };
-            let resp = rb.send().await.map_err(|e| StepError::Retry {
+            let sent = rb.send().await;
+            rt.metrics.provider_call(
+                req.provider(rt),
+                sent.as_ref().ok().map(|r| r.status().as_u16()),
+            );
+            let resp = sent.map_err(|e| StepError::Retry {
                 message: format!("{what}: {}", describe_error(&e)),
                 retry_after: None,
                 policy: req.retry,

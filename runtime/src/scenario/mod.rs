@@ -31,7 +31,7 @@ use crate::clock::{Clock, VirtualClock, add};
 use crate::engine::Engine;
 use crate::events::EventFeed;
 use crate::flow::Flow;
-use crate::store::{SqliteOptions, SqliteStore, Store};
+use crate::store::{PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
 use crate::testing::{Reply, TestServer};
 use crate::value::parse_duration;
 
@@ -54,8 +54,9 @@ fn at_of(s: &str, start: Timestamp) -> Result<Timestamp, String> {
         .map_err(|_| format!("`{s}` is neither a duration (3d) nor a timestamp"))
 }
 
-/// Runs a scenario file; returns the exit code.
-pub async fn simulate_file<F: Flow>(path: &Path) -> i32 {
+/// Runs a scenario file, on PostgreSQL when `store` is a database's URL
+/// (see [`simulate_on`]); returns the exit code.
+pub async fn simulate_file<F: Flow>(path: &Path, store: Option<&str>) -> i32 {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -71,7 +72,7 @@ pub async fn simulate_file<F: Flow>(path: &Path) -> i32 {
         }
     };
     let wall = Instant::now();
-    match simulate::<F>(&scenario).await {
+    match simulate_on::<F>(&scenario, store).await {
         Ok(report) => {
             for l in &report.lines {
                 println!("{l}");
@@ -96,8 +97,32 @@ pub async fn simulate_file<F: Flow>(path: &Path) -> i32 {
     }
 }
 
-/// Runs a scenario.
+/// Runs a scenario (on an in-memory SQLite store).
 pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
+    simulate_on::<F>(sc, None).await
+}
+
+/// Runs a scenario on the PostgreSQL database `store` names (a `postgres://`
+/// URL), in a schema of its own that is dropped at the end, or, for `None`,
+/// on an in-memory SQLite store.
+pub async fn simulate_on<F: Flow>(sc: &Scenario, store: Option<&str>) -> Result<Report, String> {
+    let Some(url) = store else {
+        let sqlite = SqliteStore::open(SqliteOptions::new(":memory:", F::name()))
+            .map_err(|e| e.to_string())?;
+        return simulate_in::<F>(sc, Arc::new(sqlite)).await;
+    };
+    let mut opts = PgOptions::new(url, F::name());
+    opts.schema = Some(format!(
+        "flowc_sim_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[16..]
+    ));
+    let pg = PgStore::connect(opts).await.map_err(|e| e.to_string())?;
+    let report = simulate_in::<F>(sc, Arc::new(pg.clone())).await;
+    pg.drop_schema().await.map_err(|e| e.to_string())?;
+    report
+}
+
+async fn simulate_in<F: Flow>(sc: &Scenario, store: Arc<dyn Store>) -> Result<Report, String> {
     let start = match &sc.start {
         Some(s) => s.parse::<Timestamp>().map_err(|e| format!("start: {e}"))?,
         None => Timestamp::from_second(1_735_689_600).unwrap_or(Timestamp::UNIX_EPOCH),
@@ -114,9 +139,6 @@ pub async fn simulate<F: Flow>(sc: &Scenario) -> Result<Report, String> {
         }
         server.script(&r.route, std::iter::repeat_n(reply, r.times));
     }
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(SqliteOptions::new(":memory:", F::name())).map_err(|e| e.to_string())?,
-    );
     let clock = VirtualClock::new(start);
     // The scenario's values, for the Buckaroo gateways, which take their
     // connections' keys as they start (set again below, after the Stripe and

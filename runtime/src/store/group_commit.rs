@@ -225,6 +225,7 @@ impl GroupCommit {
         self.counters.transactions.fetch_add(1, Ordering::Relaxed);
         if wrote && !matches!(w.durability, Durability::NotSynced) {
             self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::Metrics::global().store_fsync();
             if let Durability::SyncWal(path) = &w.durability {
                 result = sync_wal(&mut w.wal, path)
                     .map_err(|e| StoreError(format!("cannot sync {}: {e}", path.display())));

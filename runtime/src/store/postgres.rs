@@ -49,9 +49,10 @@ const MIGRATION_LOCK: i64 = 0x666c_6f77_636d_6967;
 /// Schema migrations, applied in order; each runs once (table `schema_migrations`).
 /// Times of the flow (`wake_at`, `created_at`, …) are microseconds since the
 /// epoch on the flow's clock, as in SQLite; leases are on the server's clock.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE issues (
     id TEXT COLLATE "C" PRIMARY KEY,
@@ -114,7 +115,16 @@ CREATE TABLE consumed_events (issue TEXT NOT NULL, event_id TEXT NOT NULL, PRIMA
 CREATE TABLE trigger_starts (event_id TEXT PRIMARY KEY, issue TEXT NOT NULL, started_at BIGINT NOT NULL);
 CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until TIMESTAMPTZ NOT NULL);
 "#,
-)];
+    ),
+    (
+        2,
+        // Due work in the order SQLite takes it: by due time, then oldest first.
+        r#"
+CREATE INDEX issues_wake_id ON issues (wake_at, id) WHERE wake_at IS NOT NULL;
+DROP INDEX issues_wake;
+"#,
+    ),
+];
 
 /// How to connect to a PostgreSQL store.
 #[derive(Clone)]
@@ -128,6 +138,10 @@ pub struct PgOptions {
     pub lease: Duration,
     /// Connections in the pool.
     pub pool_size: usize,
+    /// A schema of its own to keep the tables in, created when missing (a
+    /// simulation's throwaway tables; see [`PgStore::drop_schema`]). `None`:
+    /// the URL's `search_path`, by default `public`.
+    pub schema: Option<String>,
 }
 
 impl PgOptions {
@@ -145,6 +159,7 @@ impl PgOptions {
             flow: flow.to_string(),
             lease: Duration::from_secs_f64(env("FLOWC_LEASE_SECS").unwrap_or(30.0).max(0.1)),
             pool_size: env("FLOWC_PG_POOL").map_or(16, |n| n.clamp(1.0, 1000.0) as usize),
+            schema: None,
         }
     }
 }
@@ -194,6 +209,8 @@ pub struct PgStore {
 #[derive(Debug)]
 struct Inner {
     pool: Pool,
+    /// The schema of its own, when it was given one.
+    schema: Option<String>,
     /// This replica's name in `lease_owner`: host, process and a random part.
     owner: String,
     lease: Duration,
@@ -309,6 +326,10 @@ impl PgStore {
             config.connect_timeout(Duration::from_secs(10));
         }
         config.application_name(format!("flowc {}", opts.flow));
+        if let Some(schema) = &opts.schema {
+            create_schema(&config, schema).await?;
+            config.options(format!("-csearch_path={schema}"));
+        }
         migrate(&config, &opts.flow).await?;
         let mgr = Manager::from_config(
             config,
@@ -332,6 +353,7 @@ impl PgStore {
         );
         let store = PgStore {
             inner: Arc::new(Inner {
+                schema: opts.schema.clone(),
                 pool,
                 owner,
                 lease: opts.lease,
@@ -340,6 +362,18 @@ impl PgStore {
         };
         lease::spawn_renewal(&store);
         Ok(store)
+    }
+
+    /// Drops the schema of its own ([`PgOptions::schema`]) with every table
+    /// in it: the end of a simulation. Nothing for a store without one.
+    pub async fn drop_schema(&self) -> StoreResult<()> {
+        let Some(schema) = &self.inner.schema else {
+            return Ok(());
+        };
+        let c = self.client().await?;
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quoted(schema)))
+            .await?;
+        Ok(())
     }
 
     /// This replica's name in `lease_owner` and `leases.owner`.
@@ -374,6 +408,27 @@ impl PgStore {
             Ok(rows.iter().map(map).collect::<Result<Vec<_>, _>>()?)
         })
     }
+}
+
+/// An identifier in double quotes (any `"` doubled).
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+async fn create_schema(config: &tokio_postgres::Config, schema: &str) -> StoreResult<()> {
+    let (client, conn) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| StoreError(format!("cannot connect to PostgreSQL: {}", pg_err(&e))))?;
+    let task = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let r = client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quoted(schema)))
+        .await;
+    drop(client);
+    let _ = task.await;
+    r.map_err(|e| StoreError(format!("cannot create schema `{schema}`: {}", pg_err(&e))))
 }
 
 async fn migrate(config: &tokio_postgres::Config, flow: &str) -> StoreResult<()> {
@@ -789,11 +844,14 @@ impl Store for PgStore {
     fn commit(&self, c: Commit) -> BoxFuture<'static, StoreResult<CommitOutcome>> {
         let this = self.clone();
         Box::pin(async move {
-            if one_statement(&c) {
+            let began = std::time::Instant::now();
+            let r = if one_statement(&c) {
                 this.commit_one_statement(c).await
             } else {
                 this.commit_inner(c).await
-            }
+            };
+            crate::metrics::Metrics::global().store_commit(began.elapsed());
+            r
         })
     }
 
@@ -806,13 +864,15 @@ impl Store for PgStore {
         Box::pin(async move {
             // Due, and no live lease: free, expired (its replica died), or given back.
             // Taking it moves `seq` on, which fences out an earlier owner.
+            // The lease a row had tells a takeover (another replica's, expired)
+            // from a free row (given back, or never taken).
             let sql = format!(
-                "WITH due AS (SELECT id FROM issues WHERE wake_at <= $1 \
+                "WITH due AS (SELECT id, lease_owner AS was FROM issues WHERE wake_at <= $1 \
                  AND (lease_until IS NULL OR lease_until < now()) \
-                 ORDER BY wake_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 ORDER BY wake_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
                  UPDATE issues i SET lease_owner = $3, lease_until = now() + make_interval(secs => $4), \
                  seq = i.seq + 1 FROM due WHERE i.id = due.id \
-                 RETURNING {}",
+                 RETURNING {}, due.was IS NOT NULL AND due.was <> $3",
                 ISSUE_COLS
                     .split(", ")
                     .map(|c| format!("i.{c}"))
@@ -833,7 +893,19 @@ impl Store for PgStore {
                 )
                 .await?;
             let mut out = rows.iter().map(issue_row).collect::<Result<Vec<_>, _>>()?;
-            out.sort_by_key(|r| r.wake_at);
+            let taken_over = rows
+                .iter()
+                .filter(|r| r.try_get::<_, bool>(10).unwrap_or(false))
+                .count();
+            if taken_over > 0 {
+                tracing::info!(
+                    issues = taken_over,
+                    "took over issues whose leases expired under another replica"
+                );
+                crate::metrics::Metrics::global().leases_taken_over(taken_over as u64);
+            }
+            // Due first, then oldest first (ids are time-ordered), as on SQLite.
+            out.sort_by(|a, b| (a.wake_at, &a.id).cmp(&(b.wake_at, &b.id)));
             this.held().extend(out.iter().map(|r| r.id.clone()));
             Ok(out)
         })

@@ -358,7 +358,8 @@ impl Store for SqliteStore {
     }
 
     fn commit(&self, c: Commit) -> BoxFuture<'static, StoreResult<CommitOutcome>> {
-        self.call(move |conn, claims| {
+        let began = std::time::Instant::now();
+        let done = self.call(move |conn, claims| {
             let mut seq = None;
             if let Some(u) = &c.issue {
                 // What the indexed columns hold now. An index is rewritten only when
@@ -459,6 +460,11 @@ impl Store for SqliteStore {
                 claims.lock().unwrap_or_else(|e| e.into_inner()).remove(&u.id);
             }
             Ok(CommitOutcome::Done { seq, key })
+        });
+        Box::pin(async move {
+            let r = done.await;
+            crate::metrics::Metrics::global().store_commit(began.elapsed());
+            r
         })
     }
 

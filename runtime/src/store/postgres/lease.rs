@@ -29,23 +29,46 @@ pub(super) fn spawn_renewal(store: &PgStore) {
 }
 
 impl PgStore {
-    async fn renew(&self) -> StoreResult<u64> {
+    /// Renews the leases this replica holds; counts those that lapsed (past
+    /// their expiry when renewed) or were lost (another replica took the issue
+    /// over: this one stops renewing it, and its commits there conflict).
+    pub(super) async fn renew(&self) -> StoreResult<()> {
         let ids: Vec<String> = self.held().iter().cloned().collect();
         if ids.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
         let c = self.client().await?;
         let st = c
             .prepare_cached(
-                "UPDATE issues SET lease_until = now() + make_interval(secs => $3) WHERE id IN \
-                 (SELECT id FROM issues WHERE id = ANY($2) AND lease_owner = $1 FOR UPDATE SKIP LOCKED)",
+                "WITH mine AS (SELECT id, lease_until < now() AS late FROM issues \
+                 WHERE id = ANY($2) AND lease_owner = $1 FOR UPDATE SKIP LOCKED), \
+                 renewed AS (UPDATE issues i SET lease_until = now() + make_interval(secs => $3) \
+                 FROM mine WHERE i.id = mine.id RETURNING mine.late) \
+                 SELECT (SELECT count(*) FROM renewed WHERE late), \
+                 ARRAY(SELECT id FROM issues WHERE id = ANY($2) AND lease_owner <> $1)",
             )
             .await?;
-        Ok(c.execute(
-            &st,
-            &[&self.inner.owner, &ids, &lease_secs(self.inner.lease)],
-        )
-        .await?)
+        let row = c
+            .query_one(
+                &st,
+                &[&self.inner.owner, &ids, &lease_secs(self.inner.lease)],
+            )
+            .await?;
+        let late: i64 = row.try_get(0)?;
+        let lost: Vec<String> = row.try_get(1)?;
+        if late > 0 || !lost.is_empty() {
+            tracing::warn!(
+                lapsed = late,
+                lost = lost.len(),
+                "issue leases expired before this replica renewed them"
+            );
+            let mut held = self.held();
+            for id in &lost {
+                held.remove(id);
+            }
+        }
+        crate::metrics::Metrics::global().leases_expired(late as u64 + lost.len() as u64);
+        Ok(())
     }
 
     /// Clears this replica's leases on these issues (they are due to anyone again).
