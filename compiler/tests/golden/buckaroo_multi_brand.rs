@@ -219,6 +219,12 @@ impl ::flowc_runtime::flow::Flow for BuckarooMultiBrandFlow {
     fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
         &EVENT_FEEDS
     }
+    fn batch_steps() -> &'static [(&'static str, &'static str)] {
+        &[
+            ("queue_acme", "buckaroo.direct_debit_batch"),
+            ("queue_bolt", "buckaroo.direct_debit_batch"),
+        ]
+    }
     fn first_step() -> Step {
         Step::ByBrand
     }
