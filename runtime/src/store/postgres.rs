@@ -216,6 +216,10 @@ struct Inner {
     lease: Duration,
     /// The issues this replica holds leases on (renewed by the lease task).
     held: Mutex<HashSet<String>>,
+    /// Leases being given back in the background ([`Store::release`]):
+    /// [`Store::shutdown`] waits for them, so a stopping replica leaves none
+    /// behind to expire.
+    releasing: Mutex<tokio::task::JoinSet<()>>,
 }
 
 /// A PostgreSQL error with the server's message when there is one.
@@ -358,6 +362,7 @@ impl PgStore {
                 owner,
                 lease: opts.lease,
                 held: Mutex::new(HashSet::new()),
+                releasing: Mutex::default(),
             }),
         };
         lease::spawn_renewal(&store);
@@ -918,11 +923,21 @@ impl Store for PgStore {
         // The lease is given back in the background; should that fail, it expires.
         let (this, id) = (self.clone(), id.to_string());
         if let Ok(h) = tokio::runtime::Handle::try_current() {
-            h.spawn(async move {
-                if let Err(e) = this.give_back(&[id]).await {
-                    tracing::debug!(error = %e, "giving a lease back failed; it expires");
-                }
-            });
+            let mut releasing = self
+                .inner
+                .releasing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            // Forget the ones done, so the set holds only those in flight.
+            while releasing.try_join_next().is_some() {}
+            releasing.spawn_on(
+                async move {
+                    if let Err(e) = this.give_back(&[id]).await {
+                        tracing::debug!(error = %e, "giving a lease back failed; it expires");
+                    }
+                },
+                &h,
+            );
         }
     }
 
@@ -933,6 +948,14 @@ impl Store for PgStore {
     fn shutdown(&self) -> BoxFuture<'static, StoreResult<()>> {
         let this = self.clone();
         Box::pin(async move {
+            let mut releasing = std::mem::take(
+                &mut *this
+                    .inner
+                    .releasing
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            while releasing.join_next().await.is_some() {}
             let ids: Vec<String> = this.held().drain().collect();
             this.give_back(&ids).await?;
             lease::give_back_named(&this).await
