@@ -34,6 +34,7 @@ pub(super) async fn handle(
         return control(&sh, &method, &path, &body);
     }
     let request_id = header(&headers, "x-request-id")
+        .or_else(|| header(&headers, "idempotency-key"))
         .filter(|k| !k.is_empty())
         .map(str::to_string);
     let verdict = sh.lock_faults().take(&path);
@@ -163,6 +164,20 @@ fn api(
             "21",
             "Merchant-Serial-Number is not this sales unit's",
         ));
+    }
+    if path.starts_with("/epayment/") || path.starts_with("/webhooks/") {
+        let json: Value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(body).map_err(|e| {
+                SimError::problem(400, "Bad Request", &format!("body is not JSON: {e}"))
+            })?
+        };
+        let key = header(headers, "idempotency-key");
+        let (status, v, events, replayed) = st.epayment_route(method.as_str(), path, &json, key)?;
+        drop(st);
+        sh.send_events(events);
+        return Ok((status, v, replayed));
     }
     // eCom's initiate is made idempotent by its order id (a second one is
     // refused), the other calls by `X-Request-Id`.
