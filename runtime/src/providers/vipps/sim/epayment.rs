@@ -187,11 +187,13 @@ impl Store {
         let psp = self.next_psp.to_string();
         let at = self.stamp();
         let p = self.epayment_mut(reference)?;
-        let e = json!({
+        let mut e = json!({
             "reference": reference, "pspReference": psp, "name": name,
-            "amount": p.money(value), "timestamp": at,
-            "idempotencyKey": key, "success": success,
+            "amount": p.money(value), "timestamp": at, "success": success,
         });
+        if let Some(k) = key {
+            e["idempotencyKey"] = json!(k);
+        }
         p.events.push(e.clone());
         Ok(e)
     }
