@@ -113,6 +113,16 @@ impl SimSet<VippsSim> {
         } else {
             return Err("say what happens at Vipps".into());
         };
+        if let Some(reference) = details["reference"].as_str() {
+            // An ePayment payment (its `GetPaymentResponse` or a refund's answer).
+            let sum = |k: &str| details["aggregate"][k]["value"].clone();
+            return Ok(format!(
+                "vipps: payment {reference} {} (captured {}, refunded {})",
+                details["state"].as_str().unwrap_or_default(),
+                sum("capturedAmount"),
+                sum("refundedAmount"),
+            ));
+        }
         let newest = &details["transactionLogHistory"][0];
         Ok(format!(
             "vipps: order {} {}{} (captured {}, refunded {})",

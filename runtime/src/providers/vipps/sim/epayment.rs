@@ -298,12 +298,13 @@ impl Store {
         Ok((200, self.epayment_mut(reference)?.modification(), vec![e]))
     }
 
-    /// `POST …/refund`: `modificationAmount` of what is captured and not refunded.
+    /// `POST …/refund`: `modificationAmount` of what is captured and not
+    /// refunded (`key` is `None` for a refund made in the portal).
     pub fn epayment_refund(
         &mut self,
         reference: &str,
         body: &Value,
-        key: &str,
+        key: Option<&str>,
     ) -> Result<(u16, Value, Vec<Value>), SimError> {
         let p = self.epayment_mut(reference)?;
         let (value, _) = amount(
@@ -318,7 +319,7 @@ impl Store {
             )));
         }
         p.refunded += value;
-        let e = self.event(reference, "REFUNDED", value, true, Some(key))?;
+        let e = self.event(reference, "REFUNDED", value, true, key)?;
         Ok((200, self.epayment_mut(reference)?.modification(), vec![e]))
     }
 
@@ -456,7 +457,7 @@ impl Store {
         let result = match parts.as_slice() {
             [] => self.epayment_create(body, key),
             [r, "capture"] => self.epayment_capture(r, body, key),
-            [r, "refund"] => self.epayment_refund(r, body, key),
+            [r, "refund"] => self.epayment_refund(r, body, Some(key)),
             [r, "cancel"] => self.epayment_cancel(r, key),
             _ => Err(SimError::problem(
                 404,

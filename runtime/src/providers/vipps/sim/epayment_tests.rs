@@ -276,6 +276,20 @@ async fn cancel_terminates_an_unanswered_payment_and_releases_a_reservation() {
         400,
         "nothing is cancelled once captured"
     );
+    // Refunded in the portal: a REFUNDED event without an idempotency key.
+    let v = sim.refund("pay-can-3", Some(300)).unwrap();
+    assert_eq!(v["aggregate"]["refundedAmount"]["value"], 300);
+    let log = sim.epayment_events("pay-can-3").unwrap();
+    let last = log.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["name"], &last["amount"]["value"]),
+        (&json!("REFUNDED"), &json!(300))
+    );
+    assert!(last.get("idempotencyKey").is_none());
+    assert_eq!(
+        sim.refund("pay-can-3", None).unwrap()["aggregate"]["refundedAmount"]["value"],
+        1000
+    );
     // Rejected by the payer: aborted.
     api.call("POST", PAY, Some(create("pay-can-4", 1000)), Some("x5"))
         .await;

@@ -1,4 +1,4 @@
-//! A stateful Vipps simulator (eCom v2): an HTTP server on 127.0.0.1 that
+//! A stateful Vipps simulator (eCom v2 and ePayment v1): an HTTP server on 127.0.0.1 that
 //! answers like Vipps for what flowc uses, in the shapes and status codes of
 //! `shared/specs/vipps/ecom/swagger.yaml`:
 //!
@@ -373,7 +373,28 @@ impl VippsSim {
 
     /// The merchant refunds in the portal (no call of the flow's, no
     /// callback): all that is refundable, or `amount` øre. The details.
+    /// An ePayment payment gets a `REFUNDED` event (and its webhooks); its
+    /// state is answered.
     pub fn refund(&self, order: &str, amount: Option<i64>) -> Result<Value, SimError> {
+        let epayment = {
+            let mut st = self.shared.lock_store();
+            match st
+                .epayment(order)
+                .map(|p| (p.captured - p.refunded, p.currency.clone()))
+            {
+                Some((left, currency)) => {
+                    let body = serde_json::json!({"modificationAmount":
+                        {"value": amount.unwrap_or(left), "currency": currency}});
+                    let (_, v, events) = st.epayment_refund(order, &body, None)?;
+                    Some((v, events))
+                }
+                None => None,
+            }
+        };
+        if let Some((v, events)) = epayment {
+            self.shared.send_events(events);
+            return Ok(v);
+        }
         let mut st = self.shared.lock_store();
         let mut tx = serde_json::json!({"transactionText": "Refunded in the portal"});
         if let Some(a) = amount {
