@@ -186,7 +186,9 @@ async fn an_idempotency_key_replays_its_answer_and_a_used_reference_is_refused()
         .await;
     assert_eq!(again, first);
     assert_eq!(sim.epayments().len(), 1);
-    assert!(sim.requests().last().unwrap().replayed);
+    let last = sim.requests().last().unwrap().clone();
+    assert!(last.replayed);
+    assert_eq!(last.request_id.as_deref(), Some("k1"));
     // The same key with another body: a conflict.
     let (s, v) = api
         .call("POST", PAY, Some(create("pay-idem-1", 2000)), Some("k1"))

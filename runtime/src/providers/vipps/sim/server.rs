@@ -33,10 +33,16 @@ pub(super) async fn handle(
     if path.starts_with("/_sim/") {
         return control(&sh, &method, &path, &body);
     }
+    // eCom replays by `X-Request-Id`, ePayment by `Idempotency-Key` (read
+    // by its routes); the log shows whichever was sent.
     let request_id = header(&headers, "x-request-id")
-        .or_else(|| header(&headers, "idempotency-key"))
         .filter(|k| !k.is_empty())
         .map(str::to_string);
+    let logged_id = request_id.clone().or_else(|| {
+        header(&headers, "idempotency-key")
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+    });
     let verdict = sh.lock_faults().take(&path);
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
@@ -73,7 +79,7 @@ pub(super) async fn handle(
         st.log.push(LoggedRequest {
             method: method.to_string(),
             path: path.clone(),
-            request_id,
+            request_id: logged_id,
             status,
             replayed,
             at,

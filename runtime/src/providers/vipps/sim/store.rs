@@ -57,7 +57,7 @@ impl std::fmt::Display for SimError {
 pub struct LoggedRequest {
     pub method: String,
     pub path: String,
-    /// `X-Request-Id`, when sent.
+    /// `X-Request-Id` (eCom) or `Idempotency-Key` (ePayment), when sent.
     pub request_id: Option<String>,
     pub status: u16,
     /// Answered from an earlier request with the same `X-Request-Id`.
