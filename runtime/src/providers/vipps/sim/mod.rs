@@ -62,6 +62,8 @@ pub const CLIENT_ID: &str = "flowc-sim-vipps-client-id";
 pub const CLIENT_SECRET: &str = "flowc-sim-vipps-client-secret";
 pub const SUBSCRIPTION_KEY: &str = "flowc-sim-vipps-subscription-key";
 pub const MSN: &str = "123456";
+/// The webhook secret `simulate` gives a connection's unset `webhook_secret`.
+pub const WEBHOOK_SECRET: &str = "flowc-sim-vipps-webhook-secret";
 
 /// How to start a simulator.
 #[derive(Debug, Clone)]
