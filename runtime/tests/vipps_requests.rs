@@ -414,3 +414,126 @@ async fn the_simulators_answers_validate_against_the_ecom_spec() {
     );
     assert!(errs.is_empty(), "{errs:#?}");
 }
+
+/// The simulator's ePayment answers, over loopback, validate against the
+/// response schemas of `epayment.v1.yml` (create, get, capture, refund,
+/// cancel, the event log; errors against `Problem`); shown to fail on an
+/// answer whose `reference` is not a string. The spec's `PaymentEvent` lists
+/// `paymentAction` as required but defines no such property (an older
+/// version's name for `name`), so the log's entries are checked without it.
+#[tokio::test]
+async fn the_simulators_epayment_answers_validate_against_the_spec() {
+    use vipps::sim::{CLIENT_ID, CLIENT_SECRET, MSN, SUBSCRIPTION_KEY, SimConfig, VippsSim};
+    const SPEC: &str = "vipps/epayment/epayment.v1.yml";
+    let specs = Specs::default();
+    let sim = VippsSim::start(SimConfig::default()).await.unwrap();
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("{}/accesstoken/get", sim.url()))
+        .header("client_id", CLIENT_ID)
+        .header("client_secret", CLIENT_SECRET)
+        .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
+        .header("Merchant-Serial-Number", MSN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let call = |method: &str, path: String, body: Option<Value>, key: &str| {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut rb = client
+            .request(m, format!("{}{path}", sim.url()))
+            .bearer_auth(&token)
+            .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
+            .header("Merchant-Serial-Number", MSN)
+            .header("Idempotency-Key", key);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        async move {
+            let r = rb.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let create = |reference: &str| {
+        json!({"amount": {"value": 1000, "currency": "NOK"},
+               "paymentMethod": {"type": "WALLET"},
+               "customer": {"phoneNumber": "4791234567"},
+               "reference": reference, "userFlow": "WEB_REDIRECT",
+               "returnUrl": "https://shop.example.no/done", "paymentDescription": "Socks"})
+    };
+    let amount = |v: i64| json!({"modificationAmount": {"value": v, "currency": "NOK"}});
+    let p = "/epayment/v1/payments";
+    let created = call("POST", p.into(), Some(create("pay-spec-1")), "s1").await;
+    sim.approve("pay-spec-1").unwrap();
+    let mut answers = vec![("POST", p.to_string(), created)];
+    let r = "/epayment/v1/payments/{reference}";
+    for (m, op, body, key) in [
+        ("POST", "capture", Some(amount(600)), "s2"),
+        ("POST", "refund", Some(amount(100)), "s3"),
+        ("POST", "refund", Some(amount(200)), "s4"),
+        ("GET", "", None, "g1"),
+    ] {
+        let path = format!(
+            "{p}/pay-spec-1{}",
+            if op.is_empty() {
+                String::new()
+            } else {
+                format!("/{op}")
+            }
+        );
+        let spec_path = if op.is_empty() {
+            r.to_string()
+        } else {
+            format!("{r}/{op}")
+        };
+        answers.push((m, spec_path, call(m, path, body, key).await));
+    }
+    call("POST", p.into(), Some(create("pay-spec-2")), "s5").await;
+    answers.push((
+        "POST",
+        format!("{r}/cancel"),
+        call("POST", format!("{p}/pay-spec-2/cancel"), None, "s6").await,
+    ));
+    for (method, path, (status, body)) in &answers {
+        assert!(matches!(status, 200 | 201), "{method} {path}: {body}");
+        let op = Operation::find(&specs, SPEC, method, path)
+            .unwrap_or_else(|| panic!("{method} {path}: not in the spec"));
+        let at = op.response(&specs).unwrap();
+        let errs = schema_problems(&specs, SPEC, &at.schema, body, path);
+        assert!(errs.is_empty(), "{errs:#?}");
+        let mut broken = body.clone();
+        broken["reference"] = json!(123);
+        assert!(
+            !schema_problems(&specs, SPEC, &at.schema, &broken, path).is_empty(),
+            "{path}: an answer whose reference is a number must fail"
+        );
+    }
+    // The event log: a list of PaymentEvent (less the undefined `paymentAction`).
+    let (status, log) = call("GET", format!("{p}/pay-spec-1/events"), None, "g2").await;
+    assert_eq!(status, 200);
+    assert_eq!(log.as_array().unwrap().len(), 5, "{log}");
+    let mut event = (*specs
+        .get(SPEC)
+        .pointer("/components/schemas/PaymentEvent")
+        .unwrap())
+    .clone();
+    event["required"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r != "paymentAction");
+    let list = json!({"type": "array", "items": event});
+    let errs = schema_problems(&specs, SPEC, &list, &log, "events");
+    assert!(errs.is_empty(), "{errs:#?}");
+    let mut broken = log.clone();
+    broken[2]["name"] = json!("SHIPPED");
+    assert!(!schema_problems(&specs, SPEC, &list, &broken, "events").is_empty());
+    // An error (the reference again, under another key) is a Problem.
+    let (status, err) = call("POST", p.into(), Some(create("pay-spec-1")), "s7").await;
+    assert_eq!(status, 409);
+    let problem = json!({"$ref": "#/components/schemas/Problem"});
+    let errs = schema_problems(&specs, SPEC, &problem, &err, "error");
+    assert!(errs.is_empty(), "{errs:#?}");
+}

@@ -162,7 +162,7 @@ fn vipps(a: &VippsArgs) -> Exit {
         };
         let url = sim.url();
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "Vipps simulator (eCom v2) listening on {url}");
+        let _ = writeln!(out, "Vipps simulator (eCom v2, ePayment v1) listening on {url}");
         let _ = writeln!(out, "Point a built flow at it:");
         let _ = writeln!(out, "  export {}={url}", flowc_runtime::flow::base_url_env(&a.connection));
         let _ = writeln!(

@@ -514,6 +514,8 @@ mod inbox_tests;
 #[cfg(test)]
 mod paypal_tests;
 #[cfg(test)]
+mod per_object_epayment_tests;
+#[cfg(test)]
 mod per_object_tests;
 #[cfg(test)]
 mod tests;

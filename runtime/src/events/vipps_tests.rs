@@ -392,3 +392,95 @@ async fn an_ecom_callback_is_also_the_payments_status_change() {
         "{answer}"
     );
 }
+
+/// Creates and captures an ePayment payment on the simulator, as a merchant.
+async fn epayment_captured(sim: &crate::providers::vipps::sim::VippsSim, reference: &str) {
+    use crate::providers::vipps::sim::{CLIENT_ID, CLIENT_SECRET, MSN, SUBSCRIPTION_KEY};
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/accesstoken/get", sim.url()))
+        .header("client_id", CLIENT_ID)
+        .header("client_secret", CLIENT_SECRET)
+        .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
+        .header("Merchant-Serial-Number", MSN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let post = |path: String, body: Value, key: String| {
+        http.post(format!("{}{path}", sim.url()))
+            .bearer_auth(token)
+            .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let r = post(
+        "/epayment/v1/payments".into(),
+        json!({"amount": {"value": 1000, "currency": "NOK"}, "paymentMethod": {"type": "WALLET"},
+               "reference": reference, "userFlow": "PUSH_MESSAGE"}),
+        format!("{reference}-create"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    sim.approve(reference).unwrap();
+    let r = post(
+        format!("/epayment/v1/payments/{reference}/capture"),
+        json!({"modificationAmount": {"value": 1000, "currency": "NOK"}}),
+        format!("{reference}-capture"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(sim.settle(Duration::from_secs(5)).await);
+}
+
+/// The simulator's webhooks, posted to `run --listen`'s route: signed with the
+/// connection's secret they are taken (the capture wakes its issue); signed
+/// with another they are refused with 400 and change nothing.
+#[tokio::test]
+async fn the_simulators_epayment_webhooks_pass_the_listener_only_with_the_secret() {
+    use crate::providers::vipps::sim::{SimConfig, VippsSim};
+    let w = world().await;
+    let (base, _) = listen(w.feed.clone()).await;
+    let hook = format!("{base}/webhooks/vipps");
+    let sim_with = |secret: &str| {
+        VippsSim::start(SimConfig {
+            clock: Arc::new(VirtualClock::new("2025-01-01T00:00:10Z".parse().unwrap())),
+            webhooks: vec![(hook.clone(), secret.to_string())],
+            ..SimConfig::default()
+        })
+    };
+    let forger = sim_with("not-the-secret").await.unwrap();
+    let forged = w.waiting("pay-forged-01").await;
+    epayment_captured(&forger, "pay-forged-01").await;
+    let outcomes: Vec<(String, Option<u16>)> = forger
+        .deliveries()
+        .into_iter()
+        .map(|d| (d.outcome, d.http_status))
+        .collect();
+    assert_eq!(outcomes.len(), 3, "CREATED, AUTHORIZED, CAPTURED");
+    assert!(outcomes.iter().all(|o| *o == ("refused".into(), Some(400))));
+    assert_eq!(w.state(&forged).await.0, IssueState::Waiting);
+
+    let sim = sim_with(SECRET).await.unwrap();
+    let issue = w.waiting("pay-signed-01").await;
+    epayment_captured(&sim, "pay-signed-01").await;
+    assert!(
+        sim.deliveries()
+            .iter()
+            .all(|d| (d.outcome.as_str(), d.http_status) == ("delivered", Some(200))),
+        "{:?}",
+        sim.deliveries()
+    );
+    let capture = sim.epayment_events("pay-signed-01").unwrap()[2].clone();
+    assert_eq!(capture["name"], "CAPTURED");
+    assert_eq!(
+        w.state(&issue).await,
+        (IssueState::Completed, Some(capture["pspReference"].clone()))
+    );
+}

@@ -29,7 +29,8 @@ pub fn vipps_connections(conns: &'static [ConnectionDef]) -> Vec<&'static Connec
 pub type VippsSims = SimSet<VippsSim>;
 
 impl SimSet<VippsSim> {
-    /// Starts one simulator per connection; callbacks go to `listener`.
+    /// Starts one simulator per connection; callbacks go to `listener`, and
+    /// ePayment webhooks too for a connection with a `webhook_secret`.
     pub async fn start(
         conns: &[&'static ConnectionDef],
         clock: Arc<dyn Clock>,
@@ -53,6 +54,14 @@ impl SimSet<VippsSim> {
                 callback_base: listener.map(str::to_string),
                 ..SimConfig::default()
             };
+            // A connection with a `webhook_secret` takes ePayment webhooks:
+            // registered at the listener's `/webhooks/<connection>`.
+            if let Some(base) = listener.filter(|_| super::stripe::takes_webhooks(conn)) {
+                config.webhooks.push((
+                    format!("{}/webhooks/{}", base.trim_end_matches('/'), conn.name),
+                    cred("webhook_secret", sim::WEBHOOK_SECRET)?,
+                ));
+            }
             for f in &settings.faults {
                 config.faults.add(request_fault(f)?);
             }
@@ -113,6 +122,16 @@ impl SimSet<VippsSim> {
         } else {
             return Err("say what happens at Vipps".into());
         };
+        if let Some(reference) = details["reference"].as_str() {
+            // An ePayment payment (its `GetPaymentResponse` or a refund's answer).
+            let sum = |k: &str| details["aggregate"][k]["value"].clone();
+            return Ok(format!(
+                "vipps: payment {reference} {} (captured {}, refunded {})",
+                details["state"].as_str().unwrap_or_default(),
+                sum("capturedAmount"),
+                sum("refundedAmount"),
+            ));
+        }
         let newest = &details["transactionLogHistory"][0];
         Ok(format!(
             "vipps: order {} {}{} (captured {}, refunded {})",
@@ -178,5 +197,152 @@ impl SimSet<VippsSim> {
             check_count("vipps", "calls", "call", &calls, want, &mut failures);
         }
         Ok(failures)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::SecretSource;
+    use crate::providers::vipps::webhook;
+
+    static CONNS: [ConnectionDef; 2] = [
+        ConnectionDef {
+            name: "vipps_hooks",
+            provider: "vipps",
+            mode: "test",
+            base_url: "",
+            credentials: &[
+                (
+                    "client_id",
+                    SecretSource::Env("FLOWC_SCENARIO_TEST_VIPPS_ID"),
+                ),
+                (
+                    "client_secret",
+                    SecretSource::Env("FLOWC_SCENARIO_TEST_VIPPS_SECRET"),
+                ),
+                (
+                    "subscription_key",
+                    SecretSource::Env("FLOWC_SCENARIO_TEST_VIPPS_SUB"),
+                ),
+                (
+                    "merchant_serial_number",
+                    SecretSource::Env("FLOWC_SCENARIO_TEST_VIPPS_MSN"),
+                ),
+                (
+                    "webhook_secret",
+                    SecretSource::Env("FLOWC_SCENARIO_TEST_VIPPS_WEBHOOK"),
+                ),
+            ],
+        },
+        ConnectionDef {
+            name: "vipps_plain",
+            provider: "vipps",
+            mode: "test",
+            base_url: "",
+            credentials: &[
+                (
+                    "client_id",
+                    SecretSource::Env("FLOWC_SCENARIO_TEST_VIPPS_ID"),
+                ),
+                (
+                    "client_secret",
+                    SecretSource::Env("FLOWC_SCENARIO_TEST_VIPPS_SECRET"),
+                ),
+                (
+                    "subscription_key",
+                    SecretSource::Env("FLOWC_SCENARIO_TEST_VIPPS_SUB"),
+                ),
+                (
+                    "merchant_serial_number",
+                    SecretSource::Env("FLOWC_SCENARIO_TEST_VIPPS_MSN"),
+                ),
+            ],
+        },
+    ];
+
+    /// A connection with a `webhook_secret` gets the ePayment events at
+    /// `<listener>/webhooks/<connection>`, signed with that secret (its
+    /// simulated value when the variable is unset); one without gets none.
+    #[tokio::test]
+    async fn a_connection_with_a_webhook_secret_gets_signed_epayment_webhooks() {
+        type Got = Vec<(String, axum::http::HeaderMap, Vec<u8>)>;
+        let got: Arc<std::sync::Mutex<Got>> = Arc::default();
+        let g = got.clone();
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let g = g.clone();
+                async move {
+                    g.lock()
+                        .unwrap()
+                        .push((uri.path().to_string(), headers, body.to_vec()));
+                    "ok"
+                }
+            },
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+        let conns: Vec<&'static ConnectionDef> = CONNS.iter().collect();
+        let sims = VippsSims::start(
+            &conns,
+            Arc::new(crate::clock::SystemClock),
+            &SimSettings::default(),
+            Some(&listener),
+        )
+        .await
+        .unwrap();
+        for name in ["vipps_hooks", "vipps_plain"] {
+            let sim = sims.sim(Some(name)).unwrap();
+            let reference = format!("pay-{}", name.replace('_', "-"));
+            let http = reqwest::Client::new();
+            let token: Value = http
+                .post(format!("{}/accesstoken/get", sim.url()))
+                .header("client_id", sim::CLIENT_ID)
+                .header("client_secret", sim::CLIENT_SECRET)
+                .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
+                .header("Merchant-Serial-Number", sim::MSN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let r = http
+                .post(format!("{}/epayment/v1/payments", sim.url()))
+                .bearer_auth(token["access_token"].as_str().unwrap())
+                .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
+                .header("Idempotency-Key", name)
+                .json(&json!({"amount": {"value": 1000, "currency": "NOK"},
+                    "paymentMethod": {"type": "WALLET"}, "reference": reference,
+                    "userFlow": "PUSH_MESSAGE"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            sim.approve(&reference).unwrap();
+            assert!(sim.settle(std::time::Duration::from_secs(5)).await);
+        }
+        let got = got.lock().unwrap().clone();
+        assert_eq!(got.len(), 2, "CREATED and AUTHORIZED, only for vipps_hooks");
+        for (path, headers, body) in &got {
+            assert_eq!(path, "/webhooks/vipps_hooks");
+            let header = |k: &str| {
+                headers
+                    .get(k)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            webhook::verify(
+                &header,
+                path,
+                body,
+                sim::WEBHOOK_SECRET,
+                jiff::Timestamp::now(),
+            )
+            .unwrap();
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! A stateful Vipps simulator (eCom v2): an HTTP server on 127.0.0.1 that
+//! A stateful Vipps simulator (eCom v2 and ePayment v1): an HTTP server on 127.0.0.1 that
 //! answers like Vipps for what flowc uses, in the shapes and status codes of
 //! `shared/specs/vipps/ecom/swagger.yaml`:
 //!
@@ -20,14 +20,26 @@
 //!   other simulators ([`crate::providers::sim_faults`]), over
 //!   `POST /_sim/faults` too; every time is the simulator's clock's.
 //!
-//! ePayment is not simulated yet. See docs/vipps-simulator.md.
+//! ePayment v1 (`shared/specs/vipps/epayment/epayment.v1.yml`) beside it,
+//! under the same token, subscription key and faults ([`epayment`]): create
+//! (`Idempotency-Key` honoured), get, the event log, capture, refund (several,
+//! partial), cancel; the payer's `approve`/`reject` authorize or abort an
+//! ePayment payment too. Webhooks registered over the Webhooks API
+//! (`POST /webhooks/v1/webhooks`, answering `id` and `secret`) or in
+//! [`SimConfig::webhooks`] receive every ePayment event, signed as Vipps signs
+//! them (HMAC-SHA256 over method, path and query, `x-ms-date`, host and
+//! `x-ms-content-sha256`), droppable like the callbacks. See
+//! docs/vipps-simulator.md.
 //!
 //! In-process: `VippsSim::start(SimConfig::default()).await?`; standalone:
 //! `flowc sim vipps --listen 127.0.0.1:12113`.
 
+pub mod epayment;
 mod server;
 pub mod store;
 
+#[cfg(test)]
+mod epayment_tests;
 #[cfg(test)]
 mod tests;
 
@@ -50,6 +62,8 @@ pub const CLIENT_ID: &str = "flowc-sim-vipps-client-id";
 pub const CLIENT_SECRET: &str = "flowc-sim-vipps-client-secret";
 pub const SUBSCRIPTION_KEY: &str = "flowc-sim-vipps-subscription-key";
 pub const MSN: &str = "123456";
+/// The webhook secret `simulate` gives a connection's unset `webhook_secret`.
+pub const WEBHOOK_SECRET: &str = "flowc-sim-vipps-webhook-secret";
 
 /// How to start a simulator.
 #[derive(Debug, Clone)]
@@ -68,6 +82,9 @@ pub struct SimConfig {
     /// (its path kept): `simulate` points them at its local listener, since a
     /// flow's prefix names its public host.
     pub callback_base: Option<String>,
+    /// Webhooks registered from the start: `(url, secret)`, each receiving
+    /// every ePayment event (more can be registered over the Webhooks API).
+    pub webhooks: Vec<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -82,6 +99,7 @@ impl Default for SimConfig {
             token_ttl: Duration::from_secs(86_400),
             faults: Faults::default(),
             callback_base: None,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -167,7 +185,109 @@ impl Shared {
         });
     }
 
+    /// Sends ePayment events to every webhook registered for their type,
+    /// signed with its secret (each droppable like a callback).
+    fn send_events(self: &Arc<Self>, events: Vec<Value>) {
+        if events.is_empty() {
+            return;
+        }
+        let (hooks, msn, date) = {
+            let st = self.lock_store();
+            let date = st.now().strftime("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            (st.webhooks.clone(), st.msn.clone(), date)
+        };
+        for mut e in events {
+            let name = e["name"].as_str().unwrap_or_default().to_string();
+            let ty = super::webhook::event_type(&name);
+            let reference = e["reference"].as_str().unwrap_or_default().to_string();
+            e["msn"] = Value::String(msn.clone());
+            let body = e.to_string();
+            for hook in hooks.iter().filter(|h| h.events.contains(&ty)) {
+                let mut url = hook.url.clone();
+                if let Some(base) = &self.config.callback_base
+                    && let Ok(u) = reqwest::Url::parse(&url)
+                {
+                    let query = u.query().map(|q| format!("?{q}")).unwrap_or_default();
+                    url = format!("{}{}{query}", base.trim_end_matches('/'), u.path());
+                }
+                let Ok(u) = reqwest::Url::parse(&url) else {
+                    continue;
+                };
+                let host = match u.port() {
+                    Some(p) => format!("{}:{p}", u.host_str().unwrap_or_default()),
+                    None => u.host_str().unwrap_or_default().to_string(),
+                };
+                let path_and_query = match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_string(),
+                };
+                let hash = super::webhook::content_hash(body.as_bytes());
+                let auth = super::webhook::authorization(
+                    &hook.secret,
+                    &path_and_query,
+                    &date,
+                    &host,
+                    &hash,
+                );
+                let delivery = |outcome: &str, http_status| Delivery {
+                    order_id: reference.clone(),
+                    status: name.clone(),
+                    outcome: outcome.into(),
+                    http_status,
+                };
+                if self.lock_faults().drop_delivery() {
+                    self.lock_deliveries().push(delivery("dropped", None));
+                    continue;
+                }
+                self.in_flight.fetch_add(1, Ordering::SeqCst);
+                let sh = self.clone();
+                let rb = self
+                    .client
+                    .post(u)
+                    .header("Content-Type", "application/json")
+                    .header("x-ms-date", &date)
+                    .header("x-ms-content-sha256", hash)
+                    .header("Authorization", auth)
+                    .body(body.clone());
+                let done = delivery("", None);
+                self.runtime.spawn(async move {
+                    let (outcome, http_status) = match rb.send().await {
+                        Ok(r) if r.status().is_success() => {
+                            ("delivered", Some(r.status().as_u16()))
+                        }
+                        Ok(r) => ("refused", Some(r.status().as_u16())),
+                        Err(_) => ("failed", None),
+                    };
+                    sh.lock_deliveries().push(Delivery {
+                        outcome: outcome.into(),
+                        http_status,
+                        ..done
+                    });
+                    sh.in_flight.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        }
+    }
+
+    fn lock_deliveries(&self) -> MutexGuard<'_, Vec<Delivery>> {
+        self.deliveries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn answer(self: &Arc<Self>, order: &str, approve: bool) -> Result<Value, SimError> {
+        let epayment = {
+            let mut st = self.lock_store();
+            match st.epayment(order).is_some() {
+                true => Some((
+                    st.epayment_answer(order, approve)?,
+                    st.epayment(order).map(|p| p.get()),
+                )),
+                false => None,
+            }
+        };
+        if let Some((event, payment)) = epayment {
+            self.send_events(vec![event]);
+            return Ok(payment.unwrap_or_default());
+        }
         let (cb, details) = {
             let mut st = self.lock_store();
             let cb = st.answer(order, approve)?;
@@ -192,12 +312,24 @@ impl VippsSim {
         let (listener, addr) = crate::providers::sim_server::bind(config.listen).await?;
         let base_url = format!("http://{addr}");
         let (shutdown, _) = watch::channel(false);
+        let mut store = store::Store::new(
+            config.clock.clone(),
+            config.merchant_serial_number.clone(),
+            base_url.clone(),
+        );
+        for (i, (url, secret)) in config.webhooks.iter().enumerate() {
+            store.webhooks.push(epayment::Webhook {
+                id: format!("configured-{i}"),
+                url: url.clone(),
+                secret: secret.clone(),
+                events: epayment::EVENT_NAMES
+                    .iter()
+                    .map(|n| super::webhook::event_type(n))
+                    .collect(),
+            });
+        }
         let shared = Arc::new(Shared {
-            store: Mutex::new(store::Store::new(
-                config.clock.clone(),
-                config.merchant_serial_number.clone(),
-                base_url.clone(),
-            )),
+            store: Mutex::new(store),
             faults: Mutex::new(config.faults.clone()),
             deliveries: Mutex::default(),
             client: reqwest::Client::builder()
@@ -243,7 +375,28 @@ impl VippsSim {
 
     /// The merchant refunds in the portal (no call of the flow's, no
     /// callback): all that is refundable, or `amount` øre. The details.
+    /// An ePayment payment gets a `REFUNDED` event (and its webhooks); its
+    /// state is answered.
     pub fn refund(&self, order: &str, amount: Option<i64>) -> Result<Value, SimError> {
+        let epayment = {
+            let mut st = self.shared.lock_store();
+            match st
+                .epayment(order)
+                .map(|p| (p.captured - p.refunded, p.currency.clone()))
+            {
+                Some((left, currency)) => {
+                    let body = serde_json::json!({"modificationAmount":
+                        {"value": amount.unwrap_or(left), "currency": currency}});
+                    let (_, v, events) = st.epayment_refund(order, &body, None)?;
+                    Some((v, events))
+                }
+                None => None,
+            }
+        };
+        if let Some((v, events)) = epayment {
+            self.shared.send_events(events);
+            return Ok(v);
+        }
         let mut st = self.shared.lock_store();
         let mut tx = serde_json::json!({"transactionText": "Refunded in the portal"});
         if let Some(a) = amount {
@@ -269,6 +422,16 @@ impl VippsSim {
         self.shared.lock_store().payments.clone()
     }
 
+    /// Every ePayment payment, oldest first.
+    pub fn epayments(&self) -> Vec<epayment::EPayment> {
+        self.shared.lock_store().epayments.clone()
+    }
+
+    /// One ePayment payment's event log, as `GET …/events` answers.
+    pub fn epayment_events(&self, reference: &str) -> Option<Value> {
+        self.shared.lock_store().epayment_events(reference).ok()
+    }
+
     /// One payment's details, as `GET …/details` answers.
     pub fn details(&self, order: &str) -> Option<Value> {
         self.shared.lock_store().details(order).ok()
@@ -279,7 +442,9 @@ impl VippsSim {
         self.shared.lock_store().log.clone()
     }
 
-    /// Every callback, in the order they were sent.
+    /// Every callback and webhook delivery, in the order they were sent
+    /// (an ePayment delivery's `order_id` is the reference, `status` the
+    /// event's name).
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.shared
             .deliveries

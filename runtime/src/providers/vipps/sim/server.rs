@@ -33,9 +33,16 @@ pub(super) async fn handle(
     if path.starts_with("/_sim/") {
         return control(&sh, &method, &path, &body);
     }
+    // eCom replays by `X-Request-Id`, ePayment by `Idempotency-Key` (read
+    // by its routes); the log shows whichever was sent.
     let request_id = header(&headers, "x-request-id")
         .filter(|k| !k.is_empty())
         .map(str::to_string);
+    let logged_id = request_id.clone().or_else(|| {
+        header(&headers, "idempotency-key")
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+    });
     let verdict = sh.lock_faults().take(&path);
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
@@ -72,7 +79,7 @@ pub(super) async fn handle(
         st.log.push(LoggedRequest {
             method: method.to_string(),
             path: path.clone(),
-            request_id,
+            request_id: logged_id,
             status,
             replayed,
             at,
@@ -163,6 +170,20 @@ fn api(
             "21",
             "Merchant-Serial-Number is not this sales unit's",
         ));
+    }
+    if path.starts_with("/epayment/") || path.starts_with("/webhooks/") {
+        let json: Value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(body).map_err(|e| {
+                SimError::problem(400, "Bad Request", &format!("body is not JSON: {e}"))
+            })?
+        };
+        let key = header(headers, "idempotency-key");
+        let (status, v, events, replayed) = st.epayment_route(method.as_str(), path, &json, key)?;
+        drop(st);
+        sh.send_events(events);
+        return Ok((status, v, replayed));
     }
     // eCom's initiate is made idempotent by its order id (a second one is
     // refused), the other calls by `X-Request-Id`.

@@ -57,7 +57,7 @@ impl std::fmt::Display for SimError {
 pub struct LoggedRequest {
     pub method: String,
     pub path: String,
-    /// `X-Request-Id`, when sent.
+    /// `X-Request-Id` (eCom) or `Idempotency-Key` (ePayment), when sent.
     pub request_id: Option<String>,
     pub status: u16,
     /// Answered from an earlier request with the same `X-Request-Id`.
@@ -134,7 +134,15 @@ pub struct Store {
     pub replies: HashMap<String, (String, u16, Value)>,
     next_tx: u64,
     pub msn: String,
-    base_url: String,
+    pub(super) base_url: String,
+    /// ePayment payments ([`super::epayment`]), oldest first.
+    pub epayments: Vec<super::epayment::EPayment>,
+    pub(super) epayment_index: HashMap<String, usize>,
+    /// ePayment answers by `Idempotency-Key`: path, body, status, answer.
+    pub idempotency: HashMap<String, (String, Value, u16, Value)>,
+    /// Webhooks registered with the Webhooks API.
+    pub webhooks: Vec<super::epayment::Webhook>,
+    pub(super) next_psp: u64,
 }
 
 impl Store {
@@ -149,6 +157,11 @@ impl Store {
             next_tx: 5_001_000_000,
             msn,
             base_url,
+            epayments: Vec::new(),
+            epayment_index: HashMap::new(),
+            idempotency: HashMap::new(),
+            webhooks: Vec::new(),
+            next_psp: 7_000_000_000,
         }
     }
 
@@ -157,7 +170,7 @@ impl Store {
     }
 
     /// A time as Vipps writes it (RFC 3339, milliseconds, UTC).
-    fn stamp(&self) -> String {
+    pub(super) fn stamp(&self) -> String {
         self.now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
     }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-async fn token(base: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+pub(super) async fn token(base: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     let mut rb = reqwest::Client::new().post(format!("{base}/accesstoken/get"));
     for (k, v) in headers {
         rb = rb.header(*k, *v);
@@ -18,7 +18,7 @@ async fn token(base: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-const GOOD: [(&str, &str); 4] = [
+pub(super) const GOOD: [(&str, &str); 4] = [
     ("client_id", CLIENT_ID),
     ("client_secret", CLIENT_SECRET),
     ("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY),
