@@ -228,7 +228,7 @@ impl StepContext {
             None
         };
         let begun = match &key {
-            Some(k) if kind.looks_before_repeating(action) => self.outcome_unknown(k).await?,
+            Some(k) if kind.looks_before_repeating(action) => self.outcome_unknown(k),
             _ => None,
         };
         let result = async {

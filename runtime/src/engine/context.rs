@@ -43,6 +43,9 @@ pub struct StepContext {
     pub(crate) committed: bool,
     pub(crate) seq: i64,
     pub(crate) effects: u32,
+    /// The last effect begun, when its outcome is unknown: its key and when
+    /// it was first begun ([`StepContext::outcome_unknown`]).
+    pub(crate) unknown: Option<(String, Timestamp)>,
 }
 
 impl StepContext {
@@ -147,12 +150,19 @@ impl StepContext {
             now: self.now,
         });
         match self.rt.store.commit(commit).await {
-            Ok(CommitOutcome::Done { seq, key }) => {
+            Ok(CommitOutcome::Done {
+                seq,
+                key,
+                unknown_since,
+            }) => {
                 if let Some(s) = seq {
                     self.seq = s;
                 }
                 self.committed = true;
-                key.ok_or_else(|| StepError::Store("the ledger returned no key".into()))
+                let key =
+                    key.ok_or_else(|| StepError::Store("the ledger returned no key".into()))?;
+                self.unknown = unknown_since.map(|t| (key.clone(), t));
+                Ok(key)
             }
             Ok(CommitOutcome::Conflict) => Err(StepError::Conflict),
             Err(e) => Err(StepError::Store(e.to_string())),
@@ -162,17 +172,12 @@ impl StepContext {
     /// When the side effect of `key` was begun before and never finished (a
     /// crash or a timeout after sending: its outcome is unknown), the time it
     /// was first begun; `None` for a first attempt or a known outcome.
-    pub async fn outcome_unknown(&self, key: &str) -> Result<Option<Timestamp>, StepError> {
-        let entries = self
-            .rt
-            .store
-            .ledger(&self.issue)
-            .await
-            .map_err(|e| StepError::Store(e.to_string()))?;
-        Ok(entries
-            .into_iter()
-            .find(|e| e.key == key && e.attempts > 1 && e.status == "pending")
-            .map(|e| e.created_at))
+    /// The ledger said so when the effect was begun ([`Self::begin_effect`]).
+    pub fn outcome_unknown(&self, key: &str) -> Option<Timestamp> {
+        self.unknown
+            .as_ref()
+            .filter(|(k, _)| k == key)
+            .map(|&(_, t)| t)
     }
 
     /// Records a side effect's outcome; it is committed with the state change that follows.

@@ -831,6 +831,7 @@ async fn drive_inner<F: Flow>(rt: &Arc<Runtime>, row: IssueRow) -> Result<(), St
             committed: false,
             seq: run.seq,
             effects: 0,
+            unknown: None,
         };
         let began = std::time::Instant::now();
         let result = F::run_step(run.step, &mut data, &mut cx).await;

@@ -191,7 +191,8 @@ async fn a_commit_is_written_once_per_seq_with_its_history(store: Arc<dyn Store>
         store.commit(c.clone()).await.unwrap(),
         CommitOutcome::Done {
             seq: Some(seq + 1),
-            key: None
+            key: None,
+            unknown_since: None,
         }
     );
     // The same commit again (its seq is stale): nothing written, no history.
@@ -259,14 +260,27 @@ async fn the_ledger_keeps_the_first_key_and_counts_attempts(store: Arc<dyn Store
             ..Commit::default()
         };
         match store.commit(c).await.unwrap() {
-            CommitOutcome::Done { seq: s, key } => {
+            CommitOutcome::Done {
+                seq: s,
+                key,
+                unknown_since,
+            } => {
                 seq = s.unwrap();
-                keys.push(key.unwrap());
+                keys.push((key.unwrap(), unknown_since));
             }
             CommitOutcome::Conflict => panic!("conflict"),
         }
     }
-    assert_eq!(keys, ["k-first", "k-first", "k-other"]);
+    // The second begin of the first entry finds it unfinished: its outcome is
+    // unknown since the first begin.
+    assert_eq!(
+        keys,
+        [
+            ("k-first".to_string(), None),
+            ("k-first".to_string(), Some(t(1))),
+            ("k-other".to_string(), None),
+        ]
+    );
     let c = Commit {
         issue: Some(update("i", seq, IssueState::Running, "next", 2)),
         ledger_finish: vec![LedgerFinish {

@@ -421,7 +421,8 @@ mod tests {
                         out,
                         CommitOutcome::Done {
                             seq: Some(n),
-                            key: None
+                            key: None,
+                            unknown_since: None
                         }
                     );
                     // Other tasks get a turn, so rounds mix callers.

@@ -226,6 +226,12 @@ pub enum CommitOutcome {
     Done {
         seq: Option<i64>,
         key: Option<String>,
+        /// When `ledger_begin` found its entry begun before and never finished
+        /// (a retry or a run after a crash: the effect's outcome is unknown),
+        /// the time it was first begun; `None` for a first attempt. Read in
+        /// the same write, so a provider that looks before repeating costs no
+        /// extra read of the ledger.
+        unknown_since: Option<Timestamp>,
     },
     /// The issue's `seq` moved on (cancelled or retried elsewhere): nothing written.
     Conflict,

@@ -619,11 +619,12 @@ const COMMIT_ONE: &str = "WITH u AS (\
        SELECT $9, $21::text, $22::int4, $23::int4, $24::text, 1, 'pending', $25::int8, $25::int8 \
        WHERE $21::text IS NOT NULL AND EXISTS (SELECT 1 FROM u) \
        ON CONFLICT (issue, step, iteration, n) DO UPDATE SET attempts = ledger.attempts + 1, \
-       updated_at = excluded.updated_at RETURNING key), \
+       updated_at = excluded.updated_at \
+       RETURNING key, CASE WHEN attempts > 1 AND status = 'pending' THEN created_at END AS since), \
      ci AS (UPDATE inbox SET consumed = TRUE WHERE n = ANY($26::int8[]) AND EXISTS (SELECT 1 FROM u)), \
      ce AS (INSERT INTO consumed_events (issue, event_id) SELECT $9, e FROM UNNEST($27::text[]) AS e \
        WHERE EXISTS (SELECT 1 FROM u) ON CONFLICT DO NOTHING) \
-     SELECT (SELECT COUNT(*) FROM u), (SELECT key FROM b)";
+     SELECT (SELECT COUNT(*) FROM u), (SELECT key FROM b), (SELECT since FROM b)";
 
 impl PgStore {
     /// A commit in one statement (see [`one_statement`]).
@@ -698,6 +699,7 @@ impl PgStore {
         Ok(CommitOutcome::Done {
             seq: Some(u.expected_seq + 1),
             key: row.get(1),
+            unknown_since: row.get::<_, Option<i64>>(2).map(ts),
         })
     }
 
@@ -770,17 +772,18 @@ impl PgStore {
             tx.execute(&st, &[&f.status, &json_text(&f.response), &f.key])
                 .await?;
         }
-        let mut key = None;
+        let (mut key, mut unknown_since) = (None, None);
         if let Some(b) = &c.ledger_begin {
             // The first attempt records the proposed key; a later one (a retry, a run
             // after a crash, another replica after a failover) counts itself and
-            // gets the recorded key back.
+            // gets the recorded key back, and, while the entry is unfinished, when
+            // it was first begun.
             let st = tx
                 .prepare_cached(
                     "INSERT INTO ledger (issue, step, iteration, n, key, attempts, status, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, 1, 'pending', $6, $6) \
                      ON CONFLICT (issue, step, iteration, n) DO UPDATE SET attempts = ledger.attempts + 1, updated_at = $6 \
-                     RETURNING key",
+                     RETURNING key, CASE WHEN attempts > 1 AND status = 'pending' THEN created_at END",
                 )
                 .await?;
             let row = tx
@@ -797,6 +800,7 @@ impl PgStore {
                 )
                 .await?;
             key = Some(row.get::<_, String>(0));
+            unknown_since = row.get::<_, Option<i64>>(1).map(ts);
         }
         for m in &c.consume {
             if let Some(n) = m.strip_prefix("s:").and_then(|n| n.parse::<i64>().ok()) {
@@ -819,7 +823,11 @@ impl PgStore {
         {
             self.held().remove(&u.id);
         }
-        Ok(CommitOutcome::Done { seq, key })
+        Ok(CommitOutcome::Done {
+            seq,
+            key,
+            unknown_since,
+        })
     }
 }
 

@@ -427,22 +427,24 @@ impl Store for SqliteStore {
                 )?
                 .execute(params![f.status, json_text(&f.response), f.key])?;
             }
-            let mut key = None;
+            let (mut key, mut unknown_since) = (None, None);
             if let Some(b) = &c.ledger_begin {
                 // The first attempt records the proposed key; a later one (a retry, or
-                // a run after a crash) counts itself and gets the recorded key back.
-                let k: String = conn
+                // a run after a crash) counts itself and gets the recorded key back,
+                // and, while the entry is unfinished, when it was first begun.
+                let (k, since): (String, Option<i64>) = conn
                     .prepare_cached(
                         "INSERT INTO ledger (issue, step, iteration, n, key, attempts, status, created_at, updated_at) \
                          VALUES (?1, ?2, ?3, ?4, ?5, 1, 'pending', ?6, ?6) \
                          ON CONFLICT (issue, step, iteration, n) DO UPDATE SET attempts = attempts + 1, updated_at = ?6 \
-                         RETURNING key",
+                         RETURNING key, CASE WHEN attempts > 1 AND status = 'pending' THEN created_at END",
                     )?
                     .query_row(
                         params![b.issue, b.step, b.iteration, b.n, b.proposed_key, micros(b.now)],
-                        |r| r.get(0),
+                        |r| Ok((r.get(0)?, r.get(1)?)),
                     )?;
                 key = Some(k);
+                unknown_since = since.map(ts);
             }
             for m in &c.consume {
                 if let Some(n) = m.strip_prefix("s:") {
@@ -459,7 +461,11 @@ impl Store for SqliteStore {
             {
                 claims.lock().unwrap_or_else(|e| e.into_inner()).remove(&u.id);
             }
-            Ok(CommitOutcome::Done { seq, key })
+            Ok(CommitOutcome::Done {
+                seq,
+                key,
+                unknown_since,
+            })
         });
         Box::pin(async move {
             let r = done.await;
@@ -848,7 +854,8 @@ mod tests {
                 out,
                 CommitOutcome::Done {
                     seq: Some(seq + 1),
-                    key: None
+                    key: None,
+                    unknown_since: None
                 }
             );
             let (s, w, k, new_seq) = read(&path, "i1");
