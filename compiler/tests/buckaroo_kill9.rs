@@ -228,15 +228,29 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
         names.sort();
         names
     };
-    while kills < MIN_KILLS && done() < n {
+    // Half the runs are killed at a random moment (0.05 to 1 s in); the
+    // others as soon as they have moved the work on (a request file more, or
+    // an issue more done), so that however fast the machine is, kills land
+    // while files are being written and records applied. The loop goes on
+    // past MIN_KILLS until two have, or the work is done.
+    let progress = || (request_files().len(), done());
+    while (kills < MIN_KILLS || mid_work < 2) && done() < n {
         runs += 1;
         assert!(runs < 100, "the worker keeps exiting before it is killed");
+        let before = progress();
         let mut c = worker(&["run", "--concurrency", "4"]).spawn().expect("run");
-        std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
+        if rng.random_bool(0.5) {
+            std::thread::sleep(Duration::from_millis(rng.random_range(50..1000)));
+        } else {
+            let until = Instant::now() + Duration::from_secs(3);
+            while progress() == before && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         if c.try_wait().expect("wait").is_none() {
             c.kill().expect("SIGKILL");
             kills += 1;
-            let (files, finished) = (request_files().len(), done());
+            let (files, finished) = progress();
             if (files > 0 && files < n.div_ceil(100)) || (finished > 0 && finished < n) {
                 mid_work += 1;
             }
