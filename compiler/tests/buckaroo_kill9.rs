@@ -17,10 +17,12 @@
 
 mod flow_build;
 
+use flow_build::Proc;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flowc_runtime::testing::{Reply, TestServer};
@@ -37,43 +39,26 @@ fn issues_wanted() -> usize {
         .unwrap_or(500)
 }
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn binary() -> PathBuf {
-    let path = flow_build::workspace().join("flows/buckaroo_direct_debit.flow.yaml");
-    let text = std::fs::read_to_string(path).expect("flow file");
-    let mut out = text.clone();
-    for (from, to) in [
-        (
-            "flow: buckaroo_direct_debit\n",
-            "flow: buckaroo_direct_debit_kill9\n",
-        ),
-        (
-            "schedule: { cron: \"0 6 * * *\" }",
-            "schedule: { every: 2s }",
-        ),
-        ("max: 500", "max: 100"),
-        (
-            "secret_key: { secret_file: /run/secrets/buckaroo_secret_key }",
-            "secret_key: { env: BUCKAROO_SECRET_KEY }",
-        ),
-        ("https://${env.RATOR_HOST}/", "http://${env.RATOR_HOST}/"),
-    ] {
-        assert_eq!(
-            text.matches(from).count(),
-            1,
-            "`{from}`: the test copy needs updating"
-        );
-        out = out.replace(from, to);
-    }
-    flow_build::build_flow_text(&out)
+    flow_build::build_flow_variant(
+        "buckaroo_direct_debit",
+        &[
+            (
+                "flow: buckaroo_direct_debit\n",
+                "flow: buckaroo_direct_debit_kill9\n",
+            ),
+            (
+                "schedule: { cron: \"0 6 * * *\" }",
+                "schedule: { every: 2s }",
+            ),
+            ("max: 500", "max: 100"),
+            (
+                "secret_key: { secret_file: /run/secrets/buckaroo_secret_key }",
+                "secret_key: { env: BUCKAROO_SECRET_KEY }",
+            ),
+            ("https://${env.RATOR_HOST}/", "http://${env.RATOR_HOST}/"),
+        ],
+    )
 }
 
 fn start_sim(outbox: &Path, inbox: &Path, refused: &[String]) -> Proc {

@@ -19,10 +19,12 @@
 
 mod flow_build;
 
+use flow_build::{Proc, free_port};
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flowc_runtime::testing::{Reply, TestServer};
@@ -39,45 +41,21 @@ fn issues_wanted() -> usize {
         .unwrap_or(200)
 }
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn binary() -> PathBuf {
-    let path = flow_build::workspace().join("flows/paypal_delivery_invoice.flow.yaml");
-    let text = std::fs::read_to_string(path).expect("flow file");
-    let mut out = text.clone();
-    for (from, to) in [
-        (
-            "flow: paypal_delivery_invoice\n",
-            "flow: paypal_delivery_invoice_kill9\n",
-        ),
-        ("poll: 1h", "poll: 1s"),
-        (
-            "https://${env.KINTONE_DOMAIN}/",
-            "http://${env.KINTONE_DOMAIN}/",
-        ),
-    ] {
-        assert_eq!(
-            text.matches(from).count(),
-            1,
-            "`{from}`: the test copy needs updating"
-        );
-        out = out.replace(from, to);
-    }
-    flow_build::build_flow_text(&out)
+    flow_build::build_flow_variant(
+        "paypal_delivery_invoice",
+        &[
+            (
+                "flow: paypal_delivery_invoice\n",
+                "flow: paypal_delivery_invoice_kill9\n",
+            ),
+            ("poll: 1h", "poll: 1s"),
+            (
+                "https://${env.KINTONE_DOMAIN}/",
+                "http://${env.KINTONE_DOMAIN}/",
+            ),
+        ],
+    )
 }
 
 fn start_sim(hook: &str) -> (Proc, String) {

@@ -17,9 +17,11 @@
 
 mod flow_build;
 
+use flow_build::{Proc, free_port};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flowc_runtime::testing::{Reply, TestServer};
@@ -38,13 +40,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn wait_for<T>(what: &str, mut done: impl FnMut() -> Option<T>, diag: impl Fn() -> String) -> T {
     let end = Instant::now() + DEADLINE;
     loop {
@@ -60,41 +55,23 @@ fn wait_for<T>(what: &str, mut done: impl FnMut() -> Option<T>, diag: impl Fn() 
     }
 }
 
-/// A child process killed when the test ends, passing or not.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The PayPal flow with a one-second poll and its kintone call over plain
 /// HTTP to `KINTONE_DOMAIN` (a local recording server).
 fn binary() -> PathBuf {
-    let path = flow_build::workspace().join("flows/paypal_delivery_invoice.flow.yaml");
-    let text = std::fs::read_to_string(path).expect("flow file");
-    let mut out = text.clone();
-    for (from, to) in [
-        (
-            "flow: paypal_delivery_invoice\n",
-            "flow: paypal_delivery_invoice_e2e\n",
-        ),
-        ("poll: 1h", "poll: 1s"),
-        (
-            "https://${env.KINTONE_DOMAIN}/",
-            "http://${env.KINTONE_DOMAIN}/",
-        ),
-    ] {
-        assert_eq!(
-            text.matches(from).count(),
-            1,
-            "`{from}`: the test copy needs updating"
-        );
-        out = out.replace(from, to);
-    }
-    flow_build::build_flow_text(&out)
+    flow_build::build_flow_variant(
+        "paypal_delivery_invoice",
+        &[
+            (
+                "flow: paypal_delivery_invoice\n",
+                "flow: paypal_delivery_invoice_e2e\n",
+            ),
+            ("poll: 1h", "poll: 1s"),
+            (
+                "https://${env.KINTONE_DOMAIN}/",
+                "http://${env.KINTONE_DOMAIN}/",
+            ),
+        ],
+    )
 }
 
 /// `flowc sim paypal` posting its webhooks to `hooks`; its URL.

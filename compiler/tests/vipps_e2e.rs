@@ -16,6 +16,8 @@
 
 mod flow_build;
 
+use flow_build::{Proc, free_port};
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,57 +34,33 @@ const DEADLINE: Duration = Duration::from_secs(120);
 const MIN_KILLS: usize = 8;
 const WEBHOOK_SECRET: &str = "vipps-e2e-webhook-secret";
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn binary() -> PathBuf {
-    let path = flow_build::workspace().join("flows/vipps_payment_status.flow.yaml");
-    let text = std::fs::read_to_string(path).expect("flow file");
-    let mut out = text.clone();
-    for (from, to) in [
-        (
-            "flow: vipps_payment_status\n",
-            "flow: vipps_payment_status_e2e\n",
-        ),
-        ("poll: 15m", "poll: 1s"),
-        (
-            "\"https://${env.VIPPS_CALLBACK_HOST}/webhooks/vipps\"",
-            "\"http://${env.VIPPS_CALLBACK_HOST}/webhooks/vipps\"",
-        ),
-        (
-            "\"https://${env.DATAVERSE_HOST}/api/",
-            "\"http://${env.DATAVERSE_HOST}/api/",
-        ),
-        (
-            "\"https://login.microsoftonline.com/${env.AZURE_TENANT_ID}/",
-            "\"http://${env.DATAVERSE_HOST}/${env.AZURE_TENANT_ID}/",
-        ),
-        (
-            "      merchant_serial_number: { env: VIPPS_MSN }\n",
-            "      merchant_serial_number: { env: VIPPS_MSN }\n      webhook_secret: { env: VIPPS_WEBHOOK_SECRET }\n",
-        ),
-    ] {
-        assert_eq!(
-            text.matches(from).count(),
-            1,
-            "`{from}`: the test copy needs updating"
-        );
-        out = out.replace(from, to);
-    }
-    flow_build::build_flow_text(&out)
+    flow_build::build_flow_variant(
+        "vipps_payment_status",
+        &[
+            (
+                "flow: vipps_payment_status\n",
+                "flow: vipps_payment_status_e2e\n",
+            ),
+            ("poll: 15m", "poll: 1s"),
+            (
+                "\"https://${env.VIPPS_CALLBACK_HOST}/webhooks/vipps\"",
+                "\"http://${env.VIPPS_CALLBACK_HOST}/webhooks/vipps\"",
+            ),
+            (
+                "\"https://${env.DATAVERSE_HOST}/api/",
+                "\"http://${env.DATAVERSE_HOST}/api/",
+            ),
+            (
+                "\"https://login.microsoftonline.com/${env.AZURE_TENANT_ID}/",
+                "\"http://${env.DATAVERSE_HOST}/${env.AZURE_TENANT_ID}/",
+            ),
+            (
+                "      merchant_serial_number: { env: VIPPS_MSN }\n",
+                "      merchant_serial_number: { env: VIPPS_MSN }\n      webhook_secret: { env: VIPPS_WEBHOOK_SECRET }\n",
+            ),
+        ],
+    )
 }
 
 fn start_sim() -> (Proc, String) {

@@ -81,3 +81,41 @@ pub fn build_flow_text(text: &str) -> PathBuf {
         .or_insert_with(|| build(&krate, &toolchain()))
         .clone()
 }
+
+/// The binary of a test copy of `flows/<flow>.flow.yaml` with `edits` made
+/// (each `(from, to)`: `from` must stand exactly once in the flow file, so a
+/// change to the product flow that the copy no longer matches fails loudly).
+/// The edits must rename the flow (see [`build_flow_text`]).
+pub fn build_flow_variant(flow: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let path = workspace().join("flows").join(format!("{flow}.flow.yaml"));
+    let text = std::fs::read_to_string(path).expect("flow file");
+    let mut out = text.clone();
+    for (from, to) in edits {
+        assert_eq!(
+            text.matches(from).count(),
+            1,
+            "`{from}`: the test copy needs updating"
+        );
+        out = out.replace(from, to);
+    }
+    build_flow_text(&out)
+}
+
+/// A child process killed (and reaped) when dropped, so a failing test
+/// leaves no worker or simulator behind.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
