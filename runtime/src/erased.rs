@@ -35,6 +35,7 @@ pub trait DynFlow: Send + Sync + 'static {
     fn first_step(&self) -> &'static str;
     fn schema(&self) -> &'static DataSchema;
     fn connections(&self) -> &'static [ConnectionDef];
+    fn connection_settings(&self) -> &'static [(&'static str, &'static str, &'static str)];
     fn signal_schema(&self, name: &str) -> Option<&'static DataSchema>;
     fn triggers(&self) -> &'static [TriggerDef];
     fn schedules(&self) -> &'static [ScheduleDef];
@@ -87,6 +88,9 @@ impl<F: Flow> DynFlow for Typed<F> {
     }
     fn connections(&self) -> &'static [ConnectionDef] {
         F::connections()
+    }
+    fn connection_settings(&self) -> &'static [(&'static str, &'static str, &'static str)] {
+        F::connection_settings()
     }
     fn signal_schema(&self, name: &str) -> Option<&'static DataSchema> {
         F::signal_schema(name)
@@ -233,6 +237,9 @@ impl Flow for Erased {
     }
     fn connections() -> &'static [ConnectionDef] {
         registered().connections()
+    }
+    fn connection_settings() -> &'static [(&'static str, &'static str, &'static str)] {
+        registered().connection_settings()
     }
     fn signal_schema(name: &str) -> Option<&'static DataSchema> {
         registered().signal_schema(name)

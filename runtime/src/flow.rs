@@ -71,6 +71,13 @@ pub trait Flow: Send + Sync + 'static {
     fn connections() -> &'static [ConnectionDef] {
         &[]
     }
+    /// The settings the flow gives its connections, literal values as text:
+    /// (connection, setting, value). A setting left out takes the catalog's
+    /// default. What a simulator reads to answer as the provider would (the
+    /// columns of Buckaroo's request files, `file_layout`).
+    fn connection_settings() -> &'static [(&'static str, &'static str, &'static str)] {
+        &[]
+    }
     /// The fields a signal carries (`wait: { signal: approve, data: {...} }`), so that
     /// `signal` and the listener reject a bad payload before it touches state.
     fn signal_schema(_name: &str) -> Option<&'static DataSchema> {

@@ -1,6 +1,6 @@
 //! `flowc sim stripe --listen ADDR [--webhook URL]...`, `flowc sim paypal
 //! --listen ADDR [--webhook URL]...`, `flowc sim vipps --listen ADDR` and `flowc sim buckaroo
-//! --outbox DIR --inbox DIR [--listen ADDR] [--push URL]`: the runtime's provider simulators
+//! --outbox DIR --inbox DIR [--layout COLUMNS] [--listen ADDR] [--push URL]`: the runtime's provider simulators
 //! standalone. Each prints its URL and the environment to point a built
 //! flow at it, then serves until Ctrl-C.
 
@@ -35,8 +35,9 @@ enum Provider {
     /// callback sent once with the payment's authToken.
     Vipps(VippsArgs),
     /// Buckaroo: answers the direct debit request files that appear in an
-    /// outbox with response files in an inbox, after a delay, with outcomes
-    /// per invoice number or IBAN; and serves the JSON gateway (PayPerEmail,
+    /// outbox (read in the connection's `file_layout`, `--layout`) with
+    /// response files in an inbox, after a delay, with outcomes per invoice
+    /// number or IBAN; and serves the JSON gateway (PayPerEmail,
     /// transaction status) with signed pushes.
     Buckaroo(Box<BuckarooArgs>),
 }
@@ -44,9 +45,15 @@ enum Provider {
 #[derive(Debug, clap::Args)]
 struct BuckarooArgs {
     /// The flow connection's outbox (`FLOWC_<CONNECTION>_OUTBOX`), where its
-    /// request files and their spool are.
+    /// request files are.
     #[arg(long, value_name = "DIR")]
     outbox: std::path::PathBuf,
+    /// The columns of the request files' records, comma-separated: the flow
+    /// connection's `file_layout` setting (default: the catalog's). The
+    /// simulator reads `invoice_number`, `amount` and `iban`; a file that does
+    /// not fit the layout is refused, not answered.
+    #[arg(long, value_name = "COLUMNS", default_value_t = flowc_runtime::providers::buckaroo::sim::default_layout())]
+    layout: String,
     /// The flow connection's inbox (`FLOWC_<CONNECTION>_INBOX`), where the
     /// response files go.
     #[arg(long, value_name = "DIR")]
@@ -185,7 +192,10 @@ fn buckaroo(a: &BuckarooArgs) -> Exit {
     use flowc_runtime::providers::buckaroo::gateway_sim::{GatewayConfig, GatewaySim, Payer};
     use flowc_runtime::providers::buckaroo::sim::{FileConfig, FileSim, Outcome};
     use flowc_runtime::value::parse_duration;
-    let mut config = FileConfig::default();
+    let mut config = FileConfig {
+        layout: a.layout.clone(),
+        ..FileConfig::default()
+    };
     let mut gateway = GatewayConfig {
         listen: a.listen,
         website_key: a.website_key.clone(),
@@ -220,7 +230,13 @@ fn buckaroo(a: &BuckarooArgs) -> Exit {
     let Some(runtime) = async_runtime() else {
         return Exit::Usage;
     };
-    let mut sim = FileSim::new(a.outbox.clone(), a.inbox.clone(), config);
+    let mut sim = match FileSim::new(a.outbox.clone(), a.inbox.clone(), config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --layout: {e}");
+            return Exit::Usage;
+        }
+    };
     println!(
         "Buckaroo file simulator: request files from {} answered into {} after {}.",
         a.outbox.display(),

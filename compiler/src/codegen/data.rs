@@ -262,6 +262,39 @@ fn id_prefix(provider: &str, kind: &str) -> Option<String> {
     id.prefix.clone().filter(|p| !p.is_empty())
 }
 
+/// `fn connection_settings`: each connection's literal settings as text, for
+/// the simulators (a flow without settings says nothing: the trait's default
+/// is none).
+pub fn connection_settings(flow: &ir::Flow) -> TokenStream {
+    let entries: Vec<TokenStream> = flow
+        .connections
+        .iter()
+        .flat_map(|c| c.settings.iter().map(move |f| (&c.name, f)))
+        .filter_map(|(conn, f)| {
+            let ir::Value::Expr(e) = &f.value else {
+                return None;
+            };
+            let text = match &e.kind {
+                ExprKind::Str(s) => s.clone(),
+                _ => literal_number(e).or_else(|| match &e.kind {
+                    ExprKind::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                })?,
+            };
+            let name = &f.name;
+            Some(quote!((#conn, #name, #text)))
+        })
+        .collect();
+    if entries.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        fn connection_settings() -> &'static [(&'static str, &'static str, &'static str)] {
+            &[#(#entries),*]
+        }
+    }
+}
+
 /// A literal as JSON text (defaults), or `None` for a computed value.
 fn literal_json(e: &Expr) -> Option<String> {
     Some(match &e.kind {

@@ -233,6 +233,7 @@ pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
         .collect();
     let signal_schema = signals(flow, &mut statics);
     let event_defs = events::event_defs(flow, &mut statics);
+    let connection_settings = data::connection_settings(flow);
     let batch_steps: Vec<TokenStream> = nodes
         .iter()
         .filter_map(|n| match &n.step?.kind {
@@ -299,6 +300,7 @@ pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
             fn connections() -> &'static [::flowc_runtime::flow::ConnectionDef] {
                 &CONNECTIONS
             }
+            #connection_settings
             #signal_schema
             #event_defs
             #batch_steps

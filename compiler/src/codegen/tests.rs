@@ -41,6 +41,30 @@ fn squeeze(s: &str) -> String {
 }
 
 #[test]
+fn connection_settings_are_listed_as_text_for_the_simulators() {
+    let flow = include_str!("../../../flows/buckaroo_multi_brand.flow");
+    let out = squeeze(&generate(flow));
+    assert!(
+        out.contains(
+            "fn connection_settings() -> &'static [(&'static str, &'static str, &'static str)] { \
+             &[ (\"acme\", \"payment_types\", \"sepadirectdebit\")"
+        ),
+        "{out}"
+    );
+    for listed in [
+        "(\"acme\", \"instance_number\", \"1\")",
+        "(\"bolt\", \"brand_name\", \"Bolt Mobile\")",
+        "( \"bolt\", \"file_layout\", \"invoice_number,amount,currency,vat,customer_name,iban,country,",
+    ] {
+        assert!(out.contains(listed), "{listed} in {out}");
+    }
+    let none = generate(
+        "flow t\n\ndata {\n  n: integer required\n}\n\nstart input\n\nstep done = end completed\n",
+    );
+    assert!(!none.contains("connection_settings"), "{none}");
+}
+
+#[test]
 fn a_flow_with_batch_steps_lists_them_and_others_say_nothing() {
     let flow = include_str!("../../../flows/buckaroo_direct_debit.flow");
     let out = squeeze(&generate(flow));

@@ -337,6 +337,32 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
     fn connections() -> &'static [::flowc_runtime::flow::ConnectionDef] {
         &CONNECTIONS
     }
+    fn connection_settings() -> &'static [(&'static str, &'static str, &'static str)] {
+        &[
+            ("buckaroo", "payment_types", "sepadirectdebit,payperemail,ideal"),
+            ("buckaroo", "description_prefix", "Acme Telecom "),
+            ("buckaroo", "vat", "21"),
+            ("buckaroo", "currency", "EUR"),
+            ("buckaroo", "due_date_offset_days", "14"),
+            ("buckaroo", "file_prefix", "ACME_DD_"),
+            ("buckaroo", "file_extension", "csv"),
+            ("buckaroo", "culture", "nl-NL"),
+            ("buckaroo", "allowed_methods", "machtiging"),
+            ("buckaroo", "invalid_account_method", "ideal"),
+            ("buckaroo", "dummy_account_number", "0000000000"),
+            ("buckaroo", "country", "NL"),
+            ("buckaroo", "sepa_mandate_date", "2013-12-11"),
+            ("buckaroo", "collect_date_offset_days", "7"),
+            ("buckaroo", "pay_per_email", "true"),
+            ("buckaroo", "brand_name", "Acme Telecom"),
+            ("buckaroo", "instance_number", "1"),
+            (
+                "buckaroo",
+                "file_layout",
+                "invoice_number,amount,currency,vat,customer_name,iban,bic,country,mandate_reference,mandate_date,collect_date,due_date,description,culture,payment_method,ppe_email,ppe_methods",
+            ),
+        ]
+    }
     fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
         &EVENT_FEEDS
     }

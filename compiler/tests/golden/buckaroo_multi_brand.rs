@@ -216,6 +216,30 @@ impl ::flowc_runtime::flow::Flow for BuckarooMultiBrandFlow {
     fn connections() -> &'static [::flowc_runtime::flow::ConnectionDef] {
         &CONNECTIONS
     }
+    fn connection_settings() -> &'static [(&'static str, &'static str, &'static str)] {
+        &[
+            ("acme", "payment_types", "sepadirectdebit"),
+            ("acme", "description_prefix", "Acme Telecom "),
+            ("acme", "file_prefix", "ACME_DD_"),
+            ("acme", "brand_name", "Acme Telecom"),
+            ("acme", "instance_number", "1"),
+            (
+                "acme",
+                "file_layout",
+                "invoice_number,amount,currency,vat,customer_name,iban,country,mandate_reference,mandate_date,collect_date,description,culture,payment_method",
+            ),
+            ("bolt", "payment_types", "sepadirectdebit"),
+            ("bolt", "description_prefix", "Bolt Mobile "),
+            ("bolt", "file_prefix", "BOLT_DD_"),
+            ("bolt", "brand_name", "Bolt Mobile"),
+            ("bolt", "instance_number", "2"),
+            (
+                "bolt",
+                "file_layout",
+                "invoice_number,amount,currency,vat,customer_name,iban,country,mandate_reference,mandate_date,collect_date,description,culture,payment_method",
+            ),
+        ]
+    }
     fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
         &EVENT_FEEDS
     }

@@ -18,6 +18,7 @@ use super::stripe::{check_count, request_fault, webhook_faults};
 use crate::clock::Clock;
 use crate::flow::{ConnectionDef, SecretSource};
 use crate::providers::buckaroo::gateway_sim::{GatewayConfig, GatewaySim, Payer};
+use crate::providers::buckaroo::request_file;
 use crate::providers::buckaroo::sim::{FileConfig, FileSim, Outcome};
 use crate::providers::credential;
 use crate::value::parse_duration;
@@ -25,6 +26,17 @@ use crate::value::parse_duration;
 /// The flow's Buckaroo connections.
 pub fn buckaroo_connections(conns: &'static [ConnectionDef]) -> Vec<&'static ConnectionDef> {
     conns.iter().filter(|c| c.provider == "buckaroo").collect()
+}
+
+/// A connection's `file_layout`, as the flow writes its request files: its
+/// setting, else the catalog's default.
+fn file_layout(settings: &[(&str, &str, &str)], conn: &str) -> String {
+    let given: serde_json::Map<String, Value> = settings
+        .iter()
+        .filter(|(c, _, _)| *c == conn)
+        .map(|(_, k, v)| ((*k).to_string(), Value::String((*v).to_string())))
+        .collect();
+    request_file::setting(&Value::Object(given), "file_layout").unwrap_or_default()
 }
 
 /// Whether a connection takes pushes (it has a `secret_key` to check them).
@@ -45,6 +57,7 @@ impl BuckarooSims {
         clock: Arc<dyn Clock>,
         settings: &BuckarooSettings,
         boxes: &Outboxes,
+        conn_settings: &[(&str, &str, &str)],
         listener: Option<&str>,
     ) -> Result<BuckarooSims, String> {
         if conns.is_empty() {
@@ -131,8 +144,14 @@ impl BuckarooSims {
         let files = boxes
             .exchanges()
             .into_iter()
-            .map(|(_, out, inbox)| FileSim::new(out, inbox, files.clone()))
-            .collect();
+            .map(|(conn, out, inbox)| {
+                let config = FileConfig {
+                    layout: file_layout(conn_settings, conn),
+                    ..files.clone()
+                };
+                FileSim::new(out, inbox, config).map_err(|e| format!("connection `{conn}`: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(BuckarooSims {
             gateways: SimSet::new("Buckaroo", gateways, pushes),
             files,

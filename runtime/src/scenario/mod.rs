@@ -187,6 +187,7 @@ async fn simulate_in<F: Flow>(sc: &Scenario, store: Arc<dyn Store>) -> Result<Re
         Arc::new(clock.clone()),
         &sc.buckaroo,
         &outboxes,
+        F::connection_settings(),
         listener_url.as_deref(),
     )
     .await?;
