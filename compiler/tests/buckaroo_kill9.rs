@@ -3,14 +3,19 @@
 //! every second, its Rator call at a local recording server) run as `run`,
 //! with `flowc sim buckaroo` (a separate process, never killed) answering
 //! every request file with a response file a second later. ISSUES payment
-//! requests are started (every tenth one's mandate refused); the worker is
-//! killed with SIGKILL at random moments and restarted until every issue is
-//! done (at least MIN_KILLS kills). Then: every invoice is in exactly one
+//! requests are started (every tenth one's mandate refused); a worker is
+//! killed with SIGKILL at random moments and started again until every issue
+//! is done (at least MIN_KILLS kills). Then: every invoice is in exactly one
 //! request file, every request file is whole (its header's count and total
 //! are its records'), no temporary file is left handed over; every response
 //! record was stored once and consumed by its issue once; every debited
 //! invoice booked in Rator under one transaction key, every refused one
 //! failed with Buckaroo's reason.
+//!
+//! Two runs: one worker on SQLite, and three replicas on one PostgreSQL (a
+//! throwaway server the test starts) sharing the batches, the outbox and the
+//! inbox, one of them killed at a time. The second also starts a replica
+//! with an outbox of its own, which refuses to start.
 //!
 //! 500 issues run in about 20-40 s on 2 cores once the flow is built
 //! (`FLOWC_KILL9_ISSUES` sets another number).
@@ -25,12 +30,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flowc_runtime::testing::{Reply, TestServer};
+use flowc_runtime::testing::{Reply, TestPostgres, TestServer};
 use rand::Rng;
 use serde_json::{Value, json};
 
 const MIN_KILLS: usize = 8;
-const DEADLINE: Duration = Duration::from_secs(120);
+const DEADLINE: Duration = Duration::from_secs(180);
 
 fn issues_wanted() -> usize {
     std::env::var("FLOWC_KILL9_ISSUES")
@@ -108,46 +113,118 @@ fn request(i: usize) -> Value {
     })
 }
 
-/// (invoice, state, data) of every issue.
-fn issues(store: &Path) -> Vec<(String, String, Value)> {
-    query(store, "SELECT state, data FROM issues", |r| {
-        let data: Value = serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or(Value::Null);
-        Ok((
-            data["invoice_number"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            r.get(0)?,
-            data,
-        ))
-    })
+/// The flow's store, read from outside while the workers run.
+enum Db {
+    Sqlite(PathBuf),
+    Postgres {
+        url: String,
+        rt: tokio::runtime::Handle,
+        client: std::cell::RefCell<Option<tokio_postgres::Client>>,
+    },
 }
 
-fn query<T>(
-    store: &Path,
-    sql: &str,
-    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> Vec<T> {
-    if !store.exists() {
-        return Vec::new();
+impl Db {
+    /// What `--store` takes.
+    fn location(&self) -> std::ffi::OsString {
+        match self {
+            Db::Sqlite(p) => p.clone().into_os_string(),
+            Db::Postgres { url, .. } => url.into(),
+        }
     }
-    let Ok(c) =
-        rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return Vec::new();
-    };
-    let _ = c.busy_timeout(Duration::from_secs(10));
-    let Ok(mut st) = c.prepare(sql) else {
-        return Vec::new();
-    };
-    st.query_map([], f)
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
+
+    /// Every row of `sql` (text columns), or none while the store is not
+    /// there yet or busy.
+    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        match self {
+            Db::Sqlite(store) => {
+                if !store.exists() {
+                    return Vec::new();
+                }
+                let Ok(c) = rusqlite::Connection::open_with_flags(
+                    store,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                ) else {
+                    return Vec::new();
+                };
+                let _ = c.busy_timeout(Duration::from_secs(10));
+                let Ok(mut st) = c.prepare(sql) else {
+                    return Vec::new();
+                };
+                let n = st.column_count();
+                st.query_map([], |r| (0..n).map(|i| r.get::<_, String>(i)).collect())
+                    .map(|rows| rows.filter_map(Result::ok).collect())
+                    .unwrap_or_default()
+            }
+            Db::Postgres { url, rt, client } => {
+                let mut slot = client.borrow_mut();
+                if slot.is_none() {
+                    let Ok((c, conn)) =
+                        rt.block_on(tokio_postgres::connect(url, tokio_postgres::NoTls))
+                    else {
+                        return Vec::new();
+                    };
+                    rt.spawn(conn);
+                    *slot = Some(c);
+                }
+                let c = slot.as_ref().expect("connected");
+                match rt.block_on(c.query(sql, &[])) {
+                    Ok(rows) => rows
+                        .iter()
+                        .map(|r| (0..r.len()).map(|i| r.get::<_, String>(i)).collect())
+                        .collect(),
+                    // Not migrated yet, or the connection broke: again next time.
+                    Err(_) => {
+                        *slot = None;
+                        Vec::new()
+                    }
+                }
+            }
+        }
+    }
+
+    /// (invoice, state, data) of every issue.
+    fn issues(&self) -> Vec<(String, String, Value)> {
+        self.rows("SELECT state, data FROM issues")
+            .into_iter()
+            .map(|r| {
+                let data: Value = serde_json::from_str(&r[1]).unwrap_or(Value::Null);
+                let invoice = data["invoice_number"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                (invoice, r[0].clone(), data)
+            })
+            .collect()
+    }
 }
 
 #[test]
 fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
-    let n = issues_wanted();
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::Sqlite(dir.path().join("buckaroo.db"));
+    kill9(&db, dir.path(), 1, issues_wanted());
+}
+
+#[test]
+fn replicas_on_postgresql_killed_at_random_hand_each_record_over_once() {
+    let pg = TestPostgres::start();
+    let url = pg.create_database();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::Postgres {
+        url,
+        rt: rt.handle().clone(),
+        client: std::cell::RefCell::new(None),
+    };
+    kill9(&db, dir.path(), 3, issues_wanted() * 3 / 5);
+}
+
+/// The run described at the top: `replicas` workers on `db`, files in `dir`.
+fn kill9(db: &Db, dir: &Path, replicas: usize, n: usize) {
     let bin = binary();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -159,20 +236,18 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
         "POST /api/v1/payments",
         std::iter::repeat_n(Reply::json(200, json!({"paymentId": "PAY"})), n * 4),
     );
-    let dir = tempfile::tempdir().expect("tmp");
-    let (outbox, inbox) = (dir.path().join("outbox"), dir.path().join("inbox"));
+    let (outbox, inbox) = (dir.join("outbox"), dir.join("inbox"));
     std::fs::create_dir_all(&outbox).expect("outbox");
     std::fs::create_dir_all(&inbox).expect("inbox");
     let refused: Vec<String> = (1..=n).filter(|i| i % 10 == 0).map(invoice).collect();
     let _sim = start_sim(&outbox, &inbox, &refused);
 
-    let store = dir.path().join("buckaroo.db");
-    let input = dir.path().join("requests.jsonl");
+    let input = dir.join("requests.jsonl");
     let lines: Vec<String> = (1..=n).map(|i| request(i).to_string()).collect();
     std::fs::write(&input, lines.join("\n")).expect("input");
-    let worker = |args: &[&str]| {
+    let worker_in = |outbox: &Path, args: &[&str]| {
         let mut c = Command::new(&bin);
-        c.env("FLOWC_BUCKAROO_OUTBOX", &outbox)
+        c.env("FLOWC_BUCKAROO_OUTBOX", outbox)
             .env("FLOWC_BUCKAROO_INBOX", &inbox)
             .env("FLOWC_BUCKAROO_INBOX_EVERY", "1s")
             .env("BUCKAROO_WEBSITE_KEY", "KILL9_WEBSITE_KEY")
@@ -180,15 +255,18 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
             .env("BUCKAROO_PUSH_HOST", "push.example")
             .env("RATOR_HOST", rator.url().trim_start_matches("http://"))
             .env("RATOR_API_KEY", "rator-kill9")
+            // A killed replica's issues are taken over after 2 s.
+            .env("FLOWC_LEASE_SECS", "2")
             .env("FLOWC_LOG", "error")
             .arg("--store")
-            .arg(&store)
+            .arg(db.location())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         c
     };
+    let worker = |args: &[&str]| worker_in(&outbox, args);
     let st = worker(&["start", "--file", input.to_str().expect("path")])
         .status()
         .expect("start");
@@ -197,7 +275,7 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
     let mut rng = rand::rng();
     let (mut kills, mut runs, mut mid_work) = (0, 0, 0);
     let done = || {
-        issues(&store)
+        db.issues()
             .iter()
             .filter(|(_, s, _)| s == "completed" || s == "failed")
             .count()
@@ -213,17 +291,39 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
         names.sort();
         names
     };
-    // Half the runs are killed at a random moment (0.05 to 1 s in); the
-    // others as soon as they have moved the work on (a request file more, or
-    // an issue more done), so that however fast the machine is, kills land
-    // while files are being written and records applied. The loop goes on
-    // past MIN_KILLS until two have, or the work is done.
+    let spawn = || Proc(worker(&["run", "--concurrency", "4"]).spawn().expect("run"));
+    let mut slots: Vec<Proc> = (0..replicas).map(|_| spawn()).collect();
+    if replicas > 1 {
+        // A replica writing batch files into another directory refuses to
+        // start, naming the connection and its directory.
+        let elsewhere = dir.join("elsewhere");
+        let out = worker_in(&elsewhere, &["run", "--once"])
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("error: connection `buckaroo`:")
+                && err.contains(&elsewhere.display().to_string())
+                && err.contains("FLOWC_BUCKAROO_OUTBOX"),
+            "{err}"
+        );
+    }
+    // Half the kills come at a random moment (0.05 to 1 s on); the others
+    // as soon as the work has moved on (a request file more, or an issue
+    // more done), so that however fast the machine is, kills land while
+    // files are being written and records applied. A random worker is
+    // killed, and started again at once. The loop goes on past MIN_KILLS
+    // until two kills landed mid-work, or the work is done.
     let progress = || (request_files().len(), done());
     while (kills < MIN_KILLS || mid_work < 2) && done() < n {
         runs += 1;
-        assert!(runs < 100, "the worker keeps exiting before it is killed");
+        assert!(
+            runs < 100,
+            "the workers keep exiting before they are killed"
+        );
         let before = progress();
-        let mut c = worker(&["run", "--concurrency", "4"]).spawn().expect("run");
         if rng.random_bool(0.5) {
             std::thread::sleep(Duration::from_millis(rng.random_range(50..1000)));
         } else {
@@ -232,26 +332,28 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        if c.try_wait().expect("wait").is_none() {
-            c.kill().expect("SIGKILL");
+        let i = rng.random_range(0..replicas);
+        let victim = &mut slots[i].0;
+        if victim.try_wait().expect("wait").is_none() {
+            victim.kill().expect("SIGKILL");
             kills += 1;
             let (files, finished) = progress();
             if (files > 0 && files < n.div_ceil(100)) || (finished > 0 && finished < n) {
                 mid_work += 1;
             }
         }
-        c.wait().expect("reap");
+        victim.wait().expect("reap");
+        slots[i] = spawn();
     }
     assert!(
         mid_work >= 2,
         "only {mid_work} of {kills} kills landed mid-work"
     );
 
-    // The last run, not killed, until every issue is done.
-    let _last = Proc(worker(&["run"]).spawn().expect("run"));
+    // The workers run on, not killed, until every issue is done.
     let end = Instant::now() + DEADLINE;
     loop {
-        let all = issues(&store);
+        let all = db.issues();
         if all.len() == n
             && all
                 .iter()
@@ -270,6 +372,7 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    drop(slots);
 
     // Every invoice in exactly one request file; every file whole.
     let mut in_files: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -305,11 +408,11 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
     assert!(twice.is_empty(), "invoices in several files: {twice:?}");
 
     // Every response record stored once and consumed once by its issue.
-    let events = query(
-        &store,
-        "SELECT event_id, match_key FROM events WHERE event_id LIKE 'buckaroo:%'",
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-    );
+    let events: Vec<(String, String)> = db
+        .rows("SELECT event_id, match_key FROM events WHERE event_id LIKE 'buckaroo:%'")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
     let mut per_invoice: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (id, key) in &events {
         per_invoice.entry(key.clone()).or_default().push(id.clone());
@@ -324,11 +427,11 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
             .take(5)
             .collect::<Vec<_>>()
     );
-    let consumed = query(
-        &store,
-        "SELECT issue, event_id FROM consumed_events WHERE event_id LIKE 'buckaroo:%'",
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-    );
+    let consumed: Vec<(String, String)> = db
+        .rows("SELECT issue, event_id FROM consumed_events WHERE event_id LIKE 'buckaroo:%'")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
     let by_issue: BTreeSet<&String> = consumed.iter().map(|(i, _)| i).collect();
     assert_eq!(consumed.len(), n, "each record consumed once");
     assert_eq!(by_issue.len(), n, "by a different issue each");
@@ -349,7 +452,7 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
         let key = s.idempotency_key().unwrap_or_default().to_string();
         bookings.entry(inv).or_default().insert(key);
     }
-    for (inv, state, data) in issues(&store) {
+    for (inv, state, data) in db.issues() {
         if refused.contains(&inv) {
             assert_eq!(state, "failed", "{inv}");
             assert_eq!(data["response_status"], "rejected", "{inv}");
@@ -363,7 +466,7 @@ fn kill_9_while_batching_writing_and_reading_back_applies_each_record_once() {
     }
     assert_eq!(bookings.len(), n - refused.len());
     println!(
-        "kill -9: {n} payment requests in {} request files, {kills} SIGKILLs ({mid_work} mid-work) in {runs} runs, {} Rator calls",
+        "kill -9: {n} payment requests, {replicas} worker(s), {} request files, {kills} SIGKILLs ({mid_work} mid-work) in {runs} runs, {} Rator calls",
         files.len(),
         rator.seen().len()
     );

@@ -242,22 +242,6 @@ fn every_flow_s_scenarios_end_the_same_on_postgresql_as_on_sqlite() {
     }
     assert!(compared >= 20, "every scenario of examples/: {compared}");
 
-    // `run` of the flow with a batch step refuses the shared store, naming
-    // the step: its batch spool is a file replicas on PostgreSQL do not share.
-    let out = Command::new(build_flow("buckaroo_direct_debit"))
-        .env_remove("FLOWC_SHARED_OUTBOX")
-        .args(["--store", &url, "run", "--once"])
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains(
-            "error: step `queue` is a batch step (buckaroo.direct_debit_batch): \
-             replicas on PostgreSQL do not share its batch spool"
-        ),
-        "{err}"
-    );
     // Each simulation dropped its schema: only `public` is left.
     let schemas = Command::new(pg_bin("psql"))
         .args(["-At", "-d", &url, "-c"])

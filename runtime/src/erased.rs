@@ -40,7 +40,7 @@ pub trait DynFlow: Send + Sync + 'static {
     fn triggers(&self) -> &'static [TriggerDef];
     fn schedules(&self) -> &'static [ScheduleDef];
     fn event_feeds(&self) -> &'static [FeedDef];
-    fn batch_steps(&self) -> &'static [(&'static str, &'static str)];
+    fn batch_steps(&self) -> &'static [(&'static str, &'static str, &'static str)];
     fn default_retry(&self) -> RetryPolicy;
     /// Runs the step with this id on the data (JSON of the flow's `Data`).
     fn run_step<'a>(
@@ -104,7 +104,7 @@ impl<F: Flow> DynFlow for Typed<F> {
     fn event_feeds(&self) -> &'static [FeedDef] {
         F::event_feeds()
     }
-    fn batch_steps(&self) -> &'static [(&'static str, &'static str)] {
+    fn batch_steps(&self) -> &'static [(&'static str, &'static str, &'static str)] {
         F::batch_steps()
     }
     fn default_retry(&self) -> RetryPolicy {
@@ -253,7 +253,7 @@ impl Flow for Erased {
     fn event_feeds() -> &'static [FeedDef] {
         registered().event_feeds()
     }
-    fn batch_steps() -> &'static [(&'static str, &'static str)] {
+    fn batch_steps() -> &'static [(&'static str, &'static str, &'static str)] {
         registered().batch_steps()
     }
     fn default_retry() -> RetryPolicy {

@@ -96,11 +96,11 @@ pub trait Flow: Send + Sync + 'static {
     fn event_feeds() -> &'static [FeedDef] {
         &[]
     }
-    /// The flow's batch steps: (step id, `provider.action`). Their open
-    /// batches are spooled in a file beside the connection's outbox
-    /// (`action::batch`), which `run` on a PostgreSQL store refuses to share
-    /// between replicas unless told they share it (`FLOWC_SHARED_OUTBOX`).
-    fn batch_steps() -> &'static [(&'static str, &'static str)] {
+    /// The flow's batch steps: (step id, `provider.action`, connection).
+    /// Their batches are spooled in the store and their files written into
+    /// the connection's outbox (`action::batch`), which `run` on PostgreSQL
+    /// checks every replica shares (`cli::preflight`).
+    fn batch_steps() -> &'static [(&'static str, &'static str, &'static str)] {
         &[]
     }
     /// The retry limits of steps that do not set their own.

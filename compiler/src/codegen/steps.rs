@@ -239,7 +239,8 @@ pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
         .filter_map(|n| match &n.step?.kind {
             StepKind::Batch(b) => {
                 let (id, action) = (&n.id, format!("{}.{}", b.provider, b.action));
-                Some(quote!((#id, #action)))
+                let connection = &b.connection;
+                Some(quote!((#id, #action, #connection)))
             }
             _ => None,
         })
@@ -249,7 +250,7 @@ pub fn steps(flow: &ir::Flow, model: &Model) -> TokenStream {
         TokenStream::new()
     } else {
         quote! {
-            fn batch_steps() -> &'static [(&'static str, &'static str)] {
+            fn batch_steps() -> &'static [(&'static str, &'static str, &'static str)] {
                 &[#(#batch_steps),*]
             }
         }

@@ -70,8 +70,8 @@ fn a_flow_with_batch_steps_lists_them_and_others_say_nothing() {
     let out = squeeze(&generate(flow));
     assert!(
         out.contains(
-            "fn batch_steps() -> &'static [(&'static str, &'static str)] { \
-             &[(\"queue\", \"buckaroo.direct_debit_batch\")] }"
+            "fn batch_steps() -> &'static [(&'static str, &'static str, &'static str)] { \
+             &[(\"queue\", \"buckaroo.direct_debit_batch\", \"buckaroo\")] }"
         ),
         "{out}"
     );

@@ -366,8 +366,8 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
     fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
         &EVENT_FEEDS
     }
-    fn batch_steps() -> &'static [(&'static str, &'static str)] {
-        &[("queue", "buckaroo.direct_debit_batch")]
+    fn batch_steps() -> &'static [(&'static str, &'static str, &'static str)] {
+        &[("queue", "buckaroo.direct_debit_batch", "buckaroo")]
     }
     fn first_step() -> Step {
         Step::Queue

@@ -243,10 +243,10 @@ impl ::flowc_runtime::flow::Flow for BuckarooMultiBrandFlow {
     fn event_feeds() -> &'static [::flowc_runtime::flow::FeedDef] {
         &EVENT_FEEDS
     }
-    fn batch_steps() -> &'static [(&'static str, &'static str)] {
+    fn batch_steps() -> &'static [(&'static str, &'static str, &'static str)] {
         &[
-            ("queue_acme", "buckaroo.direct_debit_batch"),
-            ("queue_bolt", "buckaroo.direct_debit_batch"),
+            ("queue_acme", "buckaroo.direct_debit_batch", "acme"),
+            ("queue_bolt", "buckaroo.direct_debit_batch", "bolt"),
         ]
     }
     fn first_step() -> Step {

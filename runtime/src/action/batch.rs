@@ -4,11 +4,14 @@
 //! line then one line per record, columns in the `file_layout` order); then every
 //! issue in it goes on, with the file's name and its record number.
 //!
-//! The open batches live in a small SQLite file beside the outbox
-//! (`<outbox>/.flowc-batches.sqlite`): a record is added, and a batch closed and
-//! its file written, each in one transaction, so a crash loses nothing and never
-//! writes a record twice (a record is keyed by its step's idempotency key). Files
-//! are written to a temporary name, synced, then renamed.
+//! The open and closed batches live in the flow's store ([`BatchStore`]), so
+//! replicas on PostgreSQL share them: a record enters a batch once (keyed by
+//! its step's idempotency key) and a batch closes once, in the store's
+//! transaction. The file is written after the close: to a temporary name,
+//! synced, then renamed, and recorded in the store. A crash in between leaves
+//! the batch closed and unrecorded; the next step of the batch that runs writes
+//! the file then, with the same name and bytes (a closed batch's records never
+//! change, and the header's time is the close's), unless it is there already.
 //!
 //! Generated code:
 //! ```text
@@ -23,7 +26,6 @@ use std::time::Duration;
 
 use flowc_catalog::{Action, Provider};
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
 use super::input::{self, Target};
@@ -32,6 +34,7 @@ use crate::clock::add;
 use crate::engine::StepContext;
 use crate::flow::{StepError, StepId, Transition, Wait, WaitOn};
 use crate::providers::buckaroo::request_file;
+use crate::store::{BatchAdd, BatchState};
 
 /// The signal that wakes the issues of a batch when it is handed over.
 pub const BATCH_SIGNAL: &str = "flowc.batch";
@@ -84,8 +87,8 @@ pub struct BatchCall {
     pub max: usize,
     pub schedule: BatchSchedule,
     /// The connection's settings (`file_prefix`, `file_extension`, `file_layout`,
-    /// `description_prefix`, …; `outbox`: the directory files go to, overridden by
-    /// `FLOWC_<CONNECTION>_OUTBOX`). Missing settings take the catalog's defaults.
+    /// `description_prefix`, …). Missing settings take the catalog's defaults.
+    /// Files go to the connection's [`outbox_dir`].
     pub settings: Value,
     /// The step's `retry:` policy for a spool or outbox that cannot be written;
     /// `None`: the flow's default.
@@ -131,6 +134,11 @@ impl BatchPending {
 /// directory (`simulate` gives each connection a temporary one while it is unset).
 pub fn outbox_env(connection: &str) -> String {
     format!("FLOWC_{}_OUTBOX", env_name(connection))
+}
+
+/// A connection's outbox directory: `FLOWC_<NAME>_OUTBOX`, else `outbox`.
+pub fn outbox_dir(connection: &str) -> PathBuf {
+    PathBuf::from(crate::http::env_var(&outbox_env(connection)).unwrap_or_else(|| "outbox".into()))
 }
 
 /// `FLOWC_<NAME>_INBOX`, the variable that names the directory a connection's
@@ -190,10 +198,13 @@ fn setting(provider: &Provider, settings: &Value, name: &str) -> Option<String> 
 
 impl FileSpec {
     fn of(provider: &Provider, action: &Action, call: &BatchCall) -> Result<FileSpec, String> {
-        let env = outbox_env(call.connection);
-        let dir = crate::http::env_var(&env)
-            .or_else(|| setting(provider, &call.settings, "outbox"))
-            .unwrap_or_else(|| "outbox".into());
+        // A hand-written call (a test's) may name its directory in
+        // `settings.outbox`; flows cannot (the catalog has no such setting),
+        // so theirs is always the connection's `outbox_dir`.
+        let dir = match call.settings.get("outbox").and_then(Value::as_str) {
+            Some(d) => PathBuf::from(d),
+            None => outbox_dir(call.connection),
+        };
         let layout: Vec<String> = setting(provider, &call.settings, "file_layout")
             .map(|l| l.split(',').map(|c| c.trim().to_string()).collect())
             .unwrap_or_else(|| action.inputs.iter().map(|f| f.name.clone()).collect());
@@ -206,7 +217,7 @@ impl FileSpec {
             ));
         }
         Ok(FileSpec {
-            dir: PathBuf::from(dir),
+            dir,
             prefix: setting(provider, &call.settings, "file_prefix").unwrap_or_default(),
             extension: setting(provider, &call.settings, "file_extension")
                 .unwrap_or_else(|| "csv".into()),
@@ -216,223 +227,44 @@ impl FileSpec {
     }
 }
 
-/// Where the record stands after adding it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Added {
-    pub batch: i64,
-    pub record_number: i64,
-    /// The file, once the batch is handed over.
-    pub file: Option<String>,
-    pub close_at: Timestamp,
-    /// The other issues of a batch this call closed (to wake them).
-    pub wake: Vec<String>,
-}
-
-/// The durable spool of open and closed batches.
-#[derive(Debug)]
-pub struct Spool {
-    conn: Connection,
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY,
-    provider TEXT NOT NULL, action TEXT NOT NULL, connection TEXT NOT NULL,
-    opened_at INTEGER NOT NULL, close_at INTEGER NOT NULL,
-    closed_at INTEGER, file TEXT
-);
-CREATE INDEX IF NOT EXISTS batches_open ON batches (provider, action, connection) WHERE closed_at IS NULL;
-CREATE TABLE IF NOT EXISTS records (
-    key TEXT PRIMARY KEY, batch INTEGER NOT NULL, n INTEGER NOT NULL,
-    issue TEXT NOT NULL, record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS records_batch ON records (batch, n);
-";
-
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(sql)`
-fn sql(e: rusqlite::Error) -> String {
-    format!("batch spool: {e}")
-}
-
-impl Spool {
-    /// Opens (creating) the spool of an outbox directory.
-    pub fn open(dir: &Path) -> Result<Spool, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create the outbox {}: {e}", dir.display()))?;
-        let conn = Connection::open(dir.join(".flowc-batches.sqlite")).map_err(sql)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-            .map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
-        Ok(Spool { conn })
-    }
-
-    /// Adds a record (once per key), and closes its batch when it is full or due.
-    #[allow(clippy::too_many_arguments)] // one record's whole context, each distinct
-    pub fn add(
-        &mut self,
-        call: (&str, &str, &str),
-        key: &str,
-        issue: &str,
-        record: &Map<String, Value>,
-        now: Timestamp,
-        max: usize,
-        schedule: BatchSchedule,
-        file: &FileSpec,
-    ) -> Result<Added, String> {
-        let (provider, action, connection) = call;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        let existing: Option<(i64, i64)> = tx
-            .query_row("SELECT batch, n FROM records WHERE key = ?1", [key], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .map_err(sql)?;
-        let (batch, n) = match existing {
-            Some(x) => x,
-            None => {
-                let open: Option<i64> = tx
-                    .query_row(
-                        "SELECT id FROM batches WHERE provider = ?1 AND action = ?2 AND connection = ?3 AND closed_at IS NULL ORDER BY id LIMIT 1",
-                        params![provider, action, connection],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(sql)?;
-                let batch = match open {
-                    Some(b) => b,
-                    None => {
-                        tx.execute(
-                            "INSERT INTO batches (provider, action, connection, opened_at, close_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            params![provider, action, connection, now.as_second(), schedule.close_at(now).as_second()],
-                        )
-                        .map_err(sql)?;
-                        tx.last_insert_rowid()
-                    }
-                };
-                let n: i64 = tx
-                    .query_row(
-                        "SELECT COALESCE(MAX(n), 0) + 1 FROM records WHERE batch = ?1",
-                        [batch],
-                        |r| r.get(0),
-                    )
-                    .map_err(sql)?;
-                tx.execute(
-                    "INSERT INTO records (key, batch, n, issue, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![key, batch, n, issue, Value::Object(record.clone()).to_string()],
-                )
-                .map_err(sql)?;
-                (batch, n)
-            }
-        };
-        let (opened_at, close_at, mut file_name): (i64, i64, Option<String>) = tx
-            .query_row(
-                "SELECT opened_at, close_at, file FROM batches WHERE id = ?1",
-                [batch],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .map_err(sql)?;
-        let count: i64 = tx
-            .query_row(
-                "SELECT COUNT(*) FROM records WHERE batch = ?1",
-                [batch],
-                |r| r.get(0),
-            )
-            .map_err(sql)?;
-        let close_at = Timestamp::from_second(close_at).unwrap_or(now);
-        let mut wake = Vec::new();
-        if file_name.is_none() && (count as usize >= max || now >= close_at) {
-            let mut rows = Vec::new();
-            {
-                let mut st = tx
-                    .prepare("SELECT issue, record FROM records WHERE batch = ?1 ORDER BY n")
-                    .map_err(sql)?;
-                let it = st
-                    .query_map([batch], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                    })
-                    .map_err(sql)?;
-                for row in it {
-                    rows.push(row.map_err(sql)?);
-                }
-            }
-            let opened = Timestamp::from_second(opened_at).unwrap_or(now);
-            let name = format!(
-                "{}{}-{batch:06}.{}",
-                file.prefix,
-                opened.strftime("%Y%m%d"),
-                file.extension
-            );
-            let records: Vec<Value> = rows
-                .iter()
-                .map(|(_, r)| serde_json::from_str(r).unwrap_or(Value::Null))
-                .collect();
-            let header = match &file.header {
-                Some(h) => Some(request_file::header(
-                    &name,
-                    now,
-                    &records,
-                    &h.settings,
-                    &h.website_key,
-                )?),
-                None => None,
-            };
-            write_file(
-                &file.dir.join(&name),
-                header.as_deref(),
-                &file.layout,
-                &records,
-            )?;
-            tx.execute(
-                "UPDATE batches SET closed_at = ?1, file = ?2 WHERE id = ?3",
-                params![now.as_second(), name, batch],
-            )
-            .map_err(sql)?;
-            wake = rows
-                .into_iter()
-                .map(|(i, _)| i)
-                .filter(|i| i != issue)
-                .collect();
-            file_name = Some(name);
-        }
-        tx.commit().map_err(sql)?;
-        Ok(Added {
-            batch,
-            record_number: n,
-            file: file_name,
-            close_at,
-            wake,
-        })
-    }
-}
-
-/// The records of a request file that was handed over, in file order, as the
-/// spool of its outbox holds them (what a simulator of the provider reads to
-/// know each record's fields whatever the file's layout).
-pub fn file_records(dir: &Path, file: &str) -> Result<Vec<Value>, String> {
-    let conn = Connection::open_with_flags(
-        dir.join(".flowc-batches.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+/// A batch's file name: `<prefix><opened yyyymmdd>-<batch, 6 digits>.<extension>`.
+pub fn file_name(file: &FileSpec, opened_at: Timestamp, batch: i64) -> String {
+    format!(
+        "{}{}-{batch:06}.{}",
+        file.prefix,
+        opened_at.strftime("%Y%m%d"),
+        file.extension
     )
-    .map_err(sql)?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
-    let mut stmt = conn
-        .prepare(
-            "SELECT r.record FROM records r JOIN batches b ON r.batch = b.id \
-             WHERE b.file = ?1 ORDER BY r.n",
-        )
-        .map_err(sql)?;
-    let rows = stmt
-        .query_map([file], |r| r.get::<_, String>(0))
-        .map_err(sql)?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(serde_json::from_str(&r.map_err(sql)?).unwrap_or(Value::Null));
+}
+
+/// Writes the file of a closed batch (`records`: its records in order,
+/// `closed_at`: the header's time) unless a file of its name is in the outbox
+/// already: written before a crash that kept the store from recording it, or
+/// by another replica at the same moment. The same batch always makes the
+/// same bytes, so either way the outbox holds the batch once.
+pub fn write_batch(
+    file: &FileSpec,
+    name: &str,
+    closed_at: Timestamp,
+    records: &[Value],
+) -> Result<(), String> {
+    std::fs::create_dir_all(&file.dir)
+        .map_err(|e| format!("cannot create the outbox {}: {e}", file.dir.display()))?;
+    let path = file.dir.join(name);
+    if path.exists() {
+        return Ok(());
     }
-    Ok(out)
+    let header = match &file.header {
+        Some(h) => Some(request_file::header(
+            name,
+            closed_at,
+            records,
+            &h.settings,
+            &h.website_key,
+        )?),
+        None => None,
+    };
+    write_file(&path, header.as_deref(), &file.layout, records)
 }
 
 /// Writes a request file: the header record, each record marked `D` after it
@@ -469,9 +301,13 @@ pub fn write_file(
     let bytes = w
         .into_inner()
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    // A temporary name of this process and moment: replicas writing the same
+    // batch at once each rename a whole file of the same bytes into place.
     let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("batch")
+        ".{}.{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("batch"),
+        std::process::id(),
+        Timestamp::now().as_nanosecond()
     ));
     let write = || -> std::io::Result<()> {
         use std::io::Write;
@@ -537,27 +373,66 @@ impl StepContext {
         };
         let key = self.begin_effect(&format!("batch {name}")).await?;
         let (issue, now) = (self.issue.clone(), self.rt.clock.now());
-        let (p, a, c) = (call.provider, call.action, call.connection);
-        let schedule = call.schedule;
-        let k = key.clone();
-        let added = tokio::task::spawn_blocking(move || {
-            Spool::open(&file.dir)?.add((p, a, c), &k, &issue, &record, now, max, schedule, &file)
-        })
-        .await
-        .map_err(|e| StepError::Store(format!("batch spool: {e}")))?
-        .map_err(|m| StepError::Retry {
-            message: format!("step `{step}`: {name}: {m}"),
-            retry_after: None,
-            policy: call.retry,
-        })?;
-        for other in &added.wake {
-            let _ = self
-                .rt
-                .store
-                .send_signal(other, BATCH_SIGNAL, json!({"batch": added.batch}), now)
-                .await;
-        }
-        match added.file {
+        let added = self
+            .rt
+            .store
+            .batch_add(BatchAdd {
+                provider: call.provider.into(),
+                action: call.action.into(),
+                connection: call.connection.into(),
+                key: key.clone(),
+                issue: issue.clone(),
+                record: Value::Object(record),
+                now,
+                max: u64::try_from(max).unwrap_or(u64::MAX),
+                close_at: call.schedule.close_at(now),
+            })
+            .await
+            .map_err(|e| StepError::Store(format!("batch spool: {e}")))?;
+        let file_name = match added.state {
+            BatchState::Open => None,
+            BatchState::Written { file } => Some(file),
+            BatchState::Closed { closed_at, records } => {
+                let name = file_name(&file, added.opened_at, added.batch);
+                let (n, values): (String, Vec<Value>) = (
+                    name.clone(),
+                    records.iter().map(|(_, r)| r.clone()).collect(),
+                );
+                tokio::task::spawn_blocking(move || write_batch(&file, &n, closed_at, &values))
+                    .await
+                    .map_err(|e| StepError::Store(format!("batch file: {e}")))?
+                    .map_err(|m| StepError::Retry {
+                        message: format!("step `{step}`: {name}: {m}"),
+                        retry_after: None,
+                        policy: call.retry,
+                    })?;
+                self.rt
+                    .store
+                    .batch_written(added.batch, &name)
+                    .await
+                    .map_err(|e| StepError::Store(format!("batch spool: {e}")))?;
+                // Wake the batch's other issues. Should this be lost to a
+                // crash, they look again at their next poll.
+                let others: Vec<String> = records
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .filter(|i| *i != issue)
+                    .collect();
+                if let Err(e) = self
+                    .rt
+                    .store
+                    .send_signals(others, BATCH_SIGNAL, json!({"batch": added.batch}), now)
+                    .await
+                {
+                    tracing::warn!(
+                        batch = added.batch,
+                        "batch handed over; waking its issues failed: {e}"
+                    );
+                }
+                Some(name)
+            }
+        };
+        match file_name {
             Some(f) => {
                 let mut fields = Map::new();
                 fields.insert("file_name".into(), Value::String(f));
@@ -606,37 +481,34 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_added_once_per_key() {
+    fn a_batch_file_is_written_once_with_the_same_bytes_whoever_writes_it() {
         let dir = tempfile::tempdir().unwrap();
         let file = FileSpec {
-            dir: dir.path().to_path_buf(),
+            dir: dir.path().join("outbox"),
             prefix: "B".into(),
             extension: "csv".into(),
             layout: vec!["a".into()],
             header: None,
         };
-        let t: Timestamp = "2025-03-01T09:30:00Z".parse().unwrap();
-        let rec: Map<String, Value> = [("a".to_string(), json!("1"))].into_iter().collect();
-        let sched = BatchSchedule::Every(Duration::from_secs(60));
-        let call = ("buckaroo", "direct_debit_batch", "c");
-        let mut spool = Spool::open(dir.path()).unwrap();
-        let a = spool
-            .add(call, "k1", "i1", &rec, t, 2, sched, &file)
-            .unwrap();
-        let again = spool
-            .add(call, "k1", "i1", &rec, t, 2, sched, &file)
-            .unwrap();
-        assert_eq!((a.record_number, again.record_number), (1, 1));
-        assert_eq!(again.file, None, "one record, not two");
-        // Reopened (a restart): the open batch is still there.
-        let mut spool = Spool::open(dir.path()).unwrap();
-        let b = spool
-            .add(call, "k2", "i2", &rec, t, 2, sched, &file)
-            .unwrap();
-        assert_eq!(b.record_number, 2);
-        assert_eq!(b.file.as_deref(), Some("B20250301-000001.csv"));
-        assert_eq!(b.wake, ["i1"]);
-        let text = std::fs::read_to_string(dir.path().join("B20250301-000001.csv")).unwrap();
-        assert_eq!(text, "a\r\n1\r\n1\r\n");
+        let opened: Timestamp = "2025-03-01T09:30:00Z".parse().unwrap();
+        let name = file_name(&file, opened, 7);
+        assert_eq!(name, "B20250301-000007.csv");
+        let records = [json!({"a": "1"}), json!({"a": 2})];
+        write_batch(&file, &name, opened, &records).unwrap();
+        let path = file.dir.join(&name);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\r\n1\r\n2\r\n");
+        // Found there (written before a crash kept it from being recorded,
+        // or by another replica): left as it is, never written twice.
+        std::fs::write(&path, "taken by the uploader").unwrap();
+        write_batch(&file, &name, opened, &records).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "taken by the uploader"
+        );
+        let left: Vec<_> = std::fs::read_dir(&file.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
     }
 }

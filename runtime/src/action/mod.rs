@@ -27,7 +27,7 @@ pub mod request;
 
 pub use batch::{
     BatchCall, BatchPending, BatchResult, BatchSchedule, BatchStatus, env_name, inbox_env,
-    outbox_env,
+    outbox_dir, outbox_env,
 };
 
 use flowc_catalog::{Action, Provider};

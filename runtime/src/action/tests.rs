@@ -164,7 +164,12 @@ impl Flow for Calls {
                         action: leak(&data.action),
                         connection: leak(&data.connection),
                         inputs: data.inputs.clone(),
-                        max: 3,
+                        // `test_max`: a test's own batch size.
+                        max: data
+                            .settings
+                            .get("test_max")
+                            .and_then(Value::as_u64)
+                            .map_or(3, |m| m as usize),
                         schedule: BatchSchedule::Every(Duration::from_secs(3600)),
                         settings: data.settings.clone(),
                         retry: step_retry(data),
@@ -859,6 +864,58 @@ async fn a_batch_of_three_issues_is_one_request_file() {
     assert_eq!(text.lines().count(), 2, "{text}");
 }
 
+#[tokio::test]
+async fn a_batch_closed_by_a_worker_that_died_before_writing_it_is_written_by_the_next_look() {
+    let e = env().await;
+    let outbox = tempfile::tempdir().unwrap();
+    let settings = json!({"outbox": outbox.path().to_str().unwrap(), "file_prefix": "DD_",
+        "file_layout": "invoice_number,amount", "test_max": 2});
+    let record = json!({"provider": "buckaroo", "action": "direct_debit_batch", "connection": "buckaroo",
+        "batch": true, "settings": settings,
+        "inputs": {"invoice_number": "F-1", "amount": {"amount": "10.00", "currency": "EUR"},
+                   "customer_name": "A", "iban": "NL91ABNA0417164300", "mandate_reference": "M-1"}});
+    let id = e.engine.start(&record).await.unwrap();
+    e.engine.run_due(8).await.unwrap();
+    assert_eq!(e.issue(&id).await.state, IssueState::Waiting);
+    // Another worker adds the second record, which closes the batch, and
+    // dies before it writes the file.
+    let now = e.clock.now();
+    let closed = e
+        .engine
+        .store()
+        .batch_add(crate::store::BatchAdd {
+            provider: "buckaroo".into(),
+            action: "direct_debit_batch".into(),
+            connection: "buckaroo".into(),
+            key: "key-of-the-dead-worker".into(),
+            issue: "gone".into(),
+            record: json!({"invoice_number": "F-2", "amount": "5.00"}),
+            now,
+            max: 2,
+            close_at: now,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        closed.state,
+        crate::store::BatchState::Closed { .. }
+    ));
+    let name = "DD_20250301-000001.csv";
+    assert!(!outbox.path().join(name).exists());
+    // The waiting issue looks again at its poll: it writes the file.
+    e.clock.advance(Duration::from_secs(3600));
+    let row = e.settle(&id).await;
+    assert_eq!(row.state, IssueState::Completed, "{:?}", row.error);
+    assert_eq!(result(&row), json!({"file_name": name, "record_number": 1}));
+    let text = std::fs::read_to_string(outbox.path().join(name)).unwrap();
+    assert_eq!(
+        text,
+        "H,DD_20250301-000001.csv,2025-03-01T09:00:00Z,2,15.00,EUR,WEBSITEKEY,,\r\n\
+         D,F-1,10.00\r\nD,F-2,5.00\r\n",
+        "the header's time is the close's"
+    );
+}
+
 /// A step's attempts at a server that always fails: failed, with this many
 /// requests seen and the engine's "gave up after N attempts".
 async fn attempts_at_a_failing_server(
@@ -917,11 +974,12 @@ async fn an_http_step_makes_the_attempts_its_retry_allows() {
 async fn a_batch_step_makes_the_attempts_its_retry_allows() {
     let e = env().await;
     // The outbox cannot be made: a file stands where its directory should be.
+    // Each record fills its batch, whose file then cannot be written.
     let dir = tempfile::tempdir().unwrap();
     let blocked = dir.path().join("outbox");
     std::fs::write(&blocked, "not a directory").unwrap();
     let record = json!({"provider": "buckaroo", "action": "direct_debit_batch", "connection": "buckaroo",
-        "batch": true, "settings": {"outbox": blocked.to_str().unwrap()},
+        "batch": true, "settings": {"outbox": blocked.to_str().unwrap(), "test_max": 1},
         "inputs": {"invoice_number": "F-1", "amount": {"amount": "10", "currency": "EUR"},
                    "customer_name": "A", "iban": "NL91ABNA0417164300", "mandate_reference": "M-1"}});
     for (max, want) in [(Some(2), 2), (None, RetryPolicy::default().max_attempts)] {

@@ -278,16 +278,6 @@ async fn dispatch<F: Flow>(cli: Cli) -> i32 {
         return 2;
     }
     if matches!(cli.command, Command::Run { .. }) {
-        let on_pg = cli
-            .store
-            .as_deref()
-            .and_then(Path::to_str)
-            .is_some_and(is_postgres_url);
-        let shared = std::env::var(preflight::SHARED_OUTBOX_ENV).ok();
-        let refused = preflight::unshared_batches(F::batch_steps(), on_pg, shared.as_deref());
-        for r in &refused {
-            eprintln!("error: {r}");
-        }
         let missing = preflight::missing_credentials(F::connections());
         if !missing.is_empty() {
             for m in &missing {
@@ -297,7 +287,26 @@ async fn dispatch<F: Flow>(cli: Cli) -> i32 {
                 "error: `run` needs every credential of the flow's connections; none of its issues was touched"
             );
         }
-        if !refused.is_empty() || !missing.is_empty() {
+        // On SQLite one process writes the batch files; replicas on
+        // PostgreSQL must all write them into one outbox.
+        let on_pg = cli
+            .store
+            .as_deref()
+            .and_then(Path::to_str)
+            .is_some_and(is_postgres_url);
+        let unshared = if on_pg {
+            let batch: Vec<(&str, PathBuf)> = F::batch_steps()
+                .iter()
+                .map(|(_, _, c)| (*c, crate::action::outbox_dir(c)))
+                .collect();
+            preflight::unshared_outboxes(store.as_ref(), &batch).await
+        } else {
+            Vec::new()
+        };
+        for u in &unshared {
+            eprintln!("error: {u}");
+        }
+        if !missing.is_empty() || !unshared.is_empty() {
             return 2;
         }
     }

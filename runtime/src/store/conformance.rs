@@ -10,8 +10,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::{
-    Commit, CommitOutcome, FeedBatch, FeedEvent, FeedStart, IssueState, IssueUpdate, LedgerBegin,
-    LedgerFinish, NewIssue, PgOptions, PgStore, SqliteOptions, SqliteStore, Store,
+    BatchAdd, BatchState, Commit, CommitOutcome, FeedBatch, FeedEvent, FeedStart, IssueState,
+    IssueUpdate, LedgerBegin, LedgerFinish, NewIssue, PgOptions, PgStore, SqliteOptions,
+    SqliteStore, Store,
 };
 use crate::testing::TestPostgres;
 
@@ -646,6 +647,234 @@ async fn the_next_wake_is_the_earliest_due_time_of_an_active_issue(store: Arc<dy
     assert_eq!(store.next_wake().await.unwrap(), Some(t(50)));
 }
 
+async fn signals_to_several_issues_reach_the_active_ones(store: Arc<dyn Store>) {
+    store
+        .create_issues(vec![
+            new_issue("a", 0),
+            new_issue("b", 0),
+            new_issue("done", 0),
+        ])
+        .await
+        .unwrap();
+    wait_on(&store, "a", "signal:flowc.batch", 1).await;
+    let seq = seq_of(&store, "done").await;
+    store
+        .commit(commit_of(update(
+            "done",
+            seq,
+            IssueState::Completed,
+            "end",
+            1,
+        )))
+        .await
+        .unwrap();
+    let ids = ["a", "b", "done", "missing"].map(String::from).to_vec();
+    let sent = store
+        .send_signals(ids, "flowc.batch", json!({ "batch": 3 }), t(7))
+        .await
+        .unwrap();
+    assert_eq!(sent, 2, "the two active issues");
+    assert_eq!(
+        store.load("a").await.unwrap().unwrap().wake_at,
+        Some(t(7)),
+        "woken"
+    );
+    for id in ["a", "b"] {
+        let m = store.messages(id, "signal:flowc.batch").await.unwrap();
+        assert_eq!(m.len(), 1, "{id}");
+        assert_eq!(m[0].data, json!({ "batch": 3 }));
+    }
+    assert!(
+        store
+            .messages("done", "signal:flowc.batch")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn batch_add(key: &str, issue: &str, now: i64, max: u64, close_at: i64) -> BatchAdd {
+    BatchAdd {
+        provider: "buckaroo".into(),
+        action: "direct_debit_batch".into(),
+        connection: "bk".into(),
+        key: key.into(),
+        issue: issue.into(),
+        record: json!({ "invoice_number": key }),
+        now: t(now),
+        max,
+        close_at: t(close_at),
+    }
+}
+
+async fn a_batch_takes_each_record_once_and_closes_when_full(store: Arc<dyn Store>) {
+    let a = store
+        .batch_add(batch_add("k1", "i1", 0, 2, 1000))
+        .await
+        .unwrap();
+    assert_eq!((a.record_number, &a.state), (1, &BatchState::Open));
+    assert_eq!((a.opened_at, a.close_at), (t(0), t(1000)));
+    let again = store
+        .batch_add(batch_add("k1", "i1", 5, 2, 1005))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.batch, again.record_number),
+        (a.batch, 1),
+        "one record, not two"
+    );
+    assert_eq!((again.state, again.close_at), (BatchState::Open, t(1000)));
+    let full = store
+        .batch_add(batch_add("k2", "i2", 6, 2, 1006))
+        .await
+        .unwrap();
+    assert_eq!((full.batch, full.record_number), (a.batch, 2));
+    let closed = BatchState::Closed {
+        closed_at: t(6),
+        records: vec![
+            ("i1".into(), json!({ "invoice_number": "k1" })),
+            ("i2".into(), json!({ "invoice_number": "k2" })),
+        ],
+    };
+    assert_eq!(full.state, closed);
+    // Until its file is recorded, whoever looks is told to write it, the same.
+    let look = store
+        .batch_add(batch_add("k1", "i1", 9, 2, 1009))
+        .await
+        .unwrap();
+    assert_eq!(look.state, closed);
+    store.batch_written(a.batch, "F-1.csv").await.unwrap();
+    store.batch_written(a.batch, "other.csv").await.unwrap();
+    let look = store
+        .batch_add(batch_add("k2", "i2", 10, 2, 1010))
+        .await
+        .unwrap();
+    assert_eq!(
+        look.state,
+        BatchState::Written {
+            file: "F-1.csv".into()
+        },
+        "the first name stays"
+    );
+    // The next record opens the next batch.
+    let next = store
+        .batch_add(batch_add("k3", "i3", 11, 2, 1011))
+        .await
+        .unwrap();
+    assert_ne!(next.batch, a.batch);
+    assert_eq!((next.record_number, next.state), (1, BatchState::Open));
+    // Another connection has a batch of its own.
+    let mut other = batch_add("k4", "i4", 11, 2, 1011);
+    other.connection = "bk2".into();
+    let other = store.batch_add(other).await.unwrap();
+    assert_ne!(other.batch, next.batch);
+    assert_eq!(other.record_number, 1);
+}
+
+async fn a_batch_closes_at_its_time_when_a_record_looks(store: Arc<dyn Store>) {
+    let a = store
+        .batch_add(batch_add("k1", "i1", 0, 100, 60))
+        .await
+        .unwrap();
+    let early = store
+        .batch_add(batch_add("k1", "i1", 59, 100, 119))
+        .await
+        .unwrap();
+    assert_eq!(early.state, BatchState::Open);
+    let due = store
+        .batch_add(batch_add("k1", "i1", 60, 100, 120))
+        .await
+        .unwrap();
+    assert_eq!(due.batch, a.batch);
+    assert_eq!(
+        due.state,
+        BatchState::Closed {
+            closed_at: t(60),
+            records: vec![("i1".into(), json!({ "invoice_number": "k1" }))],
+        }
+    );
+    // A record after the close goes to a new batch, with its own time.
+    let late = store
+        .batch_add(batch_add("k2", "i2", 61, 100, 121))
+        .await
+        .unwrap();
+    assert_ne!(late.batch, a.batch);
+    assert_eq!((late.opened_at, late.close_at), (t(61), t(121)));
+}
+
+/// Adds 240 records at once through `stores` (one store, or replicas of one
+/// database) into batches of at most 7, then checks the spool: every record
+/// in one batch, numbered 1.. without gaps, every closed batch full, and the
+/// records a closer was told to write are those the batch holds.
+pub(crate) async fn concurrent_batch_adds(stores: Vec<Arc<dyn Store>>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..240 {
+        let store = stores[n % stores.len()].clone();
+        tasks.spawn(async move {
+            let key = format!("k{n:03}");
+            // No add fails: the batch's row lock queues them, so none meets
+            // another's record number.
+            let a = store
+                .batch_add(batch_add(&key, &format!("i{n:03}"), 0, 7, 1000))
+                .await
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+            (key, a)
+        });
+    }
+    let mut added = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        added.push(r.unwrap());
+    }
+    let mut batches: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    let mut told: std::collections::BTreeMap<i64, Vec<Vec<(String, serde_json::Value)>>> =
+        Default::default();
+    for (_, a) in &added {
+        batches.entry(a.batch).or_default().push(a.record_number);
+        if let BatchState::Closed { records, .. } = &a.state {
+            told.entry(a.batch).or_default().push(records.clone());
+        }
+    }
+    let open: Vec<_> = batches.iter().filter(|(_, n)| n.len() < 7).collect();
+    assert!(open.len() <= 1, "one open batch at most: {open:?}");
+    for (b, ns) in &mut batches {
+        ns.sort_unstable();
+        let want: Vec<i64> = (1..=ns.len() as i64).collect();
+        assert_eq!(*ns, want, "batch {b}");
+    }
+    assert_eq!(batches.len(), 240usize.div_ceil(7));
+    for (b, lists) in &told {
+        assert_eq!(batches[b].len(), 7, "batch {b} closed before it was full");
+        for records in lists {
+            assert_eq!(records.len(), 7, "batch {b}");
+            for (i, (issue, record)) in records.iter().enumerate() {
+                let (key, _) = added
+                    .iter()
+                    .find(|(_, a)| a.batch == *b && a.record_number == i as i64 + 1)
+                    .unwrap();
+                assert_eq!(record, &json!({ "invoice_number": key }));
+                assert_eq!(issue, &format!("i{}", &key[1..]));
+            }
+        }
+    }
+    // Every full batch was closed by exactly the add that filled it, at least.
+    let full = batches.values().filter(|n| n.len() == 7).count();
+    assert_eq!(told.len(), full, "each full batch was handed to a closer");
+}
+
+async fn the_first_outbox_id_recorded_stays(store: Arc<dyn Store>) {
+    assert_eq!(store.outbox_id("bk", "id-a").await.unwrap(), "id-a");
+    assert_eq!(store.outbox_id("bk", "id-b").await.unwrap(), "id-a");
+    assert_eq!(
+        store.outbox_id("bk2", "id-b").await.unwrap(),
+        "id-b",
+        "per connection"
+    );
+}
+
+async fn concurrent_adds_fill_one_batch_after_another(store: Arc<dyn Store>) {
+    concurrent_batch_adds(vec![store.clone(), store]).await;
+}
+
 /// Each case as a test on SQLite and one on PostgreSQL.
 macro_rules! on_every_store {
     ($($case:ident),* $(,)?) => {
@@ -681,4 +910,9 @@ on_every_store!(
     claims_skip_claimed_issues_and_take_them_back_once_released,
     a_signal_racing_the_wait_is_never_lost,
     the_next_wake_is_the_earliest_due_time_of_an_active_issue,
+    a_batch_takes_each_record_once_and_closes_when_full,
+    a_batch_closes_at_its_time_when_a_record_looks,
+    concurrent_adds_fill_one_batch_after_another,
+    the_first_outbox_id_recorded_stays,
+    signals_to_several_issues_reach_the_active_ones,
 );

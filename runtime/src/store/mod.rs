@@ -9,6 +9,7 @@
 //! SQLite, where one worker owns the file). `conformance.rs` holds the tests
 //! every store passes.
 
+mod batch;
 #[cfg(test)]
 pub(crate) mod conformance;
 mod feed;
@@ -16,6 +17,7 @@ mod group_commit;
 mod postgres;
 mod sqlite;
 
+pub use batch::{BatchAdd, BatchAdded, BatchState, BatchStore};
 pub use feed::{FeedBatch, FeedEvent, FeedOutcome, FeedStart, FeedStore};
 pub use group_commit::StoreStats;
 pub use postgres::{PgOptions, PgStore, is_postgres_url};
@@ -261,7 +263,7 @@ pub struct LedgerEntry {
 }
 
 /// The store of one flow.
-pub trait Store: FeedStore + Send + Sync + fmt::Debug + 'static {
+pub trait Store: FeedStore + BatchStore + Send + Sync + fmt::Debug + 'static {
     fn create_issues(&self, issues: Vec<NewIssue>) -> BoxFuture<'static, StoreResult<()>>;
     fn load(&self, id: &str) -> BoxFuture<'static, StoreResult<Option<IssueRow>>>;
     fn commit(&self, commit: Commit) -> BoxFuture<'static, StoreResult<CommitOutcome>>;
@@ -309,6 +311,27 @@ pub trait Store: FeedStore + Send + Sync + fmt::Debug + 'static {
         data: Value,
         now: Timestamp,
     ) -> BoxFuture<'static, StoreResult<bool>>;
+    /// Sends one signal to each of several issues, as [`Store::send_signal`]
+    /// does, in one transaction where the store can; how many were active.
+    fn send_signals(
+        &self,
+        ids: Vec<String>,
+        name: &str,
+        data: Value,
+        now: Timestamp,
+    ) -> BoxFuture<'static, StoreResult<usize>> {
+        let sends: Vec<_> = ids
+            .iter()
+            .map(|id| self.send_signal(id, name, data.clone(), now))
+            .collect();
+        Box::pin(async move {
+            let mut n = 0;
+            for s in sends {
+                n += usize::from(s.await?);
+            }
+            Ok(n)
+        })
+    }
     /// Records a provider event (deduplicated by `event_id`) and wakes the issues
     /// waiting for it. False for a duplicate.
     fn deliver_event(

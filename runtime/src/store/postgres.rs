@@ -22,6 +22,7 @@
 //! - Migrations are versioned (`schema_migrations`) and applied at start under
 //!   a session advisory lock, by one replica at a time.
 
+mod batch;
 mod feed;
 mod lease;
 
@@ -122,6 +123,33 @@ CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until TIMESTAMP
         r#"
 CREATE INDEX issues_wake_id ON issues (wake_at, id) WHERE wake_at IS NOT NULL;
 DROP INDEX issues_wake;
+"#,
+    ),
+    (
+        3,
+        // The spool of batch steps (postgres/batch.rs): at most one open batch
+        // per action and connection; a record once per idempotency key.
+        r#"
+CREATE TABLE batches (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    provider TEXT NOT NULL,
+    action TEXT NOT NULL,
+    connection TEXT NOT NULL,
+    opened_at BIGINT NOT NULL,
+    close_at BIGINT NOT NULL,
+    records BIGINT NOT NULL DEFAULT 0,
+    closed_at BIGINT,
+    file TEXT
+);
+CREATE UNIQUE INDEX batches_open ON batches (provider, action, connection) WHERE closed_at IS NULL;
+CREATE TABLE batch_records (
+    key TEXT PRIMARY KEY,
+    batch BIGINT NOT NULL REFERENCES batches (id),
+    n BIGINT NOT NULL,
+    issue TEXT NOT NULL,
+    record TEXT NOT NULL,
+    UNIQUE (batch, n)
+);
 "#,
     ),
 ];
@@ -1063,6 +1091,39 @@ impl Store for PgStore {
             .await?;
             tx.commit().await?;
             Ok(true)
+        })
+    }
+
+    fn send_signals(
+        &self,
+        ids: Vec<String>,
+        name: &str,
+        data: Value,
+        now: Timestamp,
+    ) -> BoxFuture<'static, StoreResult<usize>> {
+        let this = self.clone();
+        let key = format!("signal:{name}");
+        Box::pin(async move {
+            let mut client = this.client().await?;
+            let tx = client.transaction().await?;
+            lock_keys(&tx, ids.iter().map(|id| wake_lock(id, &key)).collect()).await?;
+            let (data, now) = (json_text(&data), micros(now));
+            // Into the inbox of each active issue, and wake those waiting on it.
+            let sent = tx
+                .execute(
+                    "INSERT INTO inbox (issue, match_key, data, received_at) \
+                     SELECT id, $2, $3, $4 FROM issues WHERE id = ANY($1) \
+                     AND state IN ('running', 'waiting')",
+                    &[&ids, &key, &data, &now],
+                )
+                .await?;
+            tx.execute(
+                "UPDATE issues SET wake_at = $1 WHERE id = ANY($2) AND state = 'waiting' AND wait_key = $3",
+                &[&now, &ids, &key],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(usize::try_from(sent).unwrap_or(usize::MAX))
         })
     }
 

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::clock::BoxFuture;
 
+mod batch;
 mod feed;
 
 // Invariant: `wake_at` is set only for active (running or waiting) issues, so the
@@ -89,6 +90,33 @@ CREATE TABLE consumed_events (issue TEXT NOT NULL, event_id TEXT NOT NULL, PRIMA
     (
         2,
         "CREATE TABLE trigger_starts (event_id TEXT PRIMARY KEY, issue TEXT NOT NULL, started_at INTEGER NOT NULL) WITHOUT ROWID;",
+    ),
+    // The spool of batch steps (sqlite/batch.rs): at most one open batch per
+    // action and connection; a record once per idempotency key.
+    (
+        3,
+        r#"
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY,
+    provider TEXT NOT NULL,
+    action TEXT NOT NULL,
+    connection TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    close_at INTEGER NOT NULL,
+    records INTEGER NOT NULL DEFAULT 0,
+    closed_at INTEGER,
+    file TEXT
+);
+CREATE UNIQUE INDEX batches_open ON batches (provider, action, connection) WHERE closed_at IS NULL;
+CREATE TABLE batch_records (
+    key TEXT PRIMARY KEY,
+    batch INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    issue TEXT NOT NULL,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX batch_records_n ON batch_records (batch, n);
+"#,
     ),
 ];
 

@@ -317,3 +317,14 @@ fn options_never_show_the_password() {
         "{shown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_adding_to_batches_at_once_fill_one_batch_after_another() {
+    let pg = TestPostgres::shared();
+    let url = pg.create_database();
+    let mut replicas: Vec<Arc<dyn Store>> = Vec::new();
+    for _ in 0..3 {
+        replicas.push(Arc::new(pg_store(&url, Duration::from_secs(30)).await));
+    }
+    crate::store::conformance::concurrent_batch_adds(replicas).await;
+}
