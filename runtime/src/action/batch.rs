@@ -227,10 +227,11 @@ impl FileSpec {
     }
 }
 
-/// A batch's file name: `<prefix><opened yyyymmdd>-<batch, 6 digits>.<extension>`.
-pub fn file_name(file: &FileSpec, opened_at: Timestamp, batch: i64) -> String {
+/// A batch's file name: `<prefix><opened yyyymmdd>-<number, 6 digits>.<extension>`,
+/// `number` counting the batches of the action and connection from 1.
+pub fn file_name(file: &FileSpec, opened_at: Timestamp, number: i64) -> String {
     format!(
-        "{}{}-{batch:06}.{}",
+        "{}{}-{number:06}.{}",
         file.prefix,
         opened_at.strftime("%Y%m%d"),
         file.extension
@@ -393,7 +394,7 @@ impl StepContext {
             BatchState::Open => None,
             BatchState::Written { file } => Some(file),
             BatchState::Closed { closed_at, records } => {
-                let name = file_name(&file, added.opened_at, added.batch);
+                let name = file_name(&file, added.opened_at, added.number);
                 let (n, values): (String, Vec<Value>) = (
                     name.clone(),
                     records.iter().map(|(_, r)| r.clone()).collect(),
