@@ -90,7 +90,7 @@ pub struct BatchCall {
     /// `description_prefix`, …). Missing settings take the catalog's defaults.
     /// Files go to the connection's [`outbox_dir`].
     pub settings: Value,
-    /// The step's `retry:` policy for a spool or outbox that cannot be written;
+    /// The step's `retry:` policy for a batch file that cannot be written;
     /// `None`: the flow's default.
     pub retry: Option<crate::retry::RetryPolicy>,
 }
