@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::EventFeed;
@@ -17,32 +16,12 @@ use crate::prelude::*;
 use crate::providers::paypal::sim::{self, PayPalSim, SimConfig, WebhookTarget};
 use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
 use crate::testing::TestServer;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Data {
-    #[serde(default)]
-    invoice: Option<String>,
-    #[serde(default)]
-    paid_by: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Step {
-    Wait,
-}
-
-impl StepId for Step {
-    const ALL: &'static [Step] = &[Step::Wait];
-    fn id(self) -> &'static str {
-        "wait"
-    }
-}
+use crate::testing::wait_flow::{Data, WaitFlow, WaitSpec, keep};
 
 static ITEMS: [ItemDef; 2] = [
     ItemDef::new("invoice", ValueType::String),
     ItemDef::new("paid_by", ValueType::String),
 ];
-static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
 static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
     name: "paypal",
     provider: "paypal",
@@ -71,49 +50,21 @@ static FEEDS: [FeedDef; 1] = [FeedDef {
 }];
 
 /// Waits for its invoice to be paid, then ends.
-struct PayPalFlow;
+struct PayPal;
 
-impl Flow for PayPalFlow {
+impl WaitSpec for PayPal {
     const NAME: &'static str = "paypal_events_test";
-    type Data = Data;
-    type Step = Step;
-
-    fn schema() -> &'static DataSchema {
-        &SCHEMA
-    }
-    fn connections() -> &'static [ConnectionDef] {
-        &CONNECTIONS
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        &FEEDS
-    }
-    fn first_step() -> Step {
-        Step::Wait
-    }
-    fn run_step<'a>(
-        _step: Step,
-        data: &'a mut Data,
-        cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        Box::pin(async move {
-            match cx.wake_data::<Value>()? {
-                Some(p) => {
-                    data.paid_by = p["event_id"].as_str().map(str::to_string);
-                    Ok(Transition::End(Outcome::Completed))
-                }
-                None => Ok(Transition::Wait(Wait {
-                    on: WaitOn::Event {
-                        name: "INVOICING.INVOICE.PAID",
-                        key: data.invoice.clone().unwrap_or_default(),
-                    },
-                    timeout: Duration::from_secs(30 * 86_400),
-                    on_timeout: Step::Wait,
-                    poll: Some(Duration::from_secs(3600)),
-                })),
-            }
-        })
+    const ITEMS: &'static [ItemDef] = &ITEMS;
+    const KEY: &'static str = "invoice";
+    const CONNECTIONS: &'static [ConnectionDef] = &CONNECTIONS;
+    const FEEDS: &'static [FeedDef] = &FEEDS;
+    fn on_event(data: &mut Data, event: &Value) -> Option<Outcome> {
+        keep(data, "paid_by", event["event_id"].as_str());
+        Some(Outcome::Completed)
     }
 }
+
+type PayPalFlow = WaitFlow<PayPal>;
 
 struct World {
     sim: PayPalSim,
