@@ -9,6 +9,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+#[path = "../../tests/flows/paypal_feed.rs"]
+mod paypal_feed;
+
+use paypal_feed::{CLIENT_ID_ENV, CLIENT_SECRET_ENV, PayPalWaitFlow as PayPalFlow, WEBHOOK_ID_ENV};
+
 use super::EventFeed;
 use crate::clock::{Clock, VirtualClock};
 use crate::engine::Engine;
@@ -16,55 +21,6 @@ use crate::prelude::*;
 use crate::providers::paypal::sim::{self, PayPalSim, SimConfig, WebhookTarget};
 use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
 use crate::testing::TestServer;
-use crate::testing::wait_flow::{Data, WaitFlow, WaitSpec, keep};
-
-static ITEMS: [ItemDef; 2] = [
-    ItemDef::new("invoice", ValueType::String),
-    ItemDef::new("paid_by", ValueType::String),
-];
-static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
-    name: "paypal",
-    provider: "paypal",
-    mode: "sandbox",
-    base_url: "",
-    credentials: &[
-        (
-            "client_id",
-            SecretSource::Env("FLOWC_EVENTS_TEST_PAYPAL_ID"),
-        ),
-        (
-            "client_secret",
-            SecretSource::Env("FLOWC_EVENTS_TEST_PAYPAL_SECRET"),
-        ),
-        (
-            "webhook_id",
-            SecretSource::Env("FLOWC_EVENTS_TEST_PAYPAL_WEBHOOK"),
-        ),
-    ],
-}];
-static FEEDS: [FeedDef; 1] = [FeedDef {
-    provider: "paypal",
-    event: "INVOICING.INVOICE.PAID",
-    connection: "paypal",
-    poll: Some(Duration::from_secs(3600)),
-}];
-
-/// Waits for its invoice to be paid, then ends.
-struct PayPal;
-
-impl WaitSpec for PayPal {
-    const NAME: &'static str = "paypal_events_test";
-    const ITEMS: &'static [ItemDef] = &ITEMS;
-    const KEY: &'static str = "invoice";
-    const CONNECTIONS: &'static [ConnectionDef] = &CONNECTIONS;
-    const FEEDS: &'static [FeedDef] = &FEEDS;
-    fn on_event(data: &mut Data, event: &Value) -> Option<Outcome> {
-        keep(data, "paid_by", event["event_id"].as_str());
-        Some(Outcome::Completed)
-    }
-}
-
-type PayPalFlow = WaitFlow<PayPal>;
 
 struct World {
     sim: PayPalSim,
@@ -75,9 +31,9 @@ struct World {
 }
 
 async fn world(webhooks: Vec<WebhookTarget>) -> World {
-    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_PAYPAL_ID", sim::CLIENT_ID);
-    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_PAYPAL_SECRET", sim::CLIENT_SECRET);
-    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_PAYPAL_WEBHOOK", sim::WEBHOOK_ID);
+    crate::http::set_simulated_env(CLIENT_ID_ENV, sim::CLIENT_ID);
+    crate::http::set_simulated_env(CLIENT_SECRET_ENV, sim::CLIENT_SECRET);
+    crate::http::set_simulated_env(WEBHOOK_ID_ENV, sim::WEBHOOK_ID);
     let clock = VirtualClock::new("2025-01-01T00:00:00Z".parse().unwrap());
     let sim = PayPalSim::start(SimConfig {
         clock: Arc::new(clock.clone()),
@@ -87,7 +43,7 @@ async fn world(webhooks: Vec<WebhookTarget>) -> World {
     .await
     .unwrap();
     let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(":memory:", "paypal_events_test")).unwrap());
+        Arc::new(SqliteStore::open(SqliteOptions::new(":memory:", PayPalFlow::NAME)).unwrap());
     let engine = Engine::<PayPalFlow>::with_base_url(
         store.clone(),
         Arc::new(clock.clone()),

@@ -1,6 +1,7 @@
 //! The wait-only test flow (`testing::wait_flow`) that waits for its PayPal
 //! invoice to be paid (`INVOICING.INVOICE.PAID`, polled hourly), then ends.
-//! Used by the event feed benchmark (`benches/events.rs`) against the PayPal
+//! Shared by the PayPal event tests (`src/events/paypal_tests.rs`) and the
+//! event feed benchmark (`benches/events.rs`), both against the PayPal
 //! simulator.
 
 use std::time::Duration;
@@ -15,8 +16,11 @@ static ITEMS: [ItemDef; 2] = [
 ];
 
 /// The simulator's credentials go in these (`http::set_simulated_env`).
-pub const CLIENT_ID_ENV: &str = "FLOWC_BENCH_PAYPAL_ID";
-pub const CLIENT_SECRET_ENV: &str = "FLOWC_BENCH_PAYPAL_SECRET";
+pub const CLIENT_ID_ENV: &str = "FLOWC_PAYPAL_FEED_ID";
+pub const CLIENT_SECRET_ENV: &str = "FLOWC_PAYPAL_FEED_SECRET";
+/// Its webhooks are verified with this webhook id (the tests'; the benchmark
+/// polls only).
+pub const WEBHOOK_ID_ENV: &str = "FLOWC_PAYPAL_FEED_WEBHOOK";
 
 static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
     name: "paypal",
@@ -26,6 +30,7 @@ static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
     credentials: &[
         ("client_id", SecretSource::Env(CLIENT_ID_ENV)),
         ("client_secret", SecretSource::Env(CLIENT_SECRET_ENV)),
+        ("webhook_id", SecretSource::Env(WEBHOOK_ID_ENV)),
     ],
 }];
 static FEEDS: [FeedDef; 1] = [FeedDef {
@@ -35,10 +40,11 @@ static FEEDS: [FeedDef; 1] = [FeedDef {
     poll: Some(Duration::from_secs(3600)),
 }];
 
+/// Waits for its invoice to be paid, then ends.
 pub struct PayPalWait;
 
 impl WaitSpec for PayPalWait {
-    const NAME: &'static str = "paypal_feed_bench";
+    const NAME: &'static str = "paypal_feed";
     const ITEMS: &'static [ItemDef] = &ITEMS;
     const KEY: &'static str = "invoice";
     const CONNECTIONS: &'static [ConnectionDef] = &CONNECTIONS;
