@@ -4,31 +4,40 @@
 //!
 //! The event tests differ only in the flow's data items, its connection, the
 //! events its feed lists and what a wake keeps, so each writes those as a
-//! [`WaitSpec`], a unit type whose associated consts are the flow's static
-//! definitions (a [`Flow`] hands out `&'static` slices), and names the flow
-//! `WaitFlow<ItsSpec>`:
+//! [`WaitSpec`]: a unit type whose associated consts are the flow's static
+//! definitions (a [`Flow`] hands out `&'static` slices; a spec's consts point
+//! at the test's own statics) and whose `on_event` says what a wake keeps.
+//! The flow is then `WaitFlow<ItsSpec>`:
 //!
 //! ```text
-//! struct PayPal;
-//! impl WaitSpec for PayPal {
-//!     const NAME: &'static str = "paypal_events_test";
-//!     const ITEMS: &'static [ItemDef] = &[ItemDef::new("invoice", ValueType::String), …];
+//! static ITEMS: [ItemDef; 2] = [ItemDef::new("invoice", ValueType::String), …];
+//! static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef { name: "paypal", … }];
+//! static FEEDS: [FeedDef; 1] = [FeedDef { event: "INVOICING.INVOICE.PAID", … }];
+//!
+//! struct PayPalWait;
+//! impl WaitSpec for PayPalWait {
+//!     const NAME: &'static str = "paypal_feed";
+//!     const ITEMS: &'static [ItemDef] = &ITEMS;
 //!     const KEY: &'static str = "invoice";
-//!     const CONNECTIONS: &'static [ConnectionDef] = &[ConnectionDef { … }];
-//!     const FEEDS: &'static [FeedDef] = &[FeedDef { event: "INVOICING.INVOICE.PAID", … }];
+//!     const CONNECTIONS: &'static [ConnectionDef] = &CONNECTIONS;
+//!     const FEEDS: &'static [FeedDef] = &FEEDS;
 //!     fn on_event(data: &mut Data, event: &Value) -> Option<Outcome> {
 //!         keep(data, "paid_by", event["event_id"].as_str());
 //!         Some(Outcome::Completed)
 //!     }
 //! }
-//! type PayPalFlow = WaitFlow<PayPal>;
+//! type PayPalWaitFlow = WaitFlow<PayPalWait>;
 //! ```
 //!
 //! The flow has one step, `wait`. Run, it first hands a wake's event payload
 //! to [`WaitSpec::on_event`] (an outcome ends the issue), then waits for
 //! [`WaitSpec::wait_on`] (by default the first feed's event about the data
-//! item [`WaitSpec::KEY`]), polled as that feed is. Its data is the issue's
+//! item [`WaitSpec::KEY`]; `None` ends the issue), for
+//! [`WaitSpec::TIMEOUT`], polled as that feed is. Its data is the issue's
 //! JSON object: the items of [`WaitSpec::ITEMS`], all optional.
+//!
+//! A trait rather than a macro stamping out `impl Flow`: a test reads as
+//! plain Rust, and what it does not set takes the defaults written once here.
 //!
 //! Shared with the integration tests and benchmarks (`tests/flows/`), hence
 //! public; not part of the runtime's API.
@@ -64,7 +73,7 @@ pub trait WaitSpec: Send + Sync + 'static {
     const TRIGGERS: &'static [TriggerDef] = &[];
     /// How long an issue waits.
     const TIMEOUT: Duration = Duration::from_secs(30 * 86_400);
-    /// How often the wait is polled: the first feed's interval.
+    /// How often the wait is polled (by default as the first feed is).
     const POLL: Option<Duration> = Self::FEEDS[0].poll;
 
     /// The event an issue waits for and its match key; `None` ends the issue
@@ -87,8 +96,8 @@ pub fn text(data: &Data, item: &str) -> String {
 }
 
 /// Sets a data item to a text of the event, `null` when the event has none.
-pub fn keep(data: &mut Data, item: &str, text: Option<&str>) {
-    data.insert(item.to_string(), text.map_or(Value::Null, Value::from));
+pub fn keep(data: &mut Data, item: &str, value: Option<&str>) {
+    data.insert(item.to_string(), value.map_or(Value::Null, Value::from));
 }
 
 /// The one step of a [`WaitFlow`].
