@@ -90,3 +90,59 @@ pub trait BatchStore {
 pub(crate) fn outbox_key(connection: &str) -> String {
     format!("outbox_id:{connection}")
 }
+
+/// A batch's row as the stores read it (times in microseconds), and what an
+/// add makes of it: both stores decide the same way.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchRow {
+    pub batch: i64,
+    pub number: i64,
+    pub opened_at: i64,
+    pub close_at: i64,
+    pub records: i64,
+    pub closed_at: Option<i64>,
+    pub file: Option<String>,
+}
+
+impl BatchRow {
+    /// Whether the add closes the batch now (the store then records
+    /// `closed_at` = the add's time and calls [`BatchRow::close`]): it is
+    /// open, and full or due.
+    pub fn closes_at(&self, a: &BatchAdd) -> Option<i64> {
+        let now = a.now.as_microsecond();
+        let full = u64::try_from(self.records).unwrap_or(0) >= a.max;
+        (self.closed_at.is_none() && (full || now >= self.close_at)).then_some(now)
+    }
+
+    pub fn close(&mut self, at: i64) {
+        self.closed_at = Some(at);
+    }
+
+    /// Whether [`BatchRow::added`] needs the batch's records: closed, its
+    /// file not yet recorded.
+    pub fn to_write(&self) -> bool {
+        self.closed_at.is_some() && self.file.is_none()
+    }
+
+    /// What the add of record `record_number` returns; `records`: the
+    /// batch's records in order when [`BatchRow::to_write`].
+    pub fn added(self, record_number: i64, records: Vec<(String, Value)>) -> BatchAdded {
+        let ts = |us: i64| Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH);
+        let state = match (self.closed_at, self.file) {
+            (_, Some(file)) => BatchState::Written { file },
+            (Some(at), None) => BatchState::Closed {
+                closed_at: ts(at),
+                records,
+            },
+            (None, None) => BatchState::Open,
+        };
+        BatchAdded {
+            batch: self.batch,
+            number: self.number,
+            record_number,
+            opened_at: ts(self.opened_at),
+            close_at: ts(self.close_at),
+            state,
+        }
+    }
+}

@@ -6,10 +6,10 @@
 //! partial unique index `batches_open` keeps one open batch per action and
 //! connection, whichever replicas open one at the same moment.
 
-use super::{PgStore, json_text, micros, parse_json, ts};
+use super::{PgStore, json_text, micros, parse_json};
 use crate::clock::BoxFuture;
-use crate::store::batch::outbox_key;
-use crate::store::{BatchAdd, BatchAdded, BatchState, BatchStore, StoreError, StoreResult};
+use crate::store::batch::{BatchRow, outbox_key};
+use crate::store::{BatchAdd, BatchAdded, BatchStore, StoreError, StoreResult};
 
 /// How often an add looks again for the open batch when other replicas keep
 /// closing it between its insert and its lock (each round is one statement
@@ -47,55 +47,43 @@ async fn add(tx: &deadpool_postgres::Transaction<'_>, a: &BatchAdd) -> StoreResu
             (batch, n)
         }
     };
-    let row = tx
+    let r = tx
         .query_one(
             "SELECT number, opened_at, close_at, records, closed_at, file FROM batches WHERE id = $1",
             &[&batch],
         )
         .await?;
-    let (number, opened_at, close_at, records): (i64, i64, i64, i64) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    let (closed_at, file): (Option<i64>, Option<String>) = (row.get(4), row.get(5));
-    let now = micros(a.now);
-    let closed_at = match closed_at {
-        Some(at) => Some(at),
-        None if u64::try_from(records).unwrap_or(0) >= a.max || now >= close_at => {
-            tx.execute(
-                "UPDATE batches SET closed_at = $1 WHERE id = $2",
-                &[&now, &batch],
+    let mut row = BatchRow {
+        batch,
+        number: r.get(0),
+        opened_at: r.get(1),
+        close_at: r.get(2),
+        records: r.get(3),
+        closed_at: r.get(4),
+        file: r.get(5),
+    };
+    if let Some(at) = row.closes_at(a) {
+        tx.execute(
+            "UPDATE batches SET closed_at = $1 WHERE id = $2",
+            &[&at, &batch],
+        )
+        .await?;
+        row.close(at);
+    }
+    let mut records = Vec::new();
+    if row.to_write() {
+        let rows = tx
+            .query(
+                "SELECT issue, record FROM batch_records WHERE batch = $1 ORDER BY n",
+                &[&batch],
             )
             .await?;
-            Some(now)
-        }
-        None => None,
-    };
-    let state = match (closed_at, file) {
-        (_, Some(file)) => BatchState::Written { file },
-        (Some(at), None) => {
-            let rows = tx
-                .query(
-                    "SELECT issue, record FROM batch_records WHERE batch = $1 ORDER BY n",
-                    &[&batch],
-                )
-                .await?;
-            BatchState::Closed {
-                closed_at: ts(at),
-                records: rows
-                    .iter()
-                    .map(|r| (r.get::<_, String>(0), parse_json(r.get(1))))
-                    .collect(),
-            }
-        }
-        (None, None) => BatchState::Open,
-    };
-    Ok(BatchAdded {
-        batch,
-        number,
-        record_number: n,
-        opened_at: ts(opened_at),
-        close_at: ts(close_at),
-        state,
-    })
+        records = rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), parse_json(r.get(1))))
+            .collect();
+    }
+    Ok(row.added(n, records))
 }
 
 /// The open batch of the add's action and connection, locked, with its

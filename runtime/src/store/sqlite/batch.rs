@@ -5,10 +5,10 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{SqliteStore, json_text, micros, parse_json, ts};
+use super::{SqliteStore, json_text, micros, parse_json};
 use crate::clock::BoxFuture;
-use crate::store::batch::outbox_key;
-use crate::store::{BatchAdd, BatchAdded, BatchState, BatchStore, StoreResult};
+use crate::store::batch::{BatchRow, outbox_key};
+use crate::store::{BatchAdd, BatchAdded, BatchStore, StoreResult};
 
 fn add(conn: &Connection, a: &BatchAdd) -> StoreResult<BatchAdded> {
     let existing: Option<(i64, i64)> = conn
@@ -55,58 +55,40 @@ fn add(conn: &Connection, a: &BatchAdd) -> StoreResult<BatchAdded> {
             (batch, n)
         }
     };
-    let (number, opened_at, close_at, records, closed_at, file): (
-        i64,
-        i64,
-        i64,
-        i64,
-        Option<i64>,
-        Option<String>,
-    ) = conn
+    let mut row = conn
         .prepare_cached(
             "SELECT number, opened_at, close_at, records, closed_at, file FROM batches WHERE id = ?1",
         )?
         .query_row([batch], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            Ok(BatchRow {
+                batch,
+                number: r.get(0)?,
+                opened_at: r.get(1)?,
+                close_at: r.get(2)?,
+                records: r.get(3)?,
+                closed_at: r.get(4)?,
+                file: r.get(5)?,
+            })
         })?;
-    let closed_at = match closed_at {
-        Some(at) => Some(at),
-        None if records as u64 >= a.max || micros(a.now) >= close_at => {
-            conn.prepare_cached("UPDATE batches SET closed_at = ?1 WHERE id = ?2")?
-                .execute(params![micros(a.now), batch])?;
-            Some(micros(a.now))
+    if let Some(at) = row.closes_at(a) {
+        conn.prepare_cached("UPDATE batches SET closed_at = ?1 WHERE id = ?2")?
+            .execute(params![at, batch])?;
+        row.close(at);
+    }
+    let mut records = Vec::new();
+    if row.to_write() {
+        let mut st = conn.prepare_cached(
+            "SELECT issue, record FROM batch_records WHERE batch = ?1 ORDER BY n",
+        )?;
+        let rows = st.query_map([batch], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for r in rows {
+            let (issue, record) = r?;
+            records.push((issue, parse_json(&record)));
         }
-        None => None,
-    };
-    let state = match (closed_at, file) {
-        (_, Some(file)) => BatchState::Written { file },
-        (Some(at), None) => {
-            let mut st = conn.prepare_cached(
-                "SELECT issue, record FROM batch_records WHERE batch = ?1 ORDER BY n",
-            )?;
-            let rows = st.query_map([batch], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            let mut records = Vec::new();
-            for row in rows {
-                let (issue, record) = row?;
-                records.push((issue, parse_json(&record)));
-            }
-            BatchState::Closed {
-                closed_at: ts(at),
-                records,
-            }
-        }
-        (None, None) => BatchState::Open,
-    };
-    Ok(BatchAdded {
-        batch,
-        number,
-        record_number: n,
-        opened_at: ts(opened_at),
-        close_at: ts(close_at),
-        state,
-    })
+    }
+    Ok(row.added(n, records))
 }
 
 impl BatchStore for SqliteStore {
