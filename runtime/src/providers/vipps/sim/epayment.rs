@@ -52,7 +52,7 @@ pub struct EPayment {
     pub currency: String,
     pub amount: i64,
     pub payment_method: String,
-    /// `CREATED`, `ABORTED`, `AUTHORIZED` or `TERMINATED`.
+    /// `CREATED`, `ABORTED`, `EXPIRED`, `AUTHORIZED` or `TERMINATED`.
     pub state: String,
     pub authorized: i64,
     pub captured: i64,
@@ -270,6 +270,21 @@ impl Store {
         }
         let name = if approve { "AUTHORIZED" } else { "ABORTED" };
         self.event(reference, name, value, true, None)
+    }
+
+    /// The payment expires: the payer did not act in time (Vipps MobilePay's
+    /// own timeout, or `expiresAt`); only while `CREATED`. The event.
+    pub fn epayment_expire(&mut self, reference: &str) -> Result<Value, SimError> {
+        let p = self.epayment_mut(reference)?;
+        if p.state != "CREATED" {
+            return Err(bad(&format!(
+                "payment `{reference}` cannot expire now ({})",
+                p.state
+            )));
+        }
+        p.state = "EXPIRED".into();
+        let value = p.amount;
+        self.event(reference, "EXPIRED", value, true, None)
     }
 
     /// `POST …/capture`: `modificationAmount` of what is authorized and not
