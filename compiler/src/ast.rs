@@ -436,7 +436,7 @@ pub struct BatchStep {
     /// This record in the batch.
     pub inputs: Vec<Field>,
     pub save: Vec<Assign>,
-    /// When the record cannot be written (the outbox or its spool).
+    /// When the batch's file cannot be written into the outbox.
     pub retry: Option<Retry>,
 }
 

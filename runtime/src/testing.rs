@@ -3,8 +3,12 @@
 //! benchmarks, and `simulate`'s scripted http answers. Binds 127.0.0.1 only.
 //! [`TestPostgres`] (in `testing/postgres.rs`): a throwaway PostgreSQL server
 //! for the PostgreSQL store's tests, the failover test and the replicas bench.
+//! [`wait_flow::WaitFlow`]: the one wait-only flow of the event layer's tests
+//! and benchmarks, made from a small spec.
 
 pub mod postgres;
+#[doc(hidden)]
+pub mod wait_flow;
 
 pub use postgres::TestPostgres;
 

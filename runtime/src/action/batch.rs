@@ -90,7 +90,7 @@ pub struct BatchCall {
     /// `description_prefix`, …). Missing settings take the catalog's defaults.
     /// Files go to the connection's [`outbox_dir`].
     pub settings: Value,
-    /// The step's `retry:` policy for a spool or outbox that cannot be written;
+    /// The step's `retry:` policy for a batch file that cannot be written;
     /// `None`: the flow's default.
     pub retry: Option<crate::retry::RetryPolicy>,
 }
@@ -227,10 +227,11 @@ impl FileSpec {
     }
 }
 
-/// A batch's file name: `<prefix><opened yyyymmdd>-<batch, 6 digits>.<extension>`.
-pub fn file_name(file: &FileSpec, opened_at: Timestamp, batch: i64) -> String {
+/// A batch's file name: `<prefix><opened yyyymmdd>-<number, 6 digits>.<extension>`,
+/// `number` counting the batches of the action and connection from 1.
+pub fn file_name(file: &FileSpec, opened_at: Timestamp, number: i64) -> String {
     format!(
-        "{}{}-{batch:06}.{}",
+        "{}{}-{number:06}.{}",
         file.prefix,
         opened_at.strftime("%Y%m%d"),
         file.extension
@@ -393,7 +394,7 @@ impl StepContext {
             BatchState::Open => None,
             BatchState::Written { file } => Some(file),
             BatchState::Closed { closed_at, records } => {
-                let name = file_name(&file, added.opened_at, added.batch);
+                let name = file_name(&file, added.opened_at, added.number);
                 let (n, values): (String, Vec<Value>) = (
                     name.clone(),
                     records.iter().map(|(_, r)| r.clone()).collect(),

@@ -2,9 +2,7 @@
 //! each record applied once to the issue waiting for its invoice.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::EventFeed;
@@ -12,35 +10,13 @@ use crate::clock::{Clock, VirtualClock};
 use crate::engine::Engine;
 use crate::prelude::*;
 use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Data {
-    #[serde(default)]
-    invoice: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Step {
-    Wait,
-}
-
-impl StepId for Step {
-    const ALL: &'static [Step] = &[Step::Wait];
-    fn id(self) -> &'static str {
-        "wait"
-    }
-}
+use crate::testing::wait_flow::{Data, WaitFlow, WaitSpec, keep};
 
 static ITEMS: [ItemDef; 3] = [
     ItemDef::new("invoice", ValueType::String),
     ItemDef::new("status", ValueType::String),
     ItemDef::new("reason", ValueType::String),
 ];
-static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
 static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
     name: "bk_inbox_test",
     provider: "buckaroo",
@@ -70,47 +46,22 @@ static FEEDS: [FeedDef; 2] = [
 ];
 
 /// Waits for the response record of its invoice and keeps its status.
-struct InboxFlow;
+struct Inbox;
 
-impl Flow for InboxFlow {
+impl WaitSpec for Inbox {
     const NAME: &'static str = "inbox_test";
-    type Data = Data;
-    type Step = Step;
-    fn schema() -> &'static DataSchema {
-        &SCHEMA
-    }
-    fn connections() -> &'static [ConnectionDef] {
-        &CONNECTIONS
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        &FEEDS
-    }
-    fn first_step() -> Step {
-        Step::Wait
-    }
-    fn run_step<'a>(
-        _step: Step,
-        data: &'a mut Data,
-        cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        Box::pin(async move {
-            if let Some(p) = cx.wake_data::<Value>()? {
-                data.status = p["status"].as_str().map(str::to_string);
-                data.reason = p["failure_reason"].as_str().map(str::to_string);
-                return Ok(Transition::End(Outcome::Completed));
-            }
-            Ok(Transition::Wait(Wait {
-                on: WaitOn::Event {
-                    name: "response_file",
-                    key: data.invoice.clone().unwrap_or_default(),
-                },
-                timeout: Duration::from_secs(30 * 86_400),
-                on_timeout: Step::Wait,
-                poll: None,
-            }))
-        })
+    const ITEMS: &'static [ItemDef] = &ITEMS;
+    const KEY: &'static str = "invoice";
+    const CONNECTIONS: &'static [ConnectionDef] = &CONNECTIONS;
+    const FEEDS: &'static [FeedDef] = &FEEDS;
+    fn on_event(data: &mut Data, event: &Value) -> Option<Outcome> {
+        keep(data, "status", event["status"].as_str());
+        keep(data, "reason", event["failure_reason"].as_str());
+        Some(Outcome::Completed)
     }
 }
+
+type InboxFlow = WaitFlow<Inbox>;
 
 const FILE: &str = "H,ACME_DD_20250303-000001.csv,2025-03-03T06:00:00Z,4\r\n\
 D,INV-1,TX1,190,,25.00,EUR,\r\n\

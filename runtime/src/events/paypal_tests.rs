@@ -7,8 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+#[path = "../../tests/flows/paypal_feed.rs"]
+mod paypal_feed;
+
+use paypal_feed::{CLIENT_ID_ENV, CLIENT_SECRET_ENV, PayPalWaitFlow as PayPalFlow, WEBHOOK_ID_ENV};
 
 use super::EventFeed;
 use crate::clock::{Clock, VirtualClock};
@@ -17,103 +21,6 @@ use crate::prelude::*;
 use crate::providers::paypal::sim::{self, PayPalSim, SimConfig, WebhookTarget};
 use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
 use crate::testing::TestServer;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Data {
-    #[serde(default)]
-    invoice: Option<String>,
-    #[serde(default)]
-    paid_by: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Step {
-    Wait,
-}
-
-impl StepId for Step {
-    const ALL: &'static [Step] = &[Step::Wait];
-    fn id(self) -> &'static str {
-        "wait"
-    }
-}
-
-static ITEMS: [ItemDef; 2] = [
-    ItemDef::new("invoice", ValueType::String),
-    ItemDef::new("paid_by", ValueType::String),
-];
-static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
-static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
-    name: "paypal",
-    provider: "paypal",
-    mode: "sandbox",
-    base_url: "",
-    credentials: &[
-        (
-            "client_id",
-            SecretSource::Env("FLOWC_EVENTS_TEST_PAYPAL_ID"),
-        ),
-        (
-            "client_secret",
-            SecretSource::Env("FLOWC_EVENTS_TEST_PAYPAL_SECRET"),
-        ),
-        (
-            "webhook_id",
-            SecretSource::Env("FLOWC_EVENTS_TEST_PAYPAL_WEBHOOK"),
-        ),
-    ],
-}];
-static FEEDS: [FeedDef; 1] = [FeedDef {
-    provider: "paypal",
-    event: "INVOICING.INVOICE.PAID",
-    connection: "paypal",
-    poll: Some(Duration::from_secs(3600)),
-}];
-
-/// Waits for its invoice to be paid, then ends.
-struct PayPalFlow;
-
-impl Flow for PayPalFlow {
-    const NAME: &'static str = "paypal_events_test";
-    type Data = Data;
-    type Step = Step;
-
-    fn schema() -> &'static DataSchema {
-        &SCHEMA
-    }
-    fn connections() -> &'static [ConnectionDef] {
-        &CONNECTIONS
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        &FEEDS
-    }
-    fn first_step() -> Step {
-        Step::Wait
-    }
-    fn run_step<'a>(
-        _step: Step,
-        data: &'a mut Data,
-        cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        Box::pin(async move {
-            match cx.wake_data::<Value>()? {
-                Some(p) => {
-                    data.paid_by = p["event_id"].as_str().map(str::to_string);
-                    Ok(Transition::End(Outcome::Completed))
-                }
-                None => Ok(Transition::Wait(Wait {
-                    on: WaitOn::Event {
-                        name: "INVOICING.INVOICE.PAID",
-                        key: data.invoice.clone().unwrap_or_default(),
-                    },
-                    timeout: Duration::from_secs(30 * 86_400),
-                    on_timeout: Step::Wait,
-                    poll: Some(Duration::from_secs(3600)),
-                })),
-            }
-        })
-    }
-}
 
 struct World {
     sim: PayPalSim,
@@ -124,9 +31,9 @@ struct World {
 }
 
 async fn world(webhooks: Vec<WebhookTarget>) -> World {
-    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_PAYPAL_ID", sim::CLIENT_ID);
-    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_PAYPAL_SECRET", sim::CLIENT_SECRET);
-    crate::http::set_simulated_env("FLOWC_EVENTS_TEST_PAYPAL_WEBHOOK", sim::WEBHOOK_ID);
+    crate::http::set_simulated_env(CLIENT_ID_ENV, sim::CLIENT_ID);
+    crate::http::set_simulated_env(CLIENT_SECRET_ENV, sim::CLIENT_SECRET);
+    crate::http::set_simulated_env(WEBHOOK_ID_ENV, sim::WEBHOOK_ID);
     let clock = VirtualClock::new("2025-01-01T00:00:00Z".parse().unwrap());
     let sim = PayPalSim::start(SimConfig {
         clock: Arc::new(clock.clone()),
@@ -136,7 +43,7 @@ async fn world(webhooks: Vec<WebhookTarget>) -> World {
     .await
     .unwrap();
     let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(SqliteOptions::new(":memory:", "paypal_events_test")).unwrap());
+        Arc::new(SqliteStore::open(SqliteOptions::new(":memory:", PayPalFlow::NAME)).unwrap());
     let engine = Engine::<PayPalFlow>::with_base_url(
         store.clone(),
         Arc::new(clock.clone()),

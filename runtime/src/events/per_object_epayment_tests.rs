@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::EventFeed;
@@ -15,35 +14,13 @@ use crate::engine::Engine;
 use crate::prelude::*;
 use crate::providers::vipps::sim::{self, SimConfig, VippsSim};
 use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Data {
-    #[serde(default)]
-    reference: Option<String>,
-    #[serde(default)]
-    captured: Option<String>,
-    #[serde(default)]
-    psp_reference: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Step {
-    AwaitCapture,
-}
-
-impl StepId for Step {
-    const ALL: &'static [Step] = &[Step::AwaitCapture];
-    fn id(self) -> &'static str {
-        "await_capture"
-    }
-}
+use crate::testing::wait_flow::{Data, WaitFlow, WaitSpec, keep};
 
 static ITEMS: [ItemDef; 3] = [
     ItemDef::new("reference", ValueType::String),
     ItemDef::new("captured", ValueType::String),
     ItemDef::new("psp_reference", ValueType::String),
 ];
-static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
 static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
     name: "vipps_epay_poll",
     provider: "vipps",
@@ -75,52 +52,25 @@ static FEEDS: [FeedDef; 1] = [FeedDef {
 }];
 
 /// Waits for its payment's capture, then ends with what was captured.
-struct CaptureFlow;
+struct Capture;
 
-impl Flow for CaptureFlow {
+impl WaitSpec for Capture {
     const NAME: &'static str = "vipps_epayment_poll_test";
-    type Data = Data;
-    type Step = Step;
-
-    fn schema() -> &'static DataSchema {
-        &SCHEMA
-    }
-    fn connections() -> &'static [ConnectionDef] {
-        &CONNECTIONS
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        &FEEDS
-    }
-    fn first_step() -> Step {
-        Step::AwaitCapture
-    }
-    fn run_step<'a>(
-        _step: Step,
-        data: &'a mut Data,
-        cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        Box::pin(async move {
-            if let Some(e) = cx.wake_data::<Value>()? {
-                // The event's outputs (the catalog's), amounts in major units.
-                data.captured = e
-                    .pointer("/amount/amount")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                data.psp_reference = e["psp_reference"].as_str().map(str::to_string);
-                return Ok(Transition::End(Outcome::Completed));
-            }
-            Ok(Transition::Wait(Wait {
-                on: WaitOn::Event {
-                    name: CAPTURED,
-                    key: data.reference.clone().unwrap_or_default(),
-                },
-                timeout: Duration::from_secs(86_400),
-                on_timeout: Step::AwaitCapture,
-                poll: Some(POLL),
-            }))
-        })
+    const ITEMS: &'static [ItemDef] = &ITEMS;
+    const KEY: &'static str = "reference";
+    const CONNECTIONS: &'static [ConnectionDef] = &CONNECTIONS;
+    const FEEDS: &'static [FeedDef] = &FEEDS;
+    const TIMEOUT: Duration = Duration::from_secs(86_400);
+    fn on_event(data: &mut Data, event: &Value) -> Option<Outcome> {
+        // The event's outputs (the catalog's), amounts in major units.
+        let captured = event.pointer("/amount/amount").and_then(Value::as_str);
+        keep(data, "captured", captured);
+        keep(data, "psp_reference", event["psp_reference"].as_str());
+        Some(Outcome::Completed)
     }
 }
+
+type CaptureFlow = WaitFlow<Capture>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_epayment_capture_is_found_by_polling_the_simulators_event_log() {

@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::EventFeed;
@@ -21,35 +20,13 @@ use crate::clock::{Clock, VirtualClock};
 use crate::engine::Engine;
 use crate::prelude::*;
 use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Data {
-    #[serde(default)]
-    reference: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    changes: Option<i64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Step {
-    Sync,
-}
-
-impl StepId for Step {
-    const ALL: &'static [Step] = &[Step::Sync];
-    fn id(self) -> &'static str {
-        "sync"
-    }
-}
+use crate::testing::wait_flow::{Data, WaitFlow, WaitSpec, keep, text};
 
 static ITEMS: [ItemDef; 3] = [
     ItemDef::new("reference", ValueType::String),
     ItemDef::new("status", ValueType::String),
     ItemDef::new("changes", ValueType::Integer),
 ];
-static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
 static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
     name: "vipps_poll",
     provider: "vipps",
@@ -82,51 +59,24 @@ static FEEDS: [FeedDef; 1] = [FeedDef {
 
 /// Keeps its payment's status, waiting for every change (the seed flow's
 /// `sync` loop), until an order `END-…` is cancelled.
-struct PollFlow;
+struct Poll;
 
-impl Flow for PollFlow {
+impl WaitSpec for Poll {
     const NAME: &'static str = "vipps_poll_test";
-    type Data = Data;
-    type Step = Step;
-
-    fn schema() -> &'static DataSchema {
-        &SCHEMA
-    }
-    fn connections() -> &'static [ConnectionDef] {
-        &CONNECTIONS
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        &FEEDS
-    }
-    fn first_step() -> Step {
-        Step::Sync
-    }
-    fn run_step<'a>(
-        _step: Step,
-        data: &'a mut Data,
-        cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        Box::pin(async move {
-            let reference = data.reference.clone().unwrap_or_default();
-            if let Some(p) = cx.wake_data::<Value>()? {
-                data.status = p["status"].as_str().map(str::to_string);
-                data.changes = Some(data.changes.unwrap_or(0) + 1);
-                if reference.starts_with("END-") && data.status.as_deref() == Some("CANCEL") {
-                    return Ok(Transition::End(Outcome::Cancelled));
-                }
-            }
-            Ok(Transition::Wait(Wait {
-                on: WaitOn::Event {
-                    name: "ecom.status_changed",
-                    key: reference,
-                },
-                timeout: Duration::from_secs(30 * 86_400),
-                on_timeout: Step::Sync,
-                poll: Some(POLL),
-            }))
-        })
+    const ITEMS: &'static [ItemDef] = &ITEMS;
+    const KEY: &'static str = "reference";
+    const CONNECTIONS: &'static [ConnectionDef] = &CONNECTIONS;
+    const FEEDS: &'static [FeedDef] = &FEEDS;
+    fn on_event(data: &mut Data, event: &Value) -> Option<Outcome> {
+        keep(data, "status", event["status"].as_str());
+        let changes = data.get("changes").and_then(Value::as_i64).unwrap_or(0) + 1;
+        data.insert("changes".into(), changes.into());
+        let ends = text(data, Self::KEY).starts_with("END-");
+        (ends && text(data, "status") == "CANCEL").then_some(Outcome::Cancelled)
     }
 }
+
+type PollFlow = WaitFlow<Poll>;
 
 /// The fake's payments and what it saw.
 #[derive(Default)]

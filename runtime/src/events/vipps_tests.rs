@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::EventFeed;
@@ -16,34 +15,14 @@ use crate::engine::Engine;
 use crate::prelude::*;
 use crate::providers::vipps::webhook::{authorization, content_hash};
 use crate::store::{IssueState, SqliteOptions, SqliteStore, Store};
+use crate::testing::wait_flow::{Data, WaitFlow, WaitSpec, keep, text};
 
 const SECRET: &str = "vipps-webhook-secret";
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Data {
-    #[serde(default)]
-    reference: Option<String>,
-    #[serde(default)]
-    captured_by: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Step {
-    Wait,
-}
-
-impl StepId for Step {
-    const ALL: &'static [Step] = &[Step::Wait];
-    fn id(self) -> &'static str {
-        "wait"
-    }
-}
 
 static ITEMS: [ItemDef; 2] = [
     ItemDef::new("reference", ValueType::String),
     ItemDef::new("captured_by", ValueType::String),
 ];
-static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
 static CONNECTIONS: [ConnectionDef; 1] = [ConnectionDef {
     name: "vipps",
     provider: "vipps",
@@ -104,53 +83,29 @@ fn wait_for(reference: &str) -> &'static str {
 
 /// Waits for its ePayment payment's capture (or, for an eCom order `ORD-…`,
 /// its reservation), then ends.
-struct VippsFlow;
+struct Vipps;
 
-impl Flow for VippsFlow {
+impl WaitSpec for Vipps {
     const NAME: &'static str = "vipps_events_test";
-    type Data = Data;
-    type Step = Step;
-
-    fn schema() -> &'static DataSchema {
-        &SCHEMA
+    const ITEMS: &'static [ItemDef] = &ITEMS;
+    const KEY: &'static str = "reference";
+    const CONNECTIONS: &'static [ConnectionDef] = &CONNECTIONS;
+    const FEEDS: &'static [FeedDef] = &FEEDS;
+    fn wait_on(data: &Data) -> Option<(&'static str, String)> {
+        let reference = text(data, Self::KEY);
+        Some((wait_for(&reference), reference))
     }
-    fn connections() -> &'static [ConnectionDef] {
-        &CONNECTIONS
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        &FEEDS
-    }
-    fn first_step() -> Step {
-        Step::Wait
-    }
-    fn run_step<'a>(
-        _step: Step,
-        data: &'a mut Data,
-        cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        Box::pin(async move {
-            match cx.wake_data::<Value>()? {
-                Some(p) => {
-                    data.captured_by = p["psp_reference"]
-                        .as_str()
-                        .or(p["transaction_id"].as_str())
-                        .or(p["status"].as_str())
-                        .map(str::to_string);
-                    Ok(Transition::End(Outcome::Completed))
-                }
-                None => Ok(Transition::Wait(Wait {
-                    on: WaitOn::Event {
-                        name: wait_for(data.reference.as_deref().unwrap_or("")),
-                        key: data.reference.clone().unwrap_or_default(),
-                    },
-                    timeout: Duration::from_secs(30 * 86_400),
-                    on_timeout: Step::Wait,
-                    poll: None,
-                })),
-            }
-        })
+    fn on_event(data: &mut Data, event: &Value) -> Option<Outcome> {
+        let by = event["psp_reference"]
+            .as_str()
+            .or(event["transaction_id"].as_str())
+            .or(event["status"].as_str());
+        keep(data, "captured_by", by);
+        Some(Outcome::Completed)
     }
 }
+
+type VippsFlow = WaitFlow<Vipps>;
 
 async fn listen(feed: Arc<EventFeed<VippsFlow>>) -> (String, String) {
     let app = crate::cli::listen::router(feed, crate::cli::operator::OperatorAuth::refuse_all());

@@ -38,7 +38,11 @@ pub struct BatchAdd {
 /// Where a record's batch stands after [`BatchStore::batch_add`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchAdded {
+    /// The batch's id in the store.
     pub batch: i64,
+    /// Its number among the batches of its action and connection, from 1
+    /// (the number its file's name carries).
+    pub number: i64,
     /// The record's place in its batch, from 1.
     pub record_number: i64,
     pub opened_at: Timestamp,

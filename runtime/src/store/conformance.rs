@@ -768,7 +768,7 @@ async fn a_batch_takes_each_record_once_and_closes_when_full(store: Arc<dyn Stor
     other.connection = "bk2".into();
     let other = store.batch_add(other).await.unwrap();
     assert_ne!(other.batch, next.batch);
-    assert_eq!(other.record_number, 1);
+    assert_eq!((other.number, other.record_number), (1, 1));
 }
 
 async fn a_batch_closes_at_its_time_when_a_record_looks(store: Arc<dyn Store>) {
@@ -842,6 +842,11 @@ pub(crate) async fn concurrent_batch_adds(stores: Vec<Arc<dyn Store>>) {
         assert_eq!(*ns, want, "batch {b}");
     }
     assert_eq!(batches.len(), 240usize.div_ceil(7));
+    let mut numbers: Vec<i64> = added.iter().map(|(_, a)| a.number).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let want: Vec<i64> = (1..=batches.len() as i64).collect();
+    assert_eq!(numbers, want, "batches numbered 1.. without gaps");
     for (b, lists) in &told {
         assert_eq!(batches[b].len(), 7, "batch {b} closed before it was full");
         for records in lists {

@@ -135,11 +135,13 @@ CREATE TABLE batches (
     provider TEXT NOT NULL,
     action TEXT NOT NULL,
     connection TEXT NOT NULL,
+    number BIGINT NOT NULL,
     opened_at BIGINT NOT NULL,
     close_at BIGINT NOT NULL,
     records BIGINT NOT NULL DEFAULT 0,
     closed_at BIGINT,
-    file TEXT
+    file TEXT,
+    UNIQUE (provider, action, connection, number)
 );
 CREATE UNIQUE INDEX batches_open ON batches (provider, action, connection) WHERE closed_at IS NULL;
 CREATE TABLE batch_records (

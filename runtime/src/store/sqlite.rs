@@ -101,11 +101,13 @@ CREATE TABLE batches (
     provider TEXT NOT NULL,
     action TEXT NOT NULL,
     connection TEXT NOT NULL,
+    number INTEGER NOT NULL,
     opened_at INTEGER NOT NULL,
     close_at INTEGER NOT NULL,
     records INTEGER NOT NULL DEFAULT 0,
     closed_at INTEGER,
-    file TEXT
+    file TEXT,
+    UNIQUE (provider, action, connection, number)
 );
 CREATE UNIQUE INDEX batches_open ON batches (provider, action, connection) WHERE closed_at IS NULL;
 CREATE TABLE batch_records (

@@ -1,37 +1,14 @@
-//! A hand-written flow with a Stripe trigger (`charge.succeeded`) and an
-//! event wait (`invoice.paid`): a charge's issue ends at once; an issue with
-//! an invoice waits for it to be paid. Shared by the event feed's tests
-//! (`src/events/tests.rs`) and the event feed benchmark (`benches/events.rs`).
+//! The wait-only test flow (`testing::wait_flow`) with a Stripe trigger
+//! (`charge.succeeded`) and an event wait (`invoice.paid`): a charge's issue
+//! ends at once; an issue with an invoice waits for it to be paid. Shared by
+//! the event feed's tests (`src/events/tests.rs`), the metrics tests and the
+//! event feed benchmark (`benches/events.rs`).
 
 use std::time::Duration;
 
 use flowc_runtime::prelude::*;
-use serde::{Deserialize, Serialize};
+use flowc_runtime::testing::wait_flow::{Data, WaitFlow, WaitSpec, keep};
 use serde_json::Value;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Data {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub amount: Option<i64>,
-    #[serde(default)]
-    pub invoice: Option<String>,
-    #[serde(default)]
-    pub paid_by: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Step {
-    Begin,
-}
-
-impl StepId for Step {
-    const ALL: &'static [Step] = &[Step::Begin];
-    fn id(self) -> &'static str {
-        "begin"
-    }
-}
 
 static ITEMS: [ItemDef; 4] = [
     ItemDef::new("id", ValueType::String),
@@ -39,7 +16,6 @@ static ITEMS: [ItemDef; 4] = [
     ItemDef::new("invoice", ValueType::String),
     ItemDef::new("paid_by", ValueType::String),
 ];
-static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
 
 macro_rules! secret {
     ($file:literal) => {
@@ -87,55 +63,27 @@ static FEEDS: [FeedDef; 1] = [FeedDef {
 
 /// Trigger issues (a charge) end at once; an issue with an invoice waits for it
 /// to be paid. Without `TRIGGER`, the connection is polled only for waits.
-pub struct FeedFlowOf<const TRIGGER: bool>;
+pub struct Stripe<const TRIGGER: bool>;
 
-pub type FeedFlow = FeedFlowOf<true>;
-pub type WaitOnlyFlow = FeedFlowOf<false>;
+pub type FeedFlow = WaitFlow<Stripe<true>>;
+pub type WaitOnlyFlow = WaitFlow<Stripe<false>>;
 
-impl<const TRIGGER: bool> Flow for FeedFlowOf<TRIGGER> {
+impl<const TRIGGER: bool> WaitSpec for Stripe<TRIGGER> {
     const NAME: &'static str = "feed_test";
-    type Data = Data;
-    type Step = Step;
-
-    fn schema() -> &'static DataSchema {
-        &SCHEMA
+    const ITEMS: &'static [ItemDef] = &ITEMS;
+    const KEY: &'static str = "invoice";
+    const CONNECTIONS: &'static [ConnectionDef] = &CONNECTIONS;
+    const FEEDS: &'static [FeedDef] = &FEEDS;
+    const TRIGGERS: &'static [TriggerDef] = if TRIGGER { &TRIGGERS } else { &[] };
+    fn wait_on(data: &Data) -> Option<(&'static str, String)> {
+        if data.get("id").is_some_and(|id| !id.is_null()) {
+            return None;
+        }
+        let invoice = data.get(Self::KEY)?.as_str()?;
+        Some((Self::FEEDS[0].event, invoice.to_string()))
     }
-    fn connections() -> &'static [ConnectionDef] {
-        &CONNECTIONS
-    }
-    fn triggers() -> &'static [TriggerDef] {
-        if TRIGGER { &TRIGGERS } else { &[] }
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        &FEEDS
-    }
-    fn first_step() -> Step {
-        Step::Begin
-    }
-    fn run_step<'a>(
-        _step: Step,
-        data: &'a mut Data,
-        cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        Box::pin(async move {
-            let Some(invoice) = data.invoice.clone().filter(|_| data.id.is_none()) else {
-                return Ok(Transition::End(Outcome::Completed));
-            };
-            match cx.wake_data::<Value>()? {
-                Some(p) => {
-                    data.paid_by = p["event_id"].as_str().map(str::to_string);
-                    Ok(Transition::End(Outcome::Completed))
-                }
-                None => Ok(Transition::Wait(Wait {
-                    on: WaitOn::Event {
-                        name: "invoice.paid",
-                        key: invoice,
-                    },
-                    timeout: Duration::from_secs(30 * 86_400),
-                    on_timeout: Step::Begin,
-                    poll: Some(Duration::from_secs(900)),
-                })),
-            }
-        })
+    fn on_event(data: &mut Data, event: &Value) -> Option<Outcome> {
+        keep(data, "paid_by", event["event_id"].as_str());
+        Some(Outcome::Completed)
     }
 }

@@ -1,33 +1,15 @@
-//! A hand-written flow that waits for its Vipps eCom payment's status to
-//! change (`ecom.status_changed`, polled every 15 minutes, read object by
-//! object), forever. Used by the per-object poll benchmark
-//! (`benches/vipps_poll.rs`) against the Vipps simulator.
+//! The wait-only test flow (`testing::wait_flow`) that waits for its Vipps
+//! eCom payment's status to change (`ecom.status_changed`, polled every 15
+//! minutes, read object by object), forever. Used by the per-object poll
+//! benchmark (`benches/vipps_poll.rs`) against the Vipps simulator.
 
 use std::time::Duration;
 
 use flowc_runtime::prelude::*;
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Data {
-    #[serde(default)]
-    pub order: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Step {
-    Sync,
-}
-
-impl StepId for Step {
-    const ALL: &'static [Step] = &[Step::Sync];
-    fn id(self) -> &'static str {
-        "sync"
-    }
-}
+use flowc_runtime::testing::wait_flow::{Data, WaitFlow, WaitSpec};
+use serde_json::Value;
 
 static ITEMS: [ItemDef; 1] = [ItemDef::new("order", ValueType::String)];
-static SCHEMA: DataSchema = DataSchema::new(&ITEMS);
 
 /// The simulator's credentials go in these (`http::set_simulated_env`).
 pub const CREDENTIAL_ENVS: [(&str, &str); 4] = [
@@ -68,40 +50,19 @@ static FEEDS: [FeedDef; 1] = [FeedDef {
     poll: Some(POLL),
 }];
 
-pub struct VippsWaitFlow;
+pub struct VippsWait;
 
-impl Flow for VippsWaitFlow {
+impl WaitSpec for VippsWait {
     const NAME: &'static str = "vipps_feed_bench";
-    type Data = Data;
-    type Step = Step;
-
-    fn schema() -> &'static DataSchema {
-        &SCHEMA
-    }
-    fn connections() -> &'static [ConnectionDef] {
-        &CONNECTIONS
-    }
-    fn event_feeds() -> &'static [FeedDef] {
-        &FEEDS
-    }
-    fn first_step() -> Step {
-        Step::Sync
-    }
-    fn run_step<'a>(
-        _step: Step,
-        data: &'a mut Data,
-        _cx: &'a mut StepContext,
-    ) -> BoxFuture<'a, Result<Transition<Step>, StepError>> {
-        Box::pin(async move {
-            Ok(Transition::Wait(Wait {
-                on: WaitOn::Event {
-                    name: "ecom.status_changed",
-                    key: data.order.clone().unwrap_or_default(),
-                },
-                timeout: Duration::from_secs(90 * 86_400),
-                on_timeout: Step::Sync,
-                poll: Some(POLL),
-            }))
-        })
+    const ITEMS: &'static [ItemDef] = &ITEMS;
+    const KEY: &'static str = "order";
+    const CONNECTIONS: &'static [ConnectionDef] = &CONNECTIONS;
+    const FEEDS: &'static [FeedDef] = &FEEDS;
+    const TIMEOUT: Duration = Duration::from_secs(90 * 86_400);
+    /// Every change is waited past: the issue never ends.
+    fn on_event(_data: &mut Data, _event: &Value) -> Option<Outcome> {
+        None
     }
 }
+
+pub type VippsWaitFlow = WaitFlow<VippsWait>;

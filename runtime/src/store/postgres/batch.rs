@@ -49,12 +49,13 @@ async fn add(tx: &deadpool_postgres::Transaction<'_>, a: &BatchAdd) -> StoreResu
     };
     let row = tx
         .query_one(
-            "SELECT opened_at, close_at, records, closed_at, file FROM batches WHERE id = $1",
+            "SELECT number, opened_at, close_at, records, closed_at, file FROM batches WHERE id = $1",
             &[&batch],
         )
         .await?;
-    let (opened_at, close_at, records): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-    let (closed_at, file): (Option<i64>, Option<String>) = (row.get(3), row.get(4));
+    let (number, opened_at, close_at, records): (i64, i64, i64, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (closed_at, file): (Option<i64>, Option<String>) = (row.get(4), row.get(5));
     let now = micros(a.now);
     let closed_at = match closed_at {
         Some(at) => Some(at),
@@ -89,6 +90,7 @@ async fn add(tx: &deadpool_postgres::Transaction<'_>, a: &BatchAdd) -> StoreResu
     };
     Ok(BatchAdded {
         batch,
+        number,
         record_number: n,
         opened_at: ts(opened_at),
         close_at: ts(close_at),
@@ -103,10 +105,14 @@ async fn open_batch(
     a: &BatchAdd,
 ) -> StoreResult<(i64, i64)> {
     for _ in 0..OPEN_ROUNDS {
+        // Numbered after the connection's last batch. Whichever conflict
+        // this meets (a batch opened meanwhile, or its number taken by one
+        // opened and closed meanwhile), the select below tells.
         tx.execute(
-            "INSERT INTO batches (provider, action, connection, opened_at, close_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (provider, action, connection) WHERE closed_at IS NULL DO NOTHING",
+            "INSERT INTO batches (provider, action, connection, number, opened_at, close_at) \
+             SELECT $1, $2, $3, COALESCE(MAX(number), 0) + 1, $4, $5 FROM batches \
+             WHERE provider = $1 AND action = $2 AND connection = $3 \
+             ON CONFLICT DO NOTHING",
             &[
                 &a.provider,
                 &a.action,

@@ -31,8 +31,9 @@ fn add(conn: &Connection, a: &BatchAdd) -> StoreResult<BatchAdded> {
                 Some(o) => o,
                 None => {
                     conn.prepare_cached(
-                        "INSERT INTO batches (provider, action, connection, opened_at, close_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "INSERT INTO batches (provider, action, connection, number, opened_at, close_at) \
+                         SELECT ?1, ?2, ?3, COALESCE(MAX(number), 0) + 1, ?4, ?5 FROM batches \
+                         WHERE provider = ?1 AND action = ?2 AND connection = ?3",
                     )?
                     .execute(params![
                         a.provider,
@@ -54,7 +55,8 @@ fn add(conn: &Connection, a: &BatchAdd) -> StoreResult<BatchAdded> {
             (batch, n)
         }
     };
-    let (opened_at, close_at, records, closed_at, file): (
+    let (number, opened_at, close_at, records, closed_at, file): (
+        i64,
         i64,
         i64,
         i64,
@@ -62,10 +64,10 @@ fn add(conn: &Connection, a: &BatchAdd) -> StoreResult<BatchAdded> {
         Option<String>,
     ) = conn
         .prepare_cached(
-            "SELECT opened_at, close_at, records, closed_at, file FROM batches WHERE id = ?1",
+            "SELECT number, opened_at, close_at, records, closed_at, file FROM batches WHERE id = ?1",
         )?
         .query_row([batch], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
         })?;
     let closed_at = match closed_at {
         Some(at) => Some(at),
@@ -99,6 +101,7 @@ fn add(conn: &Connection, a: &BatchAdd) -> StoreResult<BatchAdded> {
     };
     Ok(BatchAdded {
         batch,
+        number,
         record_number: n,
         opened_at: ts(opened_at),
         close_at: ts(close_at),
