@@ -339,7 +339,7 @@ mod tests {
                 .header("Idempotency-Key", name)
                 .json(&json!({"amount": {"value": 1000, "currency": "NOK"},
                     "paymentMethod": {"type": "WALLET"}, "reference": reference,
-                    "userFlow": "PUSH_MESSAGE"}))
+                    "userFlow": "PUSH_MESSAGE", "customer": {"phoneNumber": "4791234567"}}))
                 .send()
                 .await
                 .unwrap();

@@ -219,6 +219,16 @@ impl Store {
             .ok_or_else(|| {
                 bad("`userFlow` must be PUSH_MESSAGE, NATIVE_REDIRECT, WEB_REDIRECT or QR")
             })?;
+        // "PUSH_MESSAGE … requires a valid `customer` field" (the spec's
+        // userFlow): the push goes to a known payer.
+        let customer = ["phoneNumber", "personalQr", "customerToken"]
+            .iter()
+            .any(|k| s(&format!("/customer/{k}")).is_some_and(|v| !v.is_empty()));
+        if flow == "PUSH_MESSAGE" && !customer {
+            return Err(bad(
+                "`userFlow` PUSH_MESSAGE needs the payer: `customer.phoneNumber` (or a QR code or customer token)",
+            ));
+        }
         if self.epayment_index.contains_key(&reference) {
             return Err(conflict(&format!(
                 "reference `{reference}` is already used by another payment"

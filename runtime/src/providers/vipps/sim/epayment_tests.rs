@@ -529,3 +529,29 @@ async fn an_unanswered_payment_expires_with_its_webhook() {
     assert_eq!(expired.len(), 2, "one webhook per expired payment");
     assert_eq!(expired[0]["reference"], "pay-exp-1");
 }
+
+/// A push message goes to a known payer: `PUSH_MESSAGE` without
+/// `customer` is refused (400, nothing made), as the spec's `userFlow`
+/// says; with the phone it is made, and answers without a `redirectUrl`.
+#[tokio::test]
+async fn a_push_message_needs_the_payers_phone() {
+    let sim = VippsSim::start(SimConfig::default()).await.unwrap();
+    let api = Api::new(&sim.url()).await;
+    let mut push = create("pay-push-1", 1000);
+    push["userFlow"] = json!("PUSH_MESSAGE");
+    push.as_object_mut().unwrap().remove("customer");
+    let (s, v) = api.call("POST", PAY, Some(push.clone()), Some("p1")).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("customer.phoneNumber"),
+        "{v}"
+    );
+    assert!(sim.epayments().is_empty());
+    push["customer"] = json!({"phoneNumber": "4791234567"});
+    let (s, v) = api.call("POST", PAY, Some(push), Some("p2")).await;
+    assert_eq!(s, 201, "{v}");
+    assert!(v.get("redirectUrl").is_none(), "{v}");
+}
