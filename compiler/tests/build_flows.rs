@@ -30,8 +30,8 @@ fn all_flows() -> Vec<String> {
         .collect();
     names.sort();
     assert!(
-        names.len() >= 6,
-        "flows/ should hold the six flows: {names:?}"
+        names.len() >= 9,
+        "flows/ should hold the nine flows: {names:?}"
     );
     names
 }
@@ -213,6 +213,7 @@ fn every_stripe_paypal_and_vipps_flow_runs_its_scenarios_against_the_simulator()
         "stripe_charge_refund_triggers",
         "stripe_customer_charges",
         "stripe_invoice_reminders",
+        "vipps_epayment",
         "vipps_payment_status",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");

@@ -126,6 +126,8 @@ cases! {
     e0512_computed_literal_dsl,
     e0513_unsupported_batch_schedule,
     e0513_unsupported_batch_schedule_dsl,
+    e0514_unsupported_input,
+    e0514_unsupported_input_dsl,
     e0520_payment_type_not_collected,
     e0520_payment_type_not_collected_dsl,
     w0001_short_poll_interval,

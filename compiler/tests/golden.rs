@@ -43,7 +43,7 @@ fn generated_code_matches_the_golden_files() {
     let mut drift = Vec::new();
     let files = flow_files();
     assert!(
-        files.len() >= 12,
+        files.len() >= 18,
         "expected both syntaxes of every flow in flows/"
     );
     for path in &files {

@@ -250,6 +250,62 @@ fn every_vipps_request_body_validates_against_its_spec() {
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
+/// The bodies `flows/vipps_epayment.flow.yaml` sends, with the inputs its
+/// steps give (a push message with the payer's phone and no return URL, a
+/// payment page with both; the capture of the whole amount), validate
+/// against `epayment.v1.yml`; its `get` and `cancel` send no body. A
+/// reference one character too short is shown to fail.
+#[test]
+fn the_epayment_flows_requests_validate_against_the_spec() {
+    let specs = Specs::default();
+    let p = provider("vipps").unwrap();
+    let conn = connection();
+    let body = |action: &str, inputs: Value| {
+        let a = p.action(action).unwrap();
+        let built = build(Kind::Vipps, p, a, &inputs).unwrap_or_else(|e| panic!("{action}: {e:?}"));
+        let mut req = HttpRequest::new(built.method, format!("{BASE}{}", built.path));
+        req.body = built.body;
+        match vipps::authorize(conn, BASE, req).unwrap().body {
+            Body::Json(v) => (a, Some(v)),
+            Body::None => (a, None),
+            other => panic!("{action}: {other:?}"),
+        }
+    };
+    let amount = json!({"amount": "100.00", "currency": "NOK"});
+    let create = |user_flow: &str, return_url: Option<&str>| {
+        let mut inputs = json!({"reference": "pay-A-1001", "amount": amount,
+            "payment_method": "WALLET", "user_flow": user_flow,
+            "phone_number": "4791234567", "payment_description": "Order A-1001"});
+        if let Some(u) = return_url {
+            inputs["return_url"] = json!(u);
+        }
+        inputs
+    };
+    let mut found = Vec::new();
+    for inputs in [
+        create("PUSH_MESSAGE", None),
+        create("WEB_REDIRECT", Some("https://www.example.no/ordre/A-1001")),
+    ] {
+        let (a, sent) = body("epayment_create_payment", inputs);
+        let sent = sent.expect("a create has a body");
+        assert_eq!(sent["amount"], json!({"value": 10000, "currency": "NOK"}));
+        found.extend(problems(&specs, a, &sent));
+    }
+    let (a, sent) = body(
+        "epayment_capture",
+        json!({"reference": "pay-A-1001", "amount": amount}),
+    );
+    found.extend(problems(&specs, a, &sent.unwrap()));
+    for action in ["epayment_get_payment", "epayment_cancel"] {
+        assert_eq!(body(action, json!({"reference": "pay-A-1001"})).1, None);
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    let (a, sent) = body("epayment_create_payment", create("PUSH_MESSAGE", None));
+    let mut short = sent.unwrap();
+    short["reference"] = json!("pay-A-1");
+    assert!(!problems(&specs, a, &short).is_empty());
+}
+
 #[test]
 fn a_body_without_the_merchant_serial_number_is_refused() {
     let specs = Specs::default();

@@ -367,6 +367,20 @@ impl Checker<'_> {
                 self.value_any(&field.value);
                 continue;
             };
+            if let Some(why) = &spec.unsupported {
+                self.report(
+                    Diagnostic::new(
+                        Code::UnsupportedInput,
+                        format!(
+                            "{owner}: flowc cannot send {kind} `{}` yet",
+                            field.name.name
+                        ),
+                        field.name.span,
+                        format!("{kind} not supported yet"),
+                    )
+                    .with_help(why.clone()),
+                );
+            }
             let value = self.check_field_value(
                 provider,
                 spec,

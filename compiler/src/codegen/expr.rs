@@ -241,6 +241,17 @@ pub fn string(e: &Expr, s: Scope<'_>) -> TokenStream {
     }
 }
 
+/// A step's output read as `Option<want>`, when `e` is one (else `None`): an
+/// output the provider left out (`null`) empties an optional data item
+/// rather than failing the step.
+pub fn optional_step_result(e: &Expr, want: &Type, s: Scope<'_>) -> Option<TokenStream> {
+    if !matches!(e.kind, ExprKind::StepResult { .. }) || want.is_unknown() || *want == Type::Null {
+        return None;
+    }
+    let ty = rust_type(want, s.model);
+    Some(read_step_result(e, &quote!(::core::option::Option<#ty>), s))
+}
+
 fn step_result(e: &Expr, want: &Type, s: Scope<'_>) -> TokenStream {
     let ty = rust_type(want, s.model);
     read_step_result(e, &ty, s)

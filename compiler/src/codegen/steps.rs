@@ -368,6 +368,9 @@ fn assign(a: &ir::Assign, s: Scope<'_>) -> TokenStream {
                     quote!(data.#f = ::core::default::Default::default();)
                 };
             }
+            if optional && let Some(v) = expr::optional_step_result(&a.value, &ty, s) {
+                return quote!(data.#f = #v;);
+            }
             let v = expr::expr_as(&a.value, &ty, s);
             if optional {
                 quote!(data.#f = Some(#v);)

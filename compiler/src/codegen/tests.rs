@@ -190,3 +190,47 @@ fn inputs_left_out_take_the_connection_settings() {
         "{out}"
     );
 }
+
+/// An output saved into an optional data item is read as an `Option`: one the
+/// provider leaves out (ePayment's `redirectUrl` for a push message) empties
+/// the item instead of failing the step. A required item still needs it.
+#[test]
+fn an_output_saved_into_an_optional_item_may_be_absent() {
+    let src = r#"flow t
+
+data {
+  reference: string required
+  link: url
+  must: url default "https://example.no"
+}
+
+connection vipps: vipps test {
+  client_id = env("VIPPS_CLIENT_ID")
+  client_secret = env("VIPPS_CLIENT_SECRET")
+  subscription_key = env("VIPPS_SUBSCRIPTION_KEY")
+  merchant_serial_number = env("VIPPS_MSN")
+}
+
+start input
+
+step pay = vipps.epayment_create_payment via vipps {
+  reference = "pay-${reference}"
+  amount = money(10, "NOK")
+  user_flow = "PUSH_MESSAGE"
+} save {
+  link = pay.redirect_url
+  must = pay.redirect_url
+}
+"#;
+    let out = squeeze(&generate(src));
+    assert!(
+        out.contains(
+            "data.link = result .get::< ::core::option::Option<::std::string::String>, >(\"redirect_url\")?;"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("data.must = result.get::<::std::string::String>(\"redirect_url\")?;"),
+        "{out}"
+    );
+}

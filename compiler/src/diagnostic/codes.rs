@@ -103,6 +103,7 @@ codes! {
     UnknownFileColumn = "E0511", Error, "unknown request-file column";
     ComputedLiteral = "E0512", Error, "computed value where the binary needs one as written";
     UnsupportedBatchSchedule = "E0513", Error, "batch schedule the runtime cannot keep";
+    UnsupportedInput = "E0514", Error, "provider input the runtime cannot send yet";
     PaymentTypeNotCollected = "E0520", Error, "payment type the connection does not collect";
     // warnings
     ShortPollInterval = "W0001", Warning, "poll interval under 15 seconds";

@@ -483,9 +483,10 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                             return Ok(pending.wait(Step::Queue));
                         }
                     };
-                    data.batch_file = Some(
-                        result.get::<::std::string::String>("file_name")?,
-                    );
+                    data.batch_file = result
+                        .get::<
+                            ::core::option::Option<::std::string::String>,
+                        >("file_name")?;
                     data.status = ::std::string::String::from("submitted");
                     Ok(::flowc_runtime::flow::Transition::Next(Step::WaitResponse))
                 }
@@ -512,20 +513,16 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                                         &["transaction_key"],
                                     )?,
                                 );
-                            data.response_status = Some(
-                                ::flowc_runtime::rt::from_json::<
-                                    ::std::string::String,
-                                >(&payload, "wait_response.status", &["status"])?,
-                            );
-                            data.failure_reason = Some(
-                                ::flowc_runtime::rt::from_json::<
-                                    ::std::string::String,
-                                >(
-                                    &payload,
-                                    "wait_response.failure_reason",
-                                    &["failure_reason"],
-                                )?,
-                            );
+                            data.response_status = ::flowc_runtime::rt::from_json::<
+                                ::core::option::Option<::std::string::String>,
+                            >(&payload, "wait_response.status", &["status"])?;
+                            data.failure_reason = ::flowc_runtime::rt::from_json::<
+                                ::core::option::Option<::std::string::String>,
+                            >(
+                                &payload,
+                                "wait_response.failure_reason",
+                                &["failure_reason"],
+                            )?;
                             Ok(::flowc_runtime::flow::Transition::Next(Step::Outcome))
                         }
                         None => {
@@ -562,11 +559,9 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                     }
                 }
                 Step::Debited => {
-                    data.transaction_key = Some(
-                        ::flowc_runtime::rt::result::<
-                            ::std::string::String,
-                        >(&data.step_results, "wait_response.transaction_key", &[])?,
-                    );
+                    data.transaction_key = ::flowc_runtime::rt::result::<
+                        ::core::option::Option<::std::string::String>,
+                    >(&data.step_results, "wait_response.transaction_key", &[])?;
                     data.paid_by = Some(::std::string::String::from("machtiging"));
                     Ok(::flowc_runtime::flow::Transition::Next(Step::RecordPaid))
                 }
@@ -764,9 +759,10 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                             ::std::string::String::from("invite.key"),
                             result.get::<::flowc_runtime::rt::serde_json::Value>("key")?,
                         );
-                    data.pay_link = Some(
-                        result.get::<::std::string::String>("pay_link")?,
-                    );
+                    data.pay_link = result
+                        .get::<
+                            ::core::option::Option<::std::string::String>,
+                        >("pay_link")?;
                     data.status = ::std::string::String::from("invited");
                     Ok(::flowc_runtime::flow::Transition::Next(Step::WaitInvitation))
                 }
@@ -833,11 +829,9 @@ impl ::flowc_runtime::flow::Flow for BuckarooDirectDebitFlow {
                     }
                 }
                 Step::PaidByIdeal => {
-                    data.transaction_key = Some(
-                        ::flowc_runtime::rt::result::<
-                            ::std::string::String,
-                        >(&data.step_results, "wait_invitation.key", &[])?,
-                    );
+                    data.transaction_key = ::flowc_runtime::rt::result::<
+                        ::core::option::Option<::std::string::String>,
+                    >(&data.step_results, "wait_invitation.key", &[])?;
                     data.paid_by = Some(::std::string::String::from("ideal"));
                     Ok(::flowc_runtime::flow::Transition::Next(Step::BookIdeal))
                 }

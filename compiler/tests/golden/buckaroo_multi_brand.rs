@@ -336,29 +336,26 @@ impl ::flowc_runtime::flow::Flow for BuckarooMultiBrandFlow {
                             return Ok(pending.wait(Step::QueueAcme));
                         }
                     };
-                    data.batch_file = Some(
-                        result.get::<::std::string::String>("file_name")?,
-                    );
+                    data.batch_file = result
+                        .get::<
+                            ::core::option::Option<::std::string::String>,
+                        >("file_name")?;
                     data.status = ::std::string::String::from("submitted");
                     Ok(::flowc_runtime::flow::Transition::Next(Step::WaitAcme))
                 }
                 Step::WaitAcme => {
                     match cx.wake_data::<::flowc_runtime::rt::serde_json::Value>()? {
                         Some(payload) => {
-                            data.response_status = Some(
-                                ::flowc_runtime::rt::from_json::<
-                                    ::std::string::String,
-                                >(&payload, "wait_acme.status", &["status"])?,
-                            );
-                            data.failure_reason = Some(
-                                ::flowc_runtime::rt::from_json::<
-                                    ::std::string::String,
-                                >(
-                                    &payload,
-                                    "wait_acme.failure_reason",
-                                    &["failure_reason"],
-                                )?,
-                            );
+                            data.response_status = ::flowc_runtime::rt::from_json::<
+                                ::core::option::Option<::std::string::String>,
+                            >(&payload, "wait_acme.status", &["status"])?;
+                            data.failure_reason = ::flowc_runtime::rt::from_json::<
+                                ::core::option::Option<::std::string::String>,
+                            >(
+                                &payload,
+                                "wait_acme.failure_reason",
+                                &["failure_reason"],
+                            )?;
                             Ok(::flowc_runtime::flow::Transition::Next(Step::Debited))
                         }
                         None => {
@@ -439,29 +436,26 @@ impl ::flowc_runtime::flow::Flow for BuckarooMultiBrandFlow {
                             return Ok(pending.wait(Step::QueueBolt));
                         }
                     };
-                    data.batch_file = Some(
-                        result.get::<::std::string::String>("file_name")?,
-                    );
+                    data.batch_file = result
+                        .get::<
+                            ::core::option::Option<::std::string::String>,
+                        >("file_name")?;
                     data.status = ::std::string::String::from("submitted");
                     Ok(::flowc_runtime::flow::Transition::Next(Step::WaitBolt))
                 }
                 Step::WaitBolt => {
                     match cx.wake_data::<::flowc_runtime::rt::serde_json::Value>()? {
                         Some(payload) => {
-                            data.response_status = Some(
-                                ::flowc_runtime::rt::from_json::<
-                                    ::std::string::String,
-                                >(&payload, "wait_bolt.status", &["status"])?,
-                            );
-                            data.failure_reason = Some(
-                                ::flowc_runtime::rt::from_json::<
-                                    ::std::string::String,
-                                >(
-                                    &payload,
-                                    "wait_bolt.failure_reason",
-                                    &["failure_reason"],
-                                )?,
-                            );
+                            data.response_status = ::flowc_runtime::rt::from_json::<
+                                ::core::option::Option<::std::string::String>,
+                            >(&payload, "wait_bolt.status", &["status"])?;
+                            data.failure_reason = ::flowc_runtime::rt::from_json::<
+                                ::core::option::Option<::std::string::String>,
+                            >(
+                                &payload,
+                                "wait_bolt.failure_reason",
+                                &["failure_reason"],
+                            )?;
                             Ok(::flowc_runtime::flow::Transition::Next(Step::Debited))
                         }
                         None => {

@@ -555,13 +555,16 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                             ),
                         })
                         .await?;
-                    data.invoice_id = Some(result.get::<::std::string::String>("id")?);
-                    data.invoice_number = Some(
-                        result.get::<::std::string::String>("invoice_number")?,
-                    );
-                    data.invoice_total = Some(
-                        result.get::<::flowc_runtime::value::Money>("amount")?,
-                    );
+                    data.invoice_id = result
+                        .get::<::core::option::Option<::std::string::String>>("id")?;
+                    data.invoice_number = result
+                        .get::<
+                            ::core::option::Option<::std::string::String>,
+                        >("invoice_number")?;
+                    data.invoice_total = result
+                        .get::<
+                            ::core::option::Option<::flowc_runtime::value::Money>,
+                        >("amount")?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::SendInvoice))
                 }
                 Step::SendInvoice => {
@@ -601,20 +604,17 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                             ),
                         })
                         .await?;
-                    data.invoice_url = Some(
-                        result.get::<::std::string::String>("link")?,
-                    );
+                    data.invoice_url = result
+                        .get::<::core::option::Option<::std::string::String>>("link")?;
                     data.status = ::std::string::String::from("sent");
                     Ok(::flowc_runtime::flow::Transition::Next(Step::WaitPaid))
                 }
                 Step::WaitPaid => {
                     match cx.wake_data::<::flowc_runtime::rt::serde_json::Value>()? {
                         Some(payload) => {
-                            data.paid_amount = Some(
-                                ::flowc_runtime::rt::from_json::<
-                                    ::flowc_runtime::value::Money,
-                                >(&payload, "wait_paid.paid_amount", &["paid_amount"])?,
-                            );
+                            data.paid_amount = ::flowc_runtime::rt::from_json::<
+                                ::core::option::Option<::flowc_runtime::value::Money>,
+                            >(&payload, "wait_paid.paid_amount", &["paid_amount"])?;
                             Ok(::flowc_runtime::flow::Transition::Next(Step::RecordPaid))
                         }
                         None => {
@@ -927,11 +927,9 @@ impl ::flowc_runtime::flow::Flow for PaypalDeliveryInvoiceFlow {
                     }
                 }
                 Step::TakeLatePayment => {
-                    data.paid_amount = Some(
-                        ::flowc_runtime::rt::result::<
-                            ::flowc_runtime::value::Money,
-                        >(&data.step_results, "check_before_cancel.paid_amount", &[])?,
-                    );
+                    data.paid_amount = ::flowc_runtime::rt::result::<
+                        ::core::option::Option<::flowc_runtime::value::Money>,
+                    >(&data.step_results, "check_before_cancel.paid_amount", &[])?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::GoRecordPaid))
                 }
                 Step::GoRecordPaid => {

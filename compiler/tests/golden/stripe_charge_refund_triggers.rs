@@ -267,7 +267,8 @@ impl ::flowc_runtime::flow::Flow for StripeChargeRefundTriggersFlow {
                                 ),
                         )
                         .await?;
-                    data.entry_id = Some(response.get::<::std::string::String>("id")?);
+                    data.entry_id = response
+                        .get::<::core::option::Option<::std::string::String>>("id")?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::NotifyBookkeepers))
                 }
                 Step::NotifyBookkeepers => {

@@ -448,10 +448,12 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                             retry: ::core::option::Option::None,
                         })
                         .await?;
-                    data.customer_id = Some(result.get::<::std::string::String>("id")?);
-                    data.card_last4 = Some(
-                        result.get::<::std::string::String>("card_last4")?,
-                    );
+                    data.customer_id = result
+                        .get::<::core::option::Option<::std::string::String>>("id")?;
+                    data.card_last4 = result
+                        .get::<
+                            ::core::option::Option<::std::string::String>,
+                        >("card_last4")?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::BillingInterval))
                 }
                 Step::CreateCustomer => {
@@ -488,10 +490,12 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                             ),
                         })
                         .await?;
-                    data.customer_id = Some(result.get::<::std::string::String>("id")?);
-                    data.card_last4 = Some(
-                        result.get::<::std::string::String>("card_last4")?,
-                    );
+                    data.customer_id = result
+                        .get::<::core::option::Option<::std::string::String>>("id")?;
+                    data.card_last4 = result
+                        .get::<
+                            ::core::option::Option<::std::string::String>,
+                        >("card_last4")?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::BillingInterval))
                 }
                 Step::BillingInterval => {
@@ -638,9 +642,8 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                             result
                                 .get::<::flowc_runtime::rt::serde_json::Value>("status")?,
                         );
-                    data.last_charge_id = Some(
-                        result.get::<::std::string::String>("id")?,
-                    );
+                    data.last_charge_id = result
+                        .get::<::core::option::Option<::std::string::String>>("id")?;
                     data.card_last4 = Some(
                         ::flowc_runtime::rt::coalesce(
                             result
@@ -967,9 +970,10 @@ impl ::flowc_runtime::flow::Flow for StripeCustomerChargesFlow {
                             retry: ::core::option::Option::None,
                         })
                         .await?;
-                    data.card_last4 = Some(
-                        result.get::<::std::string::String>("card_last4")?,
-                    );
+                    data.card_last4 = result
+                        .get::<
+                            ::core::option::Option<::std::string::String>,
+                        >("card_last4")?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::RetryCharge))
                 }
                 Step::RetryCharge => {

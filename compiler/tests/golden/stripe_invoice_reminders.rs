@@ -456,11 +456,9 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                     }
                 }
                 Step::TakeCustomer => {
-                    data.customer_id = Some(
-                        ::flowc_runtime::rt::result::<
-                            ::std::string::String,
-                        >(&data.step_results, "find_customer.id", &[])?,
-                    );
+                    data.customer_id = ::flowc_runtime::rt::result::<
+                        ::core::option::Option<::std::string::String>,
+                    >(&data.step_results, "find_customer.id", &[])?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::CreateInvoice))
                 }
                 Step::CreateCustomer => {
@@ -497,7 +495,8 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                             ),
                         })
                         .await?;
-                    data.customer_id = Some(result.get::<::std::string::String>("id")?);
+                    data.customer_id = result
+                        .get::<::core::option::Option<::std::string::String>>("id")?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::CreateInvoice))
                 }
                 Step::CreateInvoice => {
@@ -552,7 +551,8 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                             ),
                         })
                         .await?;
-                    data.invoice_id = Some(result.get::<::std::string::String>("id")?);
+                    data.invoice_id = result
+                        .get::<::core::option::Option<::std::string::String>>("id")?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::AddLines))
                 }
                 Step::AddLines => {
@@ -656,13 +656,14 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                             ),
                         })
                         .await?;
-                    data.invoice_number = Some(
-                        result.get::<::std::string::String>("number")?,
-                    );
-                    data.invoice_url = Some(
-                        result.get::<::std::string::String>("hosted_invoice_url")?,
-                    );
-                    data.amount_due_minor = Some(result.get::<i64>("amount_due")?);
+                    data.invoice_number = result
+                        .get::<::core::option::Option<::std::string::String>>("number")?;
+                    data.invoice_url = result
+                        .get::<
+                            ::core::option::Option<::std::string::String>,
+                        >("hosted_invoice_url")?;
+                    data.amount_due_minor = result
+                        .get::<::core::option::Option<i64>>("amount_due")?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::SendInvoice))
                 }
                 Step::SendInvoice => {
@@ -723,11 +724,9 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                 Step::WaitPaid => {
                     match cx.wake_data::<::flowc_runtime::rt::serde_json::Value>()? {
                         Some(payload) => {
-                            data.amount_paid_minor = Some(
-                                ::flowc_runtime::rt::from_json::<
-                                    i64,
-                                >(&payload, "wait_paid.amount_paid", &["amount_paid"])?,
-                            );
+                            data.amount_paid_minor = ::flowc_runtime::rt::from_json::<
+                                ::core::option::Option<i64>,
+                            >(&payload, "wait_paid.amount_paid", &["amount_paid"])?;
                             Ok(::flowc_runtime::flow::Transition::Next(Step::RecordPaid))
                         }
                         None => {
@@ -866,11 +865,9 @@ impl ::flowc_runtime::flow::Flow for StripeInvoiceRemindersFlow {
                     }
                 }
                 Step::TakeLatePayment => {
-                    data.amount_paid_minor = Some(
-                        ::flowc_runtime::rt::result::<
-                            i64,
-                        >(&data.step_results, "check_before_void.amount_paid", &[])?,
-                    );
+                    data.amount_paid_minor = ::flowc_runtime::rt::result::<
+                        ::core::option::Option<i64>,
+                    >(&data.step_results, "check_before_void.amount_paid", &[])?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::GoRecordPaid))
                 }
                 Step::GoRecordPaid => {

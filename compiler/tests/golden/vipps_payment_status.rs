@@ -367,7 +367,8 @@ impl ::flowc_runtime::flow::Flow for VippsPaymentStatusFlow {
                             ),
                         })
                         .await?;
-                    data.payment_url = Some(result.get::<::std::string::String>("url")?);
+                    data.payment_url = result
+                        .get::<::core::option::Option<::std::string::String>>("url")?;
                     Ok(::flowc_runtime::flow::Transition::Next(Step::Sync))
                 }
                 Step::Sync => {
@@ -379,11 +380,9 @@ impl ::flowc_runtime::flow::Flow for VippsPaymentStatusFlow {
                             data.status_success = ::flowc_runtime::rt::from_json::<
                                 bool,
                             >(&payload, "sync.status_success", &["status_success"])?;
-                            data.status_changed_at = Some(
-                                ::flowc_runtime::rt::from_json::<
-                                    ::flowc_runtime::rt::jiff::Timestamp,
-                                >(&payload, "sync.status_time", &["status_time"])?,
-                            );
+                            data.status_changed_at = ::flowc_runtime::rt::from_json::<
+                                ::core::option::Option<::flowc_runtime::rt::jiff::Timestamp>,
+                            >(&payload, "sync.status_time", &["status_time"])?;
                             data.captured_ore = ::flowc_runtime::rt::from_json::<
                                 i64,
                             >(&payload, "sync.captured_amount", &["captured_amount"])?;

@@ -188,6 +188,10 @@ pub struct Field {
     /// set it for nothing, and the checker says so.
     #[serde(default)]
     pub fills: Vec<String>,
+    /// For an action input the provider refuses unless flowc sends something
+    /// it cannot send yet: why. The checker refuses the input (E0514).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsupported: Option<String>,
 }
 
 /// How a provider wants an amount.

@@ -198,6 +198,7 @@ impl StepContext {
             format!("{}{}", base.trim_end_matches('/'), built.path),
         )
         .idempotency_header(kind.idempotency_header(action))
+        .idempotency_key_max(kind.idempotency_key_max(action))
         .side_effect(action.side_effect)
         .error_message(kind.error_message())
         .budget(conn.name, rate);

@@ -125,7 +125,8 @@ async fn an_epayment_capture_is_found_by_polling_the_simulators_event_log() {
     let created = post(
         "/epayment/v1/payments",
         json!({"amount": {"value": 2500, "currency": "NOK"}, "paymentMethod": {"type": "WALLET"},
-               "reference": "pay-poll-0001", "userFlow": "PUSH_MESSAGE"}),
+               "reference": "pay-poll-0001", "userFlow": "PUSH_MESSAGE",
+               "customer": {"phoneNumber": "4791234567"}}),
         "p1",
     )
     .await

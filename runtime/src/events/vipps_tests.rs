@@ -376,7 +376,8 @@ async fn epayment_captured(sim: &crate::providers::vipps::sim::VippsSim, referen
     let r = post(
         "/epayment/v1/payments".into(),
         json!({"amount": {"value": 1000, "currency": "NOK"}, "paymentMethod": {"type": "WALLET"},
-               "reference": reference, "userFlow": "PUSH_MESSAGE"}),
+               "reference": reference, "userFlow": "PUSH_MESSAGE",
+               "customer": {"phoneNumber": "4791234567"}}),
         format!("{reference}-create"),
     )
     .await

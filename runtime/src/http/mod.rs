@@ -95,6 +95,9 @@ pub struct HttpRequest {
     /// The header that carries the idempotency key (`Idempotency-Key`,
     /// `PayPal-Request-Id`, …); `None` to send none.
     pub idempotency_header: Option<&'static str>,
+    /// The longest key the provider takes in that header ([`fit_key`]);
+    /// `None`: no limit.
+    pub idempotency_key_max: Option<usize>,
     /// Whether the call changes something (then it goes through the ledger).
     /// GET is not a side effect unless said otherwise.
     pub side_effect: bool,
@@ -172,6 +175,7 @@ impl HttpRequest {
             timeout: DEFAULT_TIMEOUT,
             response: &[],
             idempotency_header: Some("Idempotency-Key"),
+            idempotency_key_max: None,
             side_effect: method != Method::Get,
             retry: None,
             error_message: None,
@@ -223,6 +227,11 @@ impl HttpRequest {
     }
     pub fn idempotency_header(mut self, h: Option<&'static str>) -> Self {
         self.idempotency_header = h;
+        self
+    }
+    /// The longest idempotency key the provider takes (Vipps ePayment: 50).
+    pub fn idempotency_key_max(mut self, max: Option<usize>) -> Self {
+        self.idempotency_key_max = max;
         self
     }
     pub fn side_effect(mut self, yes: bool) -> Self {
@@ -349,6 +358,24 @@ impl HttpResponse {
     }
 }
 
+/// The idempotency key as sent: `key` itself when it fits in `max`
+/// characters, else the first `max` hex digits of its SHA-256 (at most 64) —
+/// the same on every attempt, so the provider still sees one key per effect.
+/// The ledger keeps the whole key; only the header is shortened.
+pub fn fit_key(key: &str, max: Option<usize>) -> std::borrow::Cow<'_, str> {
+    use sha2::{Digest, Sha256};
+    match max {
+        Some(max) if key.len() > max => {
+            let hex: String = Sha256::digest(key.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            std::borrow::Cow::Owned(hex[..max.min(hex.len())].to_string())
+        }
+        _ => std::borrow::Cow::Borrowed(key),
+    }
+}
+
 /// The provider's error message from an error body (Stripe, PayPal, Vipps, OAuth2
 /// shapes), else the body's text, shortened.
 pub fn provider_message(body: &str) -> String {
@@ -451,7 +478,7 @@ impl HttpClient {
                 rb = rb.header(k.as_str(), v.as_str());
             }
             if let (Some(h), Some(k)) = (req.idempotency_header, key) {
-                rb = rb.header(h, k);
+                rb = rb.header(h, fit_key(k, req.idempotency_key_max).as_ref());
             }
             rb = match &req.body {
                 Body::None => rb,

@@ -111,6 +111,27 @@ async fn bodies_headers_and_auth_are_sent() {
         Some("k-2")
     );
 
+    // A key longer than the provider takes is sent as its digest, the same
+    // on every attempt; a short one as it is.
+    let long = "vipps_epayment:01a24ff4-9b46-75ac-a7d3-7d5cbe90d516:capture:0";
+    let req = HttpRequest::new(Method::Post, format!("{}/capture", s.url()))
+        .idempotency_key_max(Some(50));
+    for _ in 0..2 {
+        c.execute(&req, Some(long), &rt).await.unwrap();
+    }
+    let sent: Vec<String> = s
+        .seen()
+        .iter()
+        .rev()
+        .take(2)
+        .map(|r| r.idempotency_key().unwrap().to_string())
+        .collect();
+    assert_eq!(sent[0], sent[1]);
+    assert_eq!(sent[0], fit_key(long, Some(50)));
+    assert_eq!(sent[0].len(), 50);
+    c.execute(&req, Some("k-3"), &rt).await.unwrap();
+    assert_eq!(s.seen().pop().unwrap().idempotency_key(), Some("k-3"));
+
     // A missing credential names its source, never a value.
     let err = c
         .execute(
@@ -302,6 +323,28 @@ async fn timeouts_and_refused_connections_are_retryable() {
     assert_eq!(
         HttpRequest::new(Method::Get, "http://x").timeout,
         DEFAULT_TIMEOUT
+    );
+}
+
+#[test]
+fn a_key_too_long_for_the_provider_is_shortened_to_its_digest() {
+    let long = "f".repeat(70);
+    let fitted = fit_key(&long, Some(50));
+    assert_eq!(fitted.len(), 50);
+    assert!(fitted.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(fitted, fit_key(&long, Some(50)), "the same every time");
+    assert_ne!(
+        fitted,
+        fit_key(&"f".repeat(71), Some(50)),
+        "another key, another digest"
+    );
+    assert_eq!(fit_key(&long, Some(200)), long.as_str(), "it fits");
+    assert_eq!(fit_key(&long, None), long.as_str(), "no limit");
+    assert_eq!(fit_key(&long, Some(80)), long.as_str());
+    assert_eq!(
+        fit_key(&"g".repeat(100), Some(90)).len(),
+        64,
+        "a digest is at most 64"
     );
 }
 

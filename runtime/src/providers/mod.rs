@@ -124,6 +124,15 @@ impl Kind {
         }
     }
 
+    /// The longest idempotency key the provider takes for the action (what
+    /// is longer is sent shortened: [`crate::http::fit_key`]).
+    pub fn idempotency_key_max(self, action: &Action) -> Option<usize> {
+        match self {
+            Kind::Vipps => vipps::idempotency_key_max(action),
+            _ => None,
+        }
+    }
+
     /// Reads the provider's message (and the field it is about) out of an error body.
     pub fn error_message(self) -> fn(&str) -> String {
         match self {

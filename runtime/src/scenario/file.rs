@@ -312,7 +312,8 @@ pub struct PayPalAction {
 /// A scenario event at Vipps (the simulator): one of the payer approving or
 /// rejecting the payment request of an order (a data item of the event's
 /// `issue`, or the order id), the merchant refunding in the portal (all, or
-/// `amount` øre), a fault, lost callbacks.
+/// `amount` øre), an unanswered ePayment payment expiring, a fault, lost
+/// callbacks.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VippsAction {
@@ -322,6 +323,9 @@ pub struct VippsAction {
     pub reject: Option<String>,
     #[serde(default)]
     pub refund: Option<String>,
+    /// An ePayment payment nobody answered expires.
+    #[serde(default)]
+    pub expire: Option<String>,
     /// With `refund`: øre.
     #[serde(default)]
     pub amount: Option<i64>,
@@ -333,9 +337,10 @@ pub struct VippsAction {
     pub connection: Option<String>,
 }
 
-/// Counts of a Vipps simulator's payments (per newest operation), callbacks
-/// (per outcome) and API calls (per `METHOD /path` with the order id as
-/// `{orderId}`).
+/// Counts of a Vipps simulator's payments (per newest operation; an ePayment
+/// payment's newest event), callbacks (per outcome) and API calls (per
+/// `METHOD /path` with the order id as `{orderId}`, an ePayment reference as
+/// `{reference}`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VippsExpect {

@@ -89,6 +89,7 @@ impl SimSet<VippsSim> {
             a.approve.is_some(),
             a.reject.is_some(),
             a.refund.is_some(),
+            a.expire.is_some(),
             a.fault.is_some(),
             a.drop_callbacks.is_some(),
         ]
@@ -97,7 +98,8 @@ impl SimSet<VippsSim> {
         .count();
         if chosen != 1 {
             return Err(
-                "say one of `approve`, `reject`, `refund`, `fault`, `drop_callbacks`".into(),
+                "say one of `approve`, `reject`, `refund`, `expire`, `fault`, `drop_callbacks`"
+                    .into(),
             );
         }
         if a.amount.is_some() && a.refund.is_none() {
@@ -113,6 +115,9 @@ impl SimSet<VippsSim> {
             let id = resolve_id(word, issue, names)?;
             sim.refund(&id, a.amount)
                 .map_err(|e| format!("refund {id}: {e}"))?
+        } else if let Some(word) = &a.expire {
+            let id = resolve_id(word, issue, names)?;
+            sim.expire(&id).map_err(|e| format!("expire {id}: {e}"))?
         } else if let Some(f) = &a.fault {
             sim.inject(request_fault(f)?);
             return Ok("vipps: fault injected".into());
@@ -152,11 +157,16 @@ impl SimSet<VippsSim> {
         let sim = self.sim(x.connection.as_deref())?;
         let mut failures = Vec::new();
         if let Some(want) = &x.payments {
-            let payments: Vec<Value> = sim
+            // eCom's newest operation (`CAPTURE`), ePayment's newest event
+            // (`CAPTURED`): the two APIs' names never meet.
+            let mut payments: Vec<Value> = sim
                 .payments()
                 .iter()
                 .map(|p| json!({"status": p.status()}))
                 .collect();
+            payments.extend(sim.epayments().iter().map(|p| {
+                json!({"status": p.events.last().and_then(|e| e["name"].as_str()).unwrap_or(&p.state)})
+            }));
             check_count(
                 "vipps",
                 "payments",
@@ -183,14 +193,26 @@ impl SimSet<VippsSim> {
         }
         if let Some(want) = &x.calls {
             let orders: Vec<String> = sim.payments().into_iter().map(|p| p.order_id).collect();
+            let references: Vec<String> =
+                sim.epayments().into_iter().map(|p| p.reference).collect();
             let calls: Vec<Value> = sim
                 .requests()
                 .iter()
                 .map(|r| {
-                    let mut path = r.path.clone();
-                    for o in &orders {
-                        path = path.replace(&format!("/{o}/"), "/{orderId}/");
-                    }
+                    let path = r
+                        .path
+                        .split('/')
+                        .map(|seg| {
+                            if orders.iter().any(|o| o == seg) {
+                                "{orderId}"
+                            } else if references.iter().any(|x| x == seg) {
+                                "{reference}"
+                            } else {
+                                seg
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("/");
                     json!({"call": format!("{} {path}", r.method)})
                 })
                 .collect();
@@ -317,7 +339,7 @@ mod tests {
                 .header("Idempotency-Key", name)
                 .json(&json!({"amount": {"value": 1000, "currency": "NOK"},
                     "paymentMethod": {"type": "WALLET"}, "reference": reference,
-                    "userFlow": "PUSH_MESSAGE"}))
+                    "userFlow": "PUSH_MESSAGE", "customer": {"phoneNumber": "4791234567"}}))
                 .send()
                 .await
                 .unwrap();
@@ -344,5 +366,119 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    /// `expire` lets an unanswered ePayment payment expire; `payments` counts
+    /// ePayment payments by their newest event beside eCom's, and `calls`
+    /// shows a reference as `{reference}` (also at the end of a path).
+    #[tokio::test]
+    async fn an_epayment_payment_expires_and_is_counted_with_its_calls() {
+        let conns: Vec<&'static ConnectionDef> = vec![&CONNS[1]];
+        let sims = VippsSims::start(
+            &conns,
+            Arc::new(crate::clock::SystemClock),
+            &SimSettings::default(),
+            None,
+        )
+        .await
+        .unwrap();
+        let sim = sims.sim(None).unwrap();
+        let http = reqwest::Client::new();
+        let token: Value = http
+            .post(format!("{}/accesstoken/get", sim.url()))
+            .header("client_id", sim::CLIENT_ID)
+            .header("client_secret", sim::CLIENT_SECRET)
+            .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
+            .header("Merchant-Serial-Number", sim::MSN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"].as_str().unwrap().to_string();
+        for (reference, key) in [("pay-exp-0001", "k1"), ("pay-auth-0001", "k2")] {
+            let r = http
+                .post(format!("{}/epayment/v1/payments", sim.url()))
+                .bearer_auth(&token)
+                .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
+                .header("Idempotency-Key", key)
+                .json(&json!({"amount": {"value": 1000, "currency": "NOK"},
+                    "paymentMethod": {"type": "WALLET"}, "reference": reference,
+                    "userFlow": "WEB_REDIRECT"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+        }
+        let r = http
+            .get(format!("{}/epayment/v1/payments/pay-exp-0001", sim.url()))
+            .bearer_auth(&token)
+            .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let issue_names = HashMap::new();
+        let line = sims
+            .act(
+                &VippsAction {
+                    expire: Some("pay-exp-0001".into()),
+                    ..VippsAction::default()
+                },
+                None,
+                &issue_names,
+            )
+            .unwrap();
+        assert_eq!(
+            line,
+            "vipps: payment pay-exp-0001 EXPIRED (captured 0, refunded 0)"
+        );
+        sims.act(
+            &VippsAction {
+                approve: Some("pay-auth-0001".into()),
+                ..VippsAction::default()
+            },
+            None,
+            &issue_names,
+        )
+        .unwrap();
+        // Expiring it again, or an authorized payment, is an error of the scenario.
+        for r in ["pay-exp-0001", "pay-auth-0001"] {
+            let again = VippsAction {
+                expire: Some(r.into()),
+                ..VippsAction::default()
+            };
+            assert!(sims.act(&again, None, &issue_names).is_err(), "{r}");
+        }
+        let both = VippsAction {
+            expire: Some("pay-exp-0001".into()),
+            reject: Some("pay-exp-0001".into()),
+            ..VippsAction::default()
+        };
+        assert!(
+            sims.act(&both, None, &issue_names)
+                .unwrap_err()
+                .contains("`expire`")
+        );
+        let count = |pairs: &[(&str, usize)]| {
+            Some(crate::scenario::file::Count::Per(
+                pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            ))
+        };
+        let good = VippsExpect {
+            payments: count(&[("EXPIRED", 1), ("AUTHORIZED", 1)]),
+            calls: count(&[
+                ("POST /epayment/v1/payments", 2),
+                ("GET /epayment/v1/payments/{reference}", 1),
+            ]),
+            ..VippsExpect::default()
+        };
+        assert_eq!(sims.check(&good).unwrap(), Vec::<String>::new());
+        let bad = VippsExpect {
+            payments: count(&[("CREATED", 1)]),
+            ..VippsExpect::default()
+        };
+        assert_eq!(sims.check(&bad).unwrap().len(), 1);
     }
 }

@@ -41,6 +41,12 @@ pub fn idempotency_header(action: &Action) -> &'static str {
     }
 }
 
+/// ePayment's `Idempotency-Key` is at most 50 characters (`epayment.v1.yml`);
+/// eCom's spec sets no length for `X-Request-Id`.
+pub fn idempotency_key_max(action: &Action) -> Option<usize> {
+    (idempotency_header(action) == "Idempotency-Key").then_some(50)
+}
+
 /// Adds the token, the fixed headers and what eCom bodies take from the
 /// connection ([`merchant_info::complete`]) to a request bound for `base_url`.
 pub fn authorize(
@@ -215,5 +221,24 @@ mod tests {
             error_message(r#"{"error":"unauthorized_client","error_description":"Bad client id"}"#),
             "Bad client id"
         );
+    }
+
+    /// Every ePayment action sends a key of at most 50 characters (the
+    /// spec's `Idempotency-Key`); eCom's `X-Request-Id` has no such limit.
+    #[test]
+    fn epayment_keys_are_held_to_fifty_characters() {
+        let p = flowc_catalog::provider("vipps").unwrap();
+        let long = format!("vipps_epayment:{}:request_payment:0", "0".repeat(36));
+        for a in &p.actions {
+            let max = crate::providers::Kind::Vipps.idempotency_key_max(a);
+            let sent = crate::http::fit_key(&long, max);
+            if a.api.path.starts_with("/epayment/") {
+                assert_eq!(max, Some(50), "{}", a.name);
+                assert!(sent.len() <= 50, "{}: {sent}", a.name);
+            } else {
+                assert_eq!(max, None, "{}", a.name);
+                assert_eq!(sent, long.as_str());
+            }
+        }
     }
 }

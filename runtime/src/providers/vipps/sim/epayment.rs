@@ -52,7 +52,7 @@ pub struct EPayment {
     pub currency: String,
     pub amount: i64,
     pub payment_method: String,
-    /// `CREATED`, `ABORTED`, `AUTHORIZED` or `TERMINATED`.
+    /// `CREATED`, `ABORTED`, `EXPIRED`, `AUTHORIZED` or `TERMINATED`.
     pub state: String,
     pub authorized: i64,
     pub captured: i64,
@@ -219,6 +219,16 @@ impl Store {
             .ok_or_else(|| {
                 bad("`userFlow` must be PUSH_MESSAGE, NATIVE_REDIRECT, WEB_REDIRECT or QR")
             })?;
+        // "PUSH_MESSAGE … requires a valid `customer` field" (the spec's
+        // userFlow): the push goes to a known payer.
+        let customer = ["phoneNumber", "personalQr", "customerToken"]
+            .iter()
+            .any(|k| s(&format!("/customer/{k}")).is_some_and(|v| !v.is_empty()));
+        if flow == "PUSH_MESSAGE" && !customer {
+            return Err(bad(
+                "`userFlow` PUSH_MESSAGE needs the payer: `customer.phoneNumber` (or a QR code or customer token)",
+            ));
+        }
         if self.epayment_index.contains_key(&reference) {
             return Err(conflict(&format!(
                 "reference `{reference}` is already used by another payment"
@@ -270,6 +280,21 @@ impl Store {
         }
         let name = if approve { "AUTHORIZED" } else { "ABORTED" };
         self.event(reference, name, value, true, None)
+    }
+
+    /// The payment expires: the payer did not act in time (Vipps MobilePay's
+    /// own timeout, or `expiresAt`); only while `CREATED`. The event.
+    pub fn epayment_expire(&mut self, reference: &str) -> Result<Value, SimError> {
+        let p = self.epayment_mut(reference)?;
+        if p.state != "CREATED" {
+            return Err(bad(&format!(
+                "payment `{reference}` cannot expire now ({})",
+                p.state
+            )));
+        }
+        p.state = "EXPIRED".into();
+        let value = p.amount;
+        self.event(reference, "EXPIRED", value, true, None)
     }
 
     /// `POST …/capture`: `modificationAmount` of what is authorized and not

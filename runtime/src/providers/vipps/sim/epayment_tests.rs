@@ -477,3 +477,81 @@ async fn a_configured_webhook_gets_every_event() {
         "ABORTED"
     );
 }
+
+/// A payment nobody answers expires when told (directly or over `/_sim/`):
+/// state and event `EXPIRED`, its webhook sent; it can then be neither
+/// answered nor expired again, and only an unanswered payment expires.
+#[tokio::test]
+async fn an_unanswered_payment_expires_with_its_webhook() {
+    let (url, got) = receiver().await;
+    let sim = VippsSim::start(SimConfig {
+        webhooks: vec![(url, "whsec-expiry".into())],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&sim.url()).await;
+    for r in ["pay-exp-1", "pay-exp-2", "pay-exp-3"] {
+        api.call("POST", PAY, Some(create(r, 1000)), Some(r)).await;
+    }
+    assert_eq!(sim.expire("pay-exp-1").unwrap()["state"], "EXPIRED");
+    let r = reqwest::Client::new()
+        .post(format!("{}/_sim/payments/pay-exp-2/expire", sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (s, p) = api
+        .call("GET", &format!("{PAY}/pay-exp-2"), None, None)
+        .await;
+    assert_eq!((s, &p["state"]), (200, &json!("EXPIRED")));
+    assert!(sim.approve("pay-exp-1").is_err(), "too late to answer");
+    assert!(sim.expire("pay-exp-1").is_err(), "expired once");
+    sim.approve("pay-exp-3").unwrap();
+    assert_eq!(sim.expire("pay-exp-3").unwrap_err().status, 400);
+    assert!(sim.expire("pay-nobody").is_err());
+    let names: Vec<Value> = sim
+        .epayment_events("pay-exp-1")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("CREATED"), json!("EXPIRED")]);
+    assert!(sim.settle(Duration::from_secs(5)).await);
+    let got = got.lock().unwrap().clone();
+    let expired: Vec<Value> = got
+        .iter()
+        .map(|(_, _, b)| serde_json::from_slice::<Value>(b).unwrap())
+        .filter(|b| b["name"] == "EXPIRED")
+        .collect();
+    assert_eq!(expired.len(), 2, "one webhook per expired payment");
+    assert_eq!(expired[0]["reference"], "pay-exp-1");
+}
+
+/// A push message goes to a known payer: `PUSH_MESSAGE` without
+/// `customer` is refused (400, nothing made), as the spec's `userFlow`
+/// says; with the phone it is made, and answers without a `redirectUrl`.
+#[tokio::test]
+async fn a_push_message_needs_the_payers_phone() {
+    let sim = VippsSim::start(SimConfig::default()).await.unwrap();
+    let api = Api::new(&sim.url()).await;
+    let mut push = create("pay-push-1", 1000);
+    push["userFlow"] = json!("PUSH_MESSAGE");
+    push.as_object_mut().unwrap().remove("customer");
+    let (s, v) = api.call("POST", PAY, Some(push.clone()), Some("p1")).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("customer.phoneNumber"),
+        "{v}"
+    );
+    assert!(sim.epayments().is_empty());
+    push["customer"] = json!({"phoneNumber": "4791234567"});
+    let (s, v) = api.call("POST", PAY, Some(push), Some("p2")).await;
+    assert_eq!(s, 201, "{v}");
+    assert!(v.get("redirectUrl").is_none(), "{v}");
+}

@@ -15,7 +15,8 @@
 //!   [`VippsSim::reject`], or `POST /_sim/payments/{orderId}/approve|reject`)
 //!   sends the callback once to `<callbackPrefix>/v2/payments/{orderId}` with
 //!   the payment's `authToken` (droppable: a lost callback is not sent again);
-//!   a payer who never answers is simply no call;
+//!   a payer who never answers is simply no call (an ePayment payment then
+//!   expires when told: [`VippsSim::expire`]);
 //! - faults (429 with `Retry-After`, 500, slow, a lost answer) shared with the
 //!   other simulators ([`crate::providers::sim_faults`]), over
 //!   `POST /_sim/faults` too; every time is the simulator's clock's.
@@ -273,6 +274,16 @@ impl Shared {
         self.deliveries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn expire(self: &Arc<Self>, reference: &str) -> Result<Value, SimError> {
+        let (event, payment) = {
+            let mut st = self.lock_store();
+            let event = st.epayment_expire(reference)?;
+            (event, st.epayment(reference).map(|p| p.get()))
+        };
+        self.send_events(vec![event]);
+        Ok(payment.unwrap_or_default())
+    }
+
     fn answer(self: &Arc<Self>, order: &str, approve: bool) -> Result<Value, SimError> {
         let epayment = {
             let mut st = self.lock_store();
@@ -410,6 +421,12 @@ impl VippsSim {
     /// Adds a request fault.
     pub fn inject(&self, fault: RequestFault) {
         self.shared.lock_faults().add(fault);
+    }
+
+    /// An ePayment payment the payer never answered expires (Vipps
+    /// MobilePay's timeout): `EXPIRED`, and its webhooks. The payment.
+    pub fn expire(&self, reference: &str) -> Result<Value, SimError> {
+        self.shared.expire(reference)
     }
 
     /// Sets which callbacks are lost.

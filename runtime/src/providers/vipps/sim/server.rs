@@ -259,6 +259,10 @@ fn control(sh: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> Respon
                 Err(e) => reply(e.status, e.body),
             }
         }
+        ("POST", ["payments", reference, "expire"]) => match sh.expire(reference) {
+            Ok(d) => reply(200, d),
+            Err(e) => reply(e.status, e.body),
+        },
         ("POST", ["faults"]) => match serde_json::from_slice::<RequestFault>(body) {
             Ok(f) => {
                 sh.lock_faults().add(f);
