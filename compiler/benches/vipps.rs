@@ -92,19 +92,8 @@ fn payment(i: usize) -> Value {
 async fn reqwest_loop(sim: &VippsSim, issues: usize, conc: usize) -> f64 {
     let url = sim.url();
     let client = reqwest::Client::new();
-    let token: Value = client
-        .post(format!("{url}/accesstoken/get"))
-        .header("client_id", sim::CLIENT_ID)
-        .header("client_secret", sim::CLIENT_SECRET)
-        .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
-        .header("Merchant-Serial-Number", sim::MSN)
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("token json");
-    let auth = format!("Bearer {}", token["access_token"].as_str().expect("token"));
+    let token = sim.access_token().await.expect("token");
+    let auth = format!("Bearer {token}");
     let rate = bounded(issues, conc, |i| {
         let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
         async move {

@@ -43,22 +43,6 @@ fn main() {
     rt.block_on(bench(n));
 }
 
-async fn token(http: &reqwest::Client, url: &str) -> String {
-    let v: Value = http
-        .post(format!("{url}/accesstoken/get"))
-        .header("client_id", sim::CLIENT_ID)
-        .header("client_secret", sim::CLIENT_SECRET)
-        .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
-        .header("Merchant-Serial-Number", sim::MSN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["access_token"].as_str().unwrap().to_string()
-}
-
 async fn bench(n: usize) {
     for ((_, env), value) in CREDENTIAL_ENVS.iter().zip([
         sim::CLIENT_ID,
@@ -76,7 +60,7 @@ async fn bench(n: usize) {
     .await
     .unwrap();
     let http = reqwest::Client::new();
-    let bearer = token(&http, &sim.url()).await;
+    let bearer = sim.access_token().await.unwrap();
     let orders: Vec<String> = (0..n).map(|i| format!("ORD-{i:06}")).collect();
     for o in &orders {
         let r = http

@@ -363,24 +363,12 @@ fn the_payment_request_carries_its_callback_token_not_the_secret() {
 /// shown to fail on an answer whose `orderId` is not a string.
 #[tokio::test]
 async fn the_simulators_answers_validate_against_the_ecom_spec() {
-    use vipps::sim::{CLIENT_ID, CLIENT_SECRET, MSN, SUBSCRIPTION_KEY, SimConfig, VippsSim};
+    use vipps::sim::{MSN, SUBSCRIPTION_KEY, SimConfig, VippsSim};
     const SPEC: &str = "vipps/ecom/swagger.yaml";
     let specs = Specs::default();
     let sim = VippsSim::start(SimConfig::default()).await.unwrap();
     let client = reqwest::Client::new();
-    let token: Value = client
-        .post(format!("{}/accesstoken/get", sim.url()))
-        .header("client_id", CLIENT_ID)
-        .header("client_secret", CLIENT_SECRET)
-        .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
-        .header("Merchant-Serial-Number", MSN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_string();
+    let token = sim.access_token().await.unwrap();
     let call = |method: &str, path: String, body: Option<Value>| {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut rb = client
@@ -479,24 +467,12 @@ async fn the_simulators_answers_validate_against_the_ecom_spec() {
 /// version's name for `name`), so the log's entries are checked without it.
 #[tokio::test]
 async fn the_simulators_epayment_answers_validate_against_the_spec() {
-    use vipps::sim::{CLIENT_ID, CLIENT_SECRET, MSN, SUBSCRIPTION_KEY, SimConfig, VippsSim};
+    use vipps::sim::{MSN, SUBSCRIPTION_KEY, SimConfig, VippsSim};
     const SPEC: &str = "vipps/epayment/epayment.v1.yml";
     let specs = Specs::default();
     let sim = VippsSim::start(SimConfig::default()).await.unwrap();
     let client = reqwest::Client::new();
-    let token: Value = client
-        .post(format!("{}/accesstoken/get", sim.url()))
-        .header("client_id", CLIENT_ID)
-        .header("client_secret", CLIENT_SECRET)
-        .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
-        .header("Merchant-Serial-Number", MSN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_string();
+    let token = sim.access_token().await.unwrap();
     let call = |method: &str, path: String, body: Option<Value>, key: &str| {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut rb = client

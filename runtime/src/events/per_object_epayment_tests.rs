@@ -100,19 +100,7 @@ async fn an_epayment_capture_is_found_by_polling_the_simulators_event_log() {
     let feed = Arc::new(EventFeed::new(engine));
     // The merchant's calls, straight to the simulator.
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/accesstoken/get", sim.url()))
-        .header("client_id", sim::CLIENT_ID)
-        .header("client_secret", sim::CLIENT_SECRET)
-        .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
-        .header("Merchant-Serial-Number", sim::MSN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_string();
+    let token = sim.access_token().await.unwrap();
     let post = |path: &str, body: Value, key: &str| {
         http.post(format!("{}{path}", sim.url()))
             .bearer_auth(&token)

@@ -350,21 +350,10 @@ async fn an_ecom_callback_is_also_the_payments_status_change() {
 
 /// Creates and captures an ePayment payment on the simulator, as a merchant.
 async fn epayment_captured(sim: &crate::providers::vipps::sim::VippsSim, reference: &str) {
-    use crate::providers::vipps::sim::{CLIENT_ID, CLIENT_SECRET, MSN, SUBSCRIPTION_KEY};
+    use crate::providers::vipps::sim::SUBSCRIPTION_KEY;
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/accesstoken/get", sim.url()))
-        .header("client_id", CLIENT_ID)
-        .header("client_secret", CLIENT_SECRET)
-        .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
-        .header("Merchant-Serial-Number", MSN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap();
+    let token = sim.access_token().await.unwrap();
+    let token = token.as_str();
     let post = |path: String, body: Value, key: String| {
         http.post(format!("{}{path}", sim.url()))
             .bearer_auth(token)

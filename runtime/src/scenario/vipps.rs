@@ -320,21 +320,10 @@ mod tests {
             let sim = sims.sim(Some(name)).unwrap();
             let reference = format!("pay-{}", name.replace('_', "-"));
             let http = reqwest::Client::new();
-            let token: Value = http
-                .post(format!("{}/accesstoken/get", sim.url()))
-                .header("client_id", sim::CLIENT_ID)
-                .header("client_secret", sim::CLIENT_SECRET)
-                .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
-                .header("Merchant-Serial-Number", sim::MSN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let token = sim.access_token().await.unwrap();
             let r = http
                 .post(format!("{}/epayment/v1/payments", sim.url()))
-                .bearer_auth(token["access_token"].as_str().unwrap())
+                .bearer_auth(&token)
                 .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
                 .header("Idempotency-Key", name)
                 .json(&json!({"amount": {"value": 1000, "currency": "NOK"},
@@ -384,19 +373,7 @@ mod tests {
         .unwrap();
         let sim = sims.sim(None).unwrap();
         let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{}/accesstoken/get", sim.url()))
-            .header("client_id", sim::CLIENT_ID)
-            .header("client_secret", sim::CLIENT_SECRET)
-            .header("Ocp-Apim-Subscription-Key", sim::SUBSCRIPTION_KEY)
-            .header("Merchant-Serial-Number", sim::MSN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = token["access_token"].as_str().unwrap().to_string();
+        let token = sim.access_token().await.unwrap();
         for (reference, key) in [("pay-exp-0001", "k1"), ("pay-auth-0001", "k2")] {
             let r = http
                 .post(format!("{}/epayment/v1/payments", sim.url()))

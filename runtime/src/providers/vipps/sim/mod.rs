@@ -470,6 +470,28 @@ impl VippsSim {
             .clone()
     }
 
+    /// An access token of the simulated sales unit, fetched as a merchant's
+    /// client fetches one (`POST /accesstoken/get` with its four headers):
+    /// for tests and benchmarks that call the simulator themselves.
+    pub async fn access_token(&self) -> Result<String, String> {
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/accesstoken/get", self.url()))
+            .header("client_id", CLIENT_ID)
+            .header("client_secret", CLIENT_SECRET)
+            .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
+            .header("Merchant-Serial-Number", MSN)
+            .send()
+            .await
+            .map_err(|e| format!("access token: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("access token: {e}"))?;
+        answer["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("access token: no `access_token` in {answer}"))
+    }
+
     /// Waits until no callback is in flight (or the timeout passes).
     pub async fn settle(&self, timeout: Duration) -> bool {
         let end = tokio::time::Instant::now() + timeout;
