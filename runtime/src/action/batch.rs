@@ -239,10 +239,12 @@ pub fn file_name(file: &FileSpec, opened_at: Timestamp, number: i64) -> String {
 }
 
 /// Writes the file of a closed batch (`records`: its records in order,
-/// `closed_at`: the header's time) unless a file of its name is in the outbox
-/// already: written before a crash that kept the store from recording it, or
-/// by another replica at the same moment. The same batch always makes the
-/// same bytes, so either way the outbox holds the batch once.
+/// `closed_at`: the header's time). The same batch always makes the same
+/// bytes, so a file of its name already in the outbox with those bytes is
+/// this batch, written before a crash kept the store from recording it, or by
+/// another replica at the same moment: the outbox holds the batch once either
+/// way. A file of its name with other bytes (left by another store, or
+/// changed since) is never replaced: an error names it.
 pub fn write_batch(
     file: &FileSpec,
     name: &str,
@@ -251,10 +253,6 @@ pub fn write_batch(
 ) -> Result<(), String> {
     std::fs::create_dir_all(&file.dir)
         .map_err(|e| format!("cannot create the outbox {}: {e}", file.dir.display()))?;
-    let path = file.dir.join(name);
-    if path.exists() {
-        return Ok(());
-    }
     let header = match &file.header {
         Some(h) => Some(request_file::header(
             name,
@@ -265,24 +263,34 @@ pub fn write_batch(
         )?),
         None => None,
     };
-    write_file(&path, header.as_deref(), &file.layout, records)
+    let bytes = render_file(header.as_deref(), &file.layout, records)?;
+    place(&file.dir.join(name), &bytes)
 }
 
 /// Writes a request file: the header record, each record marked `D` after it
 /// (Buckaroo's), or without a header record a first line naming the layout's
-/// columns and the bare records; to a temporary name, synced, then renamed
-/// into place.
+/// columns and the bare records; to a temporary name, synced, then put into
+/// place unless a file of that name is there (see [`write_batch`]).
 pub fn write_file(
     path: &Path,
     header: Option<&[String]>,
     layout: &[String],
     records: &[Value],
 ) -> Result<(), String> {
+    place(path, &render_file(header, layout, records)?)
+}
+
+/// A request file's bytes (see [`write_file`]).
+pub fn render_file(
+    header: Option<&[String]>,
+    layout: &[String],
+    records: &[Value],
+) -> Result<Vec<u8>, String> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .flexible(true)
         .from_writer(Vec::new());
-    let io = |e: csv::Error| format!("writing {}: {e}", path.display());
+    let io = |e: csv::Error| format!("a request file: {e}");
     match header {
         Some(h) => w.write_record(h).map_err(io)?,
         None => w.write_record(layout).map_err(io)?,
@@ -299,31 +307,59 @@ pub fn write_file(
             .collect();
         w.write_record(&line).map_err(io)?;
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| format!("writing {}: {e}", path.display()))?;
-    // A temporary name of this process and moment: replicas writing the same
-    // batch at once each rename a whole file of the same bytes into place.
+    w.into_inner().map_err(|e| format!("a request file: {e}"))
+}
+
+/// Puts `bytes` at `path`, whole: written to a temporary name of this
+/// process and moment, synced, then linked into place, which fails rather
+/// than replace a file of that name (on a file system without hard links,
+/// checked first, then renamed). A file there with the same bytes is
+/// success; with other bytes, an error that names it.
+fn place(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let shown = path.display();
     let tmp = path.with_file_name(format!(
         ".{}.{}.{}.tmp",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("batch"),
         std::process::id(),
         Timestamp::now().as_nanosecond()
     ));
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent()
-            && let Ok(d) = std::fs::File::open(dir)
-        {
-            let _ = d.sync_all();
-        }
-        Ok(())
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("writing {shown}: {e}"));
+    }
+    let same_there = || match std::fs::read(path) {
+        Ok(there) if there == bytes => Ok(true),
+        Ok(_) => Err(format!(
+            "the outbox already holds another file named {shown} (left by another store, or \
+             changed since it was written); it is not replaced: move it away and this batch's \
+             file is written at the step's next attempt"
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(format!("reading {shown}: {e}")),
     };
-    write().map_err(|e| format!("writing {}: {e}", path.display()))
+    let placed = match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => same_there().map(|_| ()),
+        // No hard links here: look, then rename.
+        Err(_) => match same_there() {
+            Ok(true) => Ok(()),
+            Ok(false) => std::fs::rename(&tmp, path).map_err(|e| format!("writing {shown}: {e}")),
+            Err(e) => Err(e),
+        },
+    };
+    let _ = std::fs::remove_file(&tmp);
+    if placed.is_ok()
+        && let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    placed
 }
 
 impl StepContext {
@@ -498,13 +534,21 @@ mod tests {
         write_batch(&file, &name, opened, &records).unwrap();
         let path = file.dir.join(&name);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\r\n1\r\n2\r\n");
-        // Found there (written before a crash kept it from being recorded,
-        // or by another replica): left as it is, never written twice.
-        std::fs::write(&path, "taken by the uploader").unwrap();
+        // Found there with its bytes (written before a crash kept it from
+        // being recorded, or by another replica): success, written once.
         write_batch(&file, &name, opened, &records).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\r\n1\r\n2\r\n");
+        // Another file of its name (another store's batch 7) is never
+        // replaced: the error names it.
+        std::fs::write(&path, "a\r\nsomeone else's\r\n").unwrap();
+        let err = write_batch(&file, &name, opened, &records).unwrap_err();
+        assert!(
+            err.contains("already holds another file named") && err.contains(&name),
+            "{err}"
+        );
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "taken by the uploader"
+            "a\r\nsomeone else's\r\n"
         );
         let left: Vec<_> = std::fs::read_dir(&file.dir)
             .unwrap()
