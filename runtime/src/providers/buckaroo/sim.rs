@@ -679,4 +679,51 @@ mod tests {
             "the catalog's layout has them all"
         );
     }
+
+    mod properties {
+        use super::*;
+        use crate::action::batch::render_file;
+        use proptest::prelude::*;
+
+        /// Any text in a CSV field: commas, quotes, line ends, non-ASCII.
+        fn field() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9 ,\"\r\n.é-]{0,12}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever is in the outbox, reading it gives a request or an
+            /// error naming the file; it never panics.
+            #[test]
+            fn any_bytes_read_or_refused_by_name(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let cols = Columns::of(&default_layout()).unwrap();
+                if let Err(e) = parse("F.csv", &bytes, cols) {
+                    prop_assert!(e.starts_with("F.csv"), "{}", e);
+                }
+            }
+
+            /// A file the flow writes (any texts in its columns) reads back
+            /// record for record.
+            #[test]
+            fn what_the_flow_writes_reads_back(rows in proptest::collection::vec((field(), field(), field()), 0..8)) {
+                let layout = "invoice_number,customer_name,amount,iban";
+                let records: Vec<Value> = rows
+                    .iter()
+                    .map(|(inv, name, iban)| json!({"invoice_number": inv, "customer_name": name,
+                        "amount": "1.50", "iban": iban}))
+                    .collect();
+                let settings = request_file::Settings::of(&json!({})).unwrap();
+                let header = request_file::header("F.csv", at("2025-03-03T06:00:00Z"), &records, &settings, "K").unwrap();
+                let bytes = render_file(Some(&header), &cols(layout), &records).unwrap();
+                let got = parse("F.csv", &bytes, Columns::of(layout).unwrap()).unwrap();
+                prop_assert_eq!(got.created, at("2025-03-03T06:00:00Z"));
+                let want: Vec<Record> = rows
+                    .iter()
+                    .map(|(inv, _, iban)| Record { invoice: inv.clone(), amount: "1.50".into(), iban: iban.clone() })
+                    .collect();
+                prop_assert_eq!(got.records, want);
+            }
+        }
+    }
 }
