@@ -98,28 +98,7 @@ fn delivery(i: usize) -> Value {
 
 /// (delivery id, state, data) of every issue.
 fn issues(store: &Path) -> Vec<(String, String, Value)> {
-    if !store.exists() {
-        return Vec::new();
-    }
-    let Ok(c) =
-        rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return Vec::new();
-    };
-    let _ = c.busy_timeout(Duration::from_secs(10));
-    let Ok(mut st) = c.prepare("SELECT state, data FROM issues") else {
-        return Vec::new();
-    };
-    st.query_map([], |r| {
-        let data: Value = serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or(Value::Null);
-        Ok((
-            data["delivery_id"].as_str().unwrap_or_default().to_string(),
-            r.get(0)?,
-            data,
-        ))
-    })
-    .map(|rows| rows.filter_map(Result::ok).collect())
-    .unwrap_or_default()
+    flow_build::issues_by(store, "delivery_id")
 }
 
 #[test]

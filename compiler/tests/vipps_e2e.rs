@@ -96,54 +96,27 @@ fn payment(i: usize) -> Value {
 
 /// (order id, state, data) of every issue.
 fn issues(store: &Path) -> Vec<(String, String, Value)> {
-    if !store.exists() {
-        return Vec::new();
-    }
-    let Ok(c) =
-        rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return Vec::new();
-    };
-    let _ = c.busy_timeout(Duration::from_secs(10));
-    let Ok(mut st) = c.prepare("SELECT state, data FROM issues") else {
-        return Vec::new();
-    };
-    st.query_map([], |r| {
-        let data: Value = serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or(Value::Null);
-        Ok((
-            data["order_id"].as_str().unwrap_or_default().to_string(),
-            r.get(0)?,
-            data,
-        ))
-    })
-    .map(|rows| rows.filter_map(Result::ok).collect())
-    .unwrap_or_default()
+    flow_build::issues_by(store, "order_id")
 }
 
 /// The issues not waiting yet: order id, state, step, error.
 fn failed(store: &Path) -> Vec<(String, String, String, Option<String>)> {
-    let Ok(c) =
-        rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return Vec::new();
-    };
-    let _ = c.busy_timeout(Duration::from_secs(10));
-    let Ok(mut st) =
-        c.prepare("SELECT data, state, step, error FROM issues WHERE state != 'waiting'")
-    else {
-        return Vec::new();
-    };
-    st.query_map([], |r| {
-        let data: Value = serde_json::from_str(&r.get::<_, String>(0)?).unwrap_or(Value::Null);
-        Ok((
+    flow_build::store_rows(
+        store,
+        "SELECT data, state, step, error FROM issues WHERE state != 'waiting'",
+    )
+    .into_iter()
+    .map(|r| {
+        let data: Value =
+            serde_json::from_str(r[0].as_deref().unwrap_or_default()).unwrap_or(Value::Null);
+        (
             data["order_id"].as_str().unwrap_or_default().to_string(),
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-        ))
+            r[1].clone().unwrap_or_default(),
+            r[2].clone().unwrap_or_default(),
+            r[3].clone(),
+        )
     })
-    .map(|rows| rows.filter_map(Result::ok).collect())
-    .unwrap_or_default()
+    .collect()
 }
 
 /// A world: the simulator, Dataverse, the store, a worker command.

@@ -5,13 +5,15 @@
 //! This test binary is also the flow binary: run with `FLOWC_CRASH_CHILD=1` it is
 //! the generated CLI (so no separate build step is needed).
 
+#[path = "flows/child_process.rs"]
+mod child_process;
 #[path = "flows/three_http.rs"]
 mod three_http;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use flowc_runtime::testing::TestServer;
 use rand::Rng;
@@ -20,33 +22,15 @@ const ISSUES: i64 = 500;
 const MIN_KILLS: usize = 20;
 
 fn main() {
-    if std::env::var_os("FLOWC_CRASH_CHILD").is_some() {
-        let args = std::env::args_os().skip(1);
-        std::process::exit(flowc_runtime::cli::run::<three_http::ThreeHttp>(
-            std::iter::once("three_http".into()).chain(args),
-        ));
-    }
-    let started = Instant::now();
-    println!("running 1 test");
-    crash_test();
-    println!(
-        "test kill_9_at_random_moments_loses_nothing_and_charges_once ... ok ({:.1?})",
-        started.elapsed()
+    child_process::test_main(
+        "kill_9_at_random_moments_loses_nothing_and_charges_once",
+        crash_test,
     );
-    println!();
-    println!("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
 }
 
 fn child(store: &Path, server: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(std::env::current_exe().expect("current exe"));
-    c.env("FLOWC_CRASH_CHILD", "1")
-        .env("FLOWC_API_BASE_URL", server)
-        .env("FLOWC_LOG", "error")
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+    let mut c = child_process::child(store, server, args);
+    c.env("FLOWC_LOG", "error");
     c
 }
 

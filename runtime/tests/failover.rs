@@ -11,6 +11,8 @@
 //! PostgreSQL (`flowc_runtime::testing::TestPostgres`); the test fails, saying
 //! so, when PostgreSQL's binaries are not installed.
 
+#[path = "flows/child_process.rs"]
+mod child_process;
 #[path = "flows/three_http.rs"]
 mod three_http;
 
@@ -28,35 +30,17 @@ const MIN_KILLS: usize = 10;
 const LEASE_SECS: &str = "1.5";
 
 fn main() {
-    if std::env::var_os("FLOWC_CRASH_CHILD").is_some() {
-        let args = std::env::args_os().skip(1);
-        std::process::exit(flowc_runtime::cli::run::<three_http::ThreeHttp>(
-            std::iter::once("three_http".into()).chain(args),
-        ));
-    }
-    let started = Instant::now();
-    println!("running 1 test");
-    failover_test();
-    println!(
-        "test three_replicas_survive_kills_and_a_database_restart_and_charge_once ... ok ({:.1?})",
-        started.elapsed()
+    child_process::test_main(
+        "three_replicas_survive_kills_and_a_database_restart_and_charge_once",
+        failover_test,
     );
-    println!();
-    println!("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
 }
 
 fn child(store: &str, server: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(std::env::current_exe().expect("current exe"));
-    c.env("FLOWC_CRASH_CHILD", "1")
-        .env("FLOWC_API_BASE_URL", server)
-        .env("FLOWC_LOG", "error")
+    let mut c = child_process::child(store, server, args);
+    c.env("FLOWC_LOG", "error")
         .env("FLOWC_LEASE_SECS", LEASE_SECS)
-        .env("FLOWC_PG_POOL", "8")
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        .env("FLOWC_PG_POOL", "8");
     c
 }
 

@@ -8,6 +8,8 @@
 //! Like `failover.rs`, this test binary is also the flow binary (with
 //! `FLOWC_CRASH_CHILD=1`), on a throwaway PostgreSQL it starts.
 
+#[path = "flows/child_process.rs"]
+mod child_process;
 #[path = "flows/three_http.rs"]
 mod three_http;
 
@@ -25,36 +27,18 @@ const CALL: Duration = Duration::from_millis(1500);
 const STOP_SECS: f64 = 0.5;
 
 fn main() {
-    if std::env::var_os("FLOWC_CRASH_CHILD").is_some() {
-        let args = std::env::args_os().skip(1);
-        std::process::exit(flowc_runtime::cli::run::<three_http::ThreeHttp>(
-            std::iter::once("three_http".into()).chain(args),
-        ));
-    }
-    let started = Instant::now();
-    println!("running 1 test");
-    sigterm_test();
-    println!(
-        "test sigterm_gives_leases_back_and_exits_0_within_the_deadline ... ok ({:.1?})",
-        started.elapsed()
+    child_process::test_main(
+        "sigterm_gives_leases_back_and_exits_0_within_the_deadline",
+        sigterm_test,
     );
-    println!();
-    println!("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
 }
 
 fn child(store: &str, server: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(std::env::current_exe().expect("current exe"));
-    c.env("FLOWC_CRASH_CHILD", "1")
-        .env("FLOWC_API_BASE_URL", server)
-        .env("FLOWC_LOG", "warn")
+    let mut c = child_process::child(store, server, args);
+    c.env("FLOWC_LOG", "warn")
         .env("FLOWC_LEASE_SECS", LEASE_SECS.to_string())
         .env("FLOWC_STOP_SECS", STOP_SECS.to_string())
-        .env("FLOWC_PG_POOL", "8")
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        .env("FLOWC_PG_POOL", "8");
     c
 }
 

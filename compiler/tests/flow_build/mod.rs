@@ -119,3 +119,40 @@ pub fn free_port() -> u16 {
         .expect("a free port")
         .port()
 }
+
+/// Every row of `sql` in a flow's SQLite store, read while its workers may
+/// be writing it (each column as text, NULL as `None`); none while the store
+/// is not there yet or busy past the timeout.
+pub fn store_rows(store: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
+    if !store.exists() {
+        return Vec::new();
+    }
+    let Ok(c) =
+        rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let _ = c.busy_timeout(std::time::Duration::from_secs(10));
+    let Ok(mut st) = c.prepare(sql) else {
+        return Vec::new();
+    };
+    let n = st.column_count();
+    st.query_map([], |r| {
+        (0..n).map(|i| r.get::<_, Option<String>>(i)).collect()
+    })
+    .map(|rows| rows.filter_map(Result::ok).collect())
+    .unwrap_or_default()
+}
+
+/// (the data item `key`, state, data) of every issue in a flow's SQLite store.
+pub fn issues_by(store: &Path, key: &str) -> Vec<(String, String, serde_json::Value)> {
+    store_rows(store, "SELECT state, data FROM issues")
+        .into_iter()
+        .map(|r| {
+            let data: serde_json::Value = serde_json::from_str(r[1].as_deref().unwrap_or_default())
+                .unwrap_or(serde_json::Value::Null);
+            let k = data[key].as_str().unwrap_or_default().to_string();
+            (k, r[0].clone().unwrap_or_default(), data)
+        })
+        .collect()
+}

@@ -9,47 +9,13 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::tests::{GOOD, token};
+use super::tests::Api;
 use super::*;
 use crate::providers::vipps::webhook;
 
-struct Api {
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn new(base: &str) -> Api {
-        let (s, v) = token(base, &GOOD).await;
-        assert_eq!(s, 200, "{v}");
-        Api {
-            base: base.to_string(),
-            token: v["access_token"].as_str().unwrap().to_string(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        key: Option<&str>,
-    ) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut rb = reqwest::Client::new()
-            .request(m, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .header("Ocp-Apim-Subscription-Key", SUBSCRIPTION_KEY)
-            .header("Merchant-Serial-Number", MSN);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        if let Some(k) = key {
-            rb = rb.header("Idempotency-Key", k);
-        }
-        let r = rb.send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
+/// An ePayment client: a call's key goes in `Idempotency-Key`.
+async fn epayment_api(base: &str) -> Api {
+    Api::with_key_header(base, "Idempotency-Key").await
 }
 
 fn create(reference: &str, value: i64) -> Value {
@@ -70,7 +36,7 @@ const PAY: &str = "/epayment/v1/payments";
 #[tokio::test]
 async fn a_payment_from_creation_to_two_partial_refunds_and_its_event_log() {
     let sim = VippsSim::start(SimConfig::default()).await.unwrap();
-    let api = Api::new(&sim.url()).await;
+    let api = epayment_api(&sim.url()).await;
     let (s, v) = api
         .call(
             "POST",
@@ -175,7 +141,7 @@ async fn a_payment_from_creation_to_two_partial_refunds_and_its_event_log() {
 #[tokio::test]
 async fn an_idempotency_key_replays_its_answer_and_a_used_reference_is_refused() {
     let sim = VippsSim::start(SimConfig::default()).await.unwrap();
-    let api = Api::new(&sim.url()).await;
+    let api = epayment_api(&sim.url()).await;
     let first = api
         .call("POST", PAY, Some(create("pay-idem-1", 1000)), Some("k1"))
         .await;
@@ -229,6 +195,7 @@ async fn an_idempotency_key_replays_its_answer_and_a_used_reference_is_refused()
     let forged = Api {
         base: sim.url(),
         token: "forged".into(),
+        key_header: "Idempotency-Key",
     };
     assert_eq!(
         forged
@@ -242,7 +209,7 @@ async fn an_idempotency_key_replays_its_answer_and_a_used_reference_is_refused()
 #[tokio::test]
 async fn cancel_terminates_an_unanswered_payment_and_releases_a_reservation() {
     let sim = VippsSim::start(SimConfig::default()).await.unwrap();
-    let api = Api::new(&sim.url()).await;
+    let api = epayment_api(&sim.url()).await;
     for r in ["pay-can-1", "pay-can-2", "pay-can-3"] {
         assert_eq!(
             api.call("POST", PAY, Some(create(r, 1000)), Some(r))
@@ -353,7 +320,7 @@ use std::collections::HashMap;
 async fn webhooks_are_signed_as_the_runtime_verifies_and_droppable() {
     let (url, got) = receiver().await;
     let sim = VippsSim::start(SimConfig::default()).await.unwrap();
-    let api = Api::new(&sim.url()).await;
+    let api = epayment_api(&sim.url()).await;
     // Registered over the Webhooks API, for two event types.
     let (s, reg) = api
         .call(
@@ -455,7 +422,7 @@ async fn a_configured_webhook_gets_every_event() {
     })
     .await
     .unwrap();
-    let api = Api::new(&sim.url()).await;
+    let api = epayment_api(&sim.url()).await;
     api.call("POST", PAY, Some(create("pay-conf-1", 1000)), Some("c1"))
         .await;
     sim.reject("pay-conf-1").unwrap();
@@ -490,7 +457,7 @@ async fn an_unanswered_payment_expires_with_its_webhook() {
     })
     .await
     .unwrap();
-    let api = Api::new(&sim.url()).await;
+    let api = epayment_api(&sim.url()).await;
     for r in ["pay-exp-1", "pay-exp-2", "pay-exp-3"] {
         api.call("POST", PAY, Some(create(r, 1000)), Some(r)).await;
     }
@@ -536,7 +503,7 @@ async fn an_unanswered_payment_expires_with_its_webhook() {
 #[tokio::test]
 async fn a_push_message_needs_the_payers_phone() {
     let sim = VippsSim::start(SimConfig::default()).await.unwrap();
-    let api = Api::new(&sim.url()).await;
+    let api = epayment_api(&sim.url()).await;
     let mut push = create("pay-push-1", 1000);
     push["userFlow"] = json!("PUSH_MESSAGE");
     push.as_object_mut().unwrap().remove("customer");

@@ -25,26 +25,36 @@ pub(super) const GOOD: [(&str, &str); 4] = [
     ("Merchant-Serial-Number", MSN),
 ];
 
-struct Api {
-    base: String,
-    token: String,
+/// A merchant's client of the simulator: its token, and the header a call's
+/// key goes in (eCom's `X-Request-Id`, ePayment's `Idempotency-Key`).
+pub(super) struct Api {
+    pub base: String,
+    pub token: String,
+    pub key_header: &'static str,
 }
 
 impl Api {
+    /// An eCom v2 client.
     async fn new(base: &str) -> Api {
+        Api::with_key_header(base, "X-Request-Id").await
+    }
+
+    pub(super) async fn with_key_header(base: &str, key_header: &'static str) -> Api {
         let (s, v) = token(base, &GOOD).await;
         assert_eq!(s, 200, "{v}");
         Api {
             base: base.to_string(),
             token: v["access_token"].as_str().unwrap().to_string(),
+            key_header,
         }
     }
-    async fn call(
+
+    pub(super) async fn call(
         &self,
         method: &str,
         path: &str,
         body: Option<Value>,
-        rid: Option<&str>,
+        key: Option<&str>,
     ) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut rb = reqwest::Client::new()
@@ -55,8 +65,8 @@ impl Api {
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        if let Some(r) = rid {
-            rb = rb.header("X-Request-Id", r);
+        if let Some(k) = key {
+            rb = rb.header(self.key_header, k);
         }
         let r = rb.send().await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
@@ -123,6 +133,7 @@ async fn the_access_token_needs_all_four_headers() {
     let api = Api {
         base: sim.url(),
         token: "forged".into(),
+        key_header: "X-Request-Id",
     };
     assert_eq!(
         api.call("GET", "/ecomm/v2/payments/X/details", None, None)
