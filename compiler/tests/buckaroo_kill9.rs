@@ -358,6 +358,20 @@ fn kill9(db: &Db, dir: &Path, replicas: usize, n: usize) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // A worker killed between applying a response file and moving it aside
+    // leaves it in the inbox, its records stored; the worker that reads the
+    // inbox next (on PostgreSQL, once the dead one's `feed:` lease has
+    // expired, about 32 s) reads it again, stores nothing twice, and moves
+    // it. Wait for that before stopping the workers.
+    let processed = || {
+        std::fs::read_dir(inbox.join("processed"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let end = Instant::now() + Duration::from_secs(90);
+    while processed() < request_files().len() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     drop(slots);
 
     // Every invoice in exactly one request file; every file whole.
@@ -422,9 +436,7 @@ fn kill9(db: &Db, dir: &Path, replicas: usize, n: usize) {
     assert_eq!(consumed.len(), n, "each record consumed once");
     assert_eq!(by_issue.len(), n, "by a different issue each");
     // Each response file applied, then moved aside.
-    let processed = std::fs::read_dir(inbox.join("processed"))
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let processed = processed();
     assert!(processed >= files.len(), "{processed} processed files");
 
     // In the store and at Rator: the outcome of each record, once.
