@@ -279,23 +279,6 @@ fn kill9(db: &Db, dir: &Path, replicas: usize, n: usize) {
     };
     let spawn = || Proc(worker(&["run", "--concurrency", "4"]).spawn().expect("run"));
     let mut slots: Vec<Proc> = (0..replicas).map(|_| spawn()).collect();
-    if replicas > 1 {
-        // A replica writing batch files into another directory refuses to
-        // start, naming the connection and its directory.
-        let elsewhere = dir.join("elsewhere");
-        let out = worker_in(&elsewhere, &["run", "--once"])
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(
-            err.contains("error: connection `buckaroo`:")
-                && err.contains(&elsewhere.display().to_string())
-                && err.contains("FLOWC_BUCKAROO_OUTBOX"),
-            "{err}"
-        );
-    }
     // Half the kills come at a random moment (0.05 to 1 s on); the others
     // as soon as the work has moved on (a request file more, or an issue
     // more done), so that however fast the machine is, kills land while
@@ -371,6 +354,24 @@ fn kill9(db: &Db, dir: &Path, replicas: usize, n: usize) {
     let end = Instant::now() + Duration::from_secs(90);
     while processed() < request_files().len() && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(200));
+    }
+    if replicas > 1 {
+        // A replica writing batch files into another directory refuses to
+        // start, naming the connection and its directory. (Checked once the
+        // work is done: the first replica to start defines the outbox.)
+        let elsewhere = dir.join("elsewhere");
+        let out = worker_in(&elsewhere, &["run", "--once"])
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("error: connection `buckaroo`:")
+                && err.contains(&elsewhere.display().to_string())
+                && err.contains("FLOWC_BUCKAROO_OUTBOX"),
+            "{err}"
+        );
     }
     drop(slots);
 
